@@ -1,0 +1,186 @@
+package detector
+
+import (
+	"fmt"
+	"net/netip"
+	"time"
+)
+
+// ActiveBan is a ban the detector holds.
+type ActiveBan struct {
+	Rule
+	Scope Scope
+	// HoldPPS: at expiry the ban is renewed if its target still sends at
+	// least this rate (dropped or not), else lifted.
+	HoldPPS float64
+	// LastPPS is the target's rate in the last tick it was seen.
+	LastPPS float64
+	DryRun  bool
+	seen    uint32
+}
+
+type offence struct {
+	count int
+	last  time.Time
+}
+
+// banBook holds active bans in insertion order (for deterministic output)
+// with an index, and remembers past offences for TTL doubling.
+type banBook struct {
+	idx      map[netip.Prefix]int
+	list     []ActiveBan
+	offences map[netip.Prefix]offence
+}
+
+func newBanBook() banBook {
+	return banBook{idx: make(map[netip.Prefix]int), offences: make(map[netip.Prefix]offence)}
+}
+
+func (b *banBook) get(p netip.Prefix) *ActiveBan {
+	if i, ok := b.idx[p]; ok {
+		return &b.list[i]
+	}
+	return nil
+}
+
+func (b *banBook) observe(p netip.Prefix, pps float64, tick uint32) {
+	if ab := b.get(p); ab != nil {
+		ab.LastPPS, ab.seen = pps, tick
+	}
+}
+
+func (b *banBook) remove(p netip.Prefix) {
+	i, ok := b.idx[p]
+	if !ok {
+		return
+	}
+	last := len(b.list) - 1
+	b.list[i] = b.list[last]
+	b.idx[b.list[i].Prefix] = i
+	b.list = b.list[:last]
+	delete(b.idx, p)
+}
+
+// Bans returns a copy of the active bans.
+func (e *Engine) Bans() []ActiveBan {
+	out := make([]ActiveBan, len(e.bans.list))
+	copy(out, e.bans.list)
+	return out
+}
+
+// allowlisted reports whether a ban on p would drop any allowlisted address.
+func (e *Engine) allowlisted(p netip.Prefix) bool {
+	for _, a := range e.allow {
+		if a.Overlaps(p) {
+			return true
+		}
+	}
+	return false
+}
+
+// nextTTL doubles the TTL for each remembered offence, up to the cap.
+func (e *Engine) nextTTL(p netip.Prefix) time.Duration {
+	o := e.bans.offences[p]
+	if o.count > 0 && e.now.Sub(o.last) > e.cfg.Bans.ForgetAfter.D() {
+		o.count = 0
+	}
+	ttl := e.cfg.Bans.TTL.D()
+	for i := 0; i < o.count && ttl < e.cfg.Bans.MaxTTL.D(); i++ {
+		ttl *= 2
+	}
+	ttl = min(ttl, e.cfg.Bans.MaxTTL.D())
+	e.bans.offences[p] = offence{count: o.count + 1, last: e.now}
+	return ttl
+}
+
+// tryBan installs a ban unless the allowlist, the cap or the data plane
+// refuses; it returns false and why if so.
+func (e *Engine) tryBan(p netip.Prefix, scope Scope, pps, bps, base, hold float64, reason string) (bool, string) {
+	if e.bans.get(p) != nil {
+		return true, ""
+	}
+	if e.allowlisted(p) {
+		e.stats.BansRefused++
+		return false, "allowlisted"
+	}
+	if len(e.bans.list) >= e.cfg.Bans.MaxActive {
+		e.stats.BansRefused++
+		return false, fmt.Sprintf("active ban cap %d reached", e.cfg.Bans.MaxActive)
+	}
+	ttl := e.nextTTL(p)
+	r := Rule{Prefix: p, TTL: ttl, Expires: e.now.Add(ttl)}
+	if !e.cfg.Bans.DryRun {
+		if err := e.enf.Ban(r); err != nil {
+			e.stats.BansRefused++
+			return false, fmt.Sprintf("rule install failed: %v", err)
+		}
+	}
+	e.bans.idx[p] = len(e.bans.list)
+	e.bans.list = append(e.bans.list, ActiveBan{Rule: r, Scope: scope, HoldPPS: hold, DryRun: e.cfg.Bans.DryRun, seen: e.tick, LastPPS: pps})
+	e.stats.BansIssued++
+	i := e.emit(Ban, scope, p.String(), pps, bps, base, reason)
+	e.events[i].TTL, e.events[i].DryRun, e.events[i].Prefix = ttl, e.cfg.Bans.DryRun, p
+	return true, ""
+}
+
+// maintainBans decides, one tick before each ban would expire in the data
+// plane, whether to renew it (the target still sends) or lift it.
+func (e *Engine) maintainBans() {
+	horizon := e.now.Add(e.cfg.Tick.D())
+	for i := 0; i < len(e.bans.list); i++ {
+		ab := &e.bans.list[i]
+		if ab.Expires.After(horizon) {
+			continue
+		}
+		rate := 0.0
+		if ab.seen == e.tick {
+			rate = ab.LastPPS
+		}
+		if rate >= ab.HoldPPS && rate > 0 {
+			ttl := min(ab.TTL*2, e.cfg.Bans.MaxTTL.D())
+			r := Rule{Prefix: ab.Prefix, TTL: ttl, Expires: e.now.Add(ttl)}
+			if !ab.DryRun {
+				if err := e.enf.Ban(r); err != nil {
+					// Leave it to expire; the key will be banned afresh if
+					// it goes on.
+					e.stats.BansRefused++
+					continue
+				}
+			}
+			ab.Rule = r
+			j := e.emit(Ban, ab.Scope, ab.Prefix.String(), rate, 0, 0,
+				fmt.Sprintf("renewed: target still sends %.0f pps (hold level %.0f)", rate, ab.HoldPPS))
+			e.events[j].TTL, e.events[j].DryRun, e.events[j].Prefix = ttl, ab.DryRun, ab.Prefix
+			continue
+		}
+		p, scope, dry, hold := ab.Prefix, ab.Scope, ab.DryRun, ab.HoldPPS
+		if !dry {
+			// An unban that fails leaves a rule that expires in the kernel
+			// by itself: nothing to retry.
+			_ = e.enf.Unban(p)
+		}
+		e.bans.remove(p)
+		i--
+		e.stats.Unbans++
+		j := e.emit(Unban, scope, p.String(), rate, 0, 0, fmt.Sprintf("expired: target sends %.0f pps, under hold level %.0f", rate, hold))
+		e.events[j].DryRun, e.events[j].Prefix = dry, p
+		if s := e.keyOf(p); s != nil {
+			s.flags &^= flagBanned
+		}
+	}
+	if e.tick%3600 == 0 {
+		for p, o := range e.bans.offences {
+			if e.now.Sub(o.last) > e.cfg.Bans.ForgetAfter.D() {
+				delete(e.bans.offences, p)
+			}
+		}
+	}
+}
+
+// keyOf returns the state of the source or prefix a ban names.
+func (e *Engine) keyOf(p netip.Prefix) *keyState {
+	if p.IsSingleIP() {
+		return e.sources.get(AddrFrom(p.Addr()))
+	}
+	return e.prefixes.get(e.prefixKeyOf(p))
+}

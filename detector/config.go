@@ -1,0 +1,455 @@
+package detector
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"math"
+	"net/netip"
+	"strings"
+	"time"
+
+	"go.yaml.in/yaml/v3"
+)
+
+// Config holds every threshold and window of the detector. It is the
+// detector's part of floodguard's YAML configuration file (the daemon shares
+// the file); DefaultConfig documents the defaults.
+type Config struct {
+	// Tick is the length of one measurement tick (100ms or more).
+	Tick Duration `yaml:"tick"`
+	// WarmUp is how long after start only floods above the hard ceilings
+	// are acted on, while baselines and the population prior are learnt.
+	WarmUp Duration `yaml:"warm_up"`
+	// HalfLife is the half-life of every EWMA (rate and variance).
+	HalfLife Duration `yaml:"half_life"`
+	// PriorQuantile is the quantile of per-key rates of well-behaved keys
+	// used as the baseline of a key with no history (0.5..0.9999).
+	PriorQuantile float64 `yaml:"prior_quantile"`
+
+	Prefixes    PrefixLengths     `yaml:"prefixes"`
+	Source      Thresholds        `yaml:"source"`
+	Prefix      Thresholds        `yaml:"prefix"`
+	Aggregate   Thresholds        `yaml:"aggregate"`
+	Distributed DistributedConfig `yaml:"distributed"`
+	Bans        BanConfig         `yaml:"bans"`
+	Tracking    TrackingConfig    `yaml:"tracking"`
+}
+
+// PrefixLengths lists the source prefix lengths tracked as keys of their own.
+type PrefixLengths struct {
+	IPv4 []int `yaml:"ipv4"`
+	IPv6 []int `yaml:"ipv6"`
+}
+
+// Thresholds decide when a key of one scope is anomalous. A rate (pps or bps,
+// judged separately) is over threshold when it exceeds all of
+// baseline + K·σ, baseline × Ratio and the floor. EnterTicks consecutive
+// ticks over threshold start an attack; ExitTicks consecutive ticks below
+// ExitFraction × threshold end it. Before the warm-up ends, only rates over
+// the ceiling count.
+type Thresholds struct {
+	K            float64 `yaml:"k"`
+	Ratio        float64 `yaml:"ratio"`
+	FloorPPS     float64 `yaml:"floor_pps"`
+	FloorBPS     float64 `yaml:"floor_bps"`
+	CeilingPPS   float64 `yaml:"ceiling_pps"`
+	CeilingBPS   float64 `yaml:"ceiling_bps"`
+	EnterTicks   int     `yaml:"enter_ticks"`
+	ExitTicks    int     `yaml:"exit_ticks"`
+	ExitFraction float64 `yaml:"exit_fraction"`
+}
+
+// DistributedConfig governs floods that no single source or prefix explains:
+// the aggregate (or a protocol class) is anomalous and the detector looks for
+// the smallest set of out-of-band sources that brings it back to baseline.
+type DistributedConfig struct {
+	// MinSourcePPS: a source below this rate is never a distributed-flood
+	// contributor, whatever its band (protects flash crowds).
+	MinSourcePPS float64 `yaml:"min_source_pps"`
+	// MinExcessShare: ban only if the chosen set removes at least this share
+	// of the excess; otherwise the flood is reported and nothing is banned
+	// (a spoofed flood has no useful set).
+	MinExcessShare float64 `yaml:"min_excess_share"`
+	// ReflectionShare: if one UDP source port carries at least this share
+	// of a UDP excess, the flood is called a reflection flood on that port
+	// and only sources sending from it are candidates.
+	ReflectionShare float64 `yaml:"reflection_share"`
+	// MaxBansPerTick caps how many distributed bans one tick may add.
+	MaxBansPerTick int `yaml:"max_bans_per_tick"`
+}
+
+// BanConfig governs ban decisions.
+type BanConfig struct {
+	// TTL is the first ban's lifetime; each repeat offence doubles it up to
+	// MaxTTL. ForgetAfter is how long an offence is remembered.
+	TTL         Duration `yaml:"ttl"`
+	MaxTTL      Duration `yaml:"max_ttl"`
+	ForgetAfter Duration `yaml:"forget_after"`
+	// MaxActive caps active bans; past it new bans are refused and reported.
+	MaxActive int `yaml:"max_active"`
+	// Allowlist holds CIDRs that are never banned.
+	Allowlist []CIDR `yaml:"allowlist"`
+	// DryRun decides and reports bans but installs none.
+	DryRun bool `yaml:"dry_run"`
+}
+
+// TrackingConfig bounds the detector's memory.
+type TrackingConfig struct {
+	// MaxKeys caps tracked sources plus prefixes; past it new keys are judged
+	// against the prior but not remembered.
+	MaxKeys int `yaml:"max_keys"`
+	// IdleTimeout forgets a key unseen for this long.
+	IdleTimeout Duration `yaml:"idle_timeout"`
+	// ProbationTimeout forgets sooner a key seen in fewer than three ticks,
+	// so a spoofed flood (every packet a new source) cannot fill memory.
+	ProbationTimeout Duration `yaml:"probation_timeout"`
+}
+
+// DefaultConfig returns the documented defaults.
+func DefaultConfig() Config {
+	return Config{
+		Tick:          Duration(time.Second),
+		WarmUp:        Duration(60 * time.Second),
+		HalfLife:      Duration(2 * time.Minute),
+		PriorQuantile: 0.99,
+		Prefixes:      PrefixLengths{IPv4: []int{24}, IPv6: []int{64, 48}},
+		Source: Thresholds{
+			K: 4, Ratio: 3, FloorPPS: 1000, FloorBPS: 20e6,
+			CeilingPPS: 50000, CeilingBPS: 500e6,
+			EnterTicks: 1, ExitTicks: 5, ExitFraction: 0.5,
+		},
+		Prefix: Thresholds{
+			K: 4, Ratio: 4, FloorPPS: 5000, FloorBPS: 50e6,
+			CeilingPPS: 200000, CeilingBPS: 2e9,
+			EnterTicks: 1, ExitTicks: 5, ExitFraction: 0.5,
+		},
+		Aggregate: Thresholds{
+			K: 5, Ratio: 2, FloorPPS: 10000, FloorBPS: 100e6,
+			CeilingPPS: 1e6, CeilingBPS: 10e9,
+			EnterTicks: 1, ExitTicks: 5, ExitFraction: 0.5,
+		},
+		Distributed: DistributedConfig{
+			MinSourcePPS: 30, MinExcessShare: 0.5, ReflectionShare: 0.6, MaxBansPerTick: 5000,
+		},
+		Bans: BanConfig{
+			TTL: Duration(2 * time.Minute), MaxTTL: Duration(time.Hour),
+			ForgetAfter: Duration(24 * time.Hour), MaxActive: 10000,
+		},
+		Tracking: TrackingConfig{
+			MaxKeys: 4 << 20, IdleTimeout: Duration(10 * time.Minute),
+			ProbationTimeout: Duration(10 * time.Second),
+		},
+	}
+}
+
+// ParseConfig reads a YAML document over the defaults: keys it leaves out
+// keep their default. Unknown keys and invalid values are errors naming the
+// key and its line. An empty document yields the defaults.
+func ParseConfig(data []byte) (Config, error) {
+	cfg := DefaultConfig()
+	var root yaml.Node
+	if err := yaml.Unmarshal(data, &root); err != nil {
+		return cfg, fmt.Errorf("parse config: %w", err)
+	}
+	if len(root.Content) == 0 {
+		return cfg, cfg.Validate()
+	}
+	dec := yaml.NewDecoder(bytes.NewReader(data))
+	dec.KnownFields(true)
+	if err := dec.Decode(&cfg); err != nil && !errors.Is(err, io.EOF) {
+		return cfg, explainDecodeError(&root, err)
+	}
+	if err := cfg.Validate(); err != nil {
+		var fe *FieldError
+		if errors.As(err, &fe) {
+			fe.Line = keyLine(&root, fe.Key)
+		}
+		return cfg, err
+	}
+	return cfg, nil
+}
+
+// FieldError is an invalid configuration value: the dotted key, the line it
+// stands on (0 when it was not in the file, i.e. a bad default) and why.
+type FieldError struct {
+	Key  string
+	Line int
+	Msg  string
+}
+
+func (e *FieldError) Error() string {
+	if e.Line > 0 {
+		return fmt.Sprintf("config line %d: %s: %s", e.Line, e.Key, e.Msg)
+	}
+	return fmt.Sprintf("config: %s: %s", e.Key, e.Msg)
+}
+
+// explainDecodeError rewrites yaml's type errors ("line 3: field kk not
+// found in type detector.Thresholds") to name the dotted key:
+// "config line 3: source.kk: unknown key".
+func explainDecodeError(root *yaml.Node, err error) error {
+	var te *yaml.TypeError
+	if !errors.As(err, &te) || len(te.Errors) == 0 {
+		return fmt.Errorf("parse config: %w", err)
+	}
+	msg := te.Errors[0]
+	var line int
+	if _, scanErr := fmt.Sscanf(msg, "line %d:", &line); scanErr != nil {
+		return fmt.Errorf("parse config: %w", err)
+	}
+	_, detail, _ := strings.Cut(msg, ": ")
+	if strings.HasPrefix(detail, "field ") && strings.Contains(detail, " not found in type") {
+		detail = "unknown key"
+	}
+	fe := &FieldError{Key: keyAt(root, line), Line: line, Msg: detail}
+	if fe.Key == "" {
+		fe.Key = "(document)"
+	}
+	return fe
+}
+
+// keyAt returns the dotted key whose key or value starts on line.
+func keyAt(n *yaml.Node, line int) string {
+	if n.Kind == yaml.DocumentNode && len(n.Content) > 0 {
+		return keyAt(n.Content[0], line)
+	}
+	switch n.Kind {
+	case yaml.MappingNode:
+		for i := 0; i+1 < len(n.Content); i += 2 {
+			k, v := n.Content[i], n.Content[i+1]
+			if k.Line == line && (v.Kind == yaml.ScalarNode || v.Line == line) {
+				if sub := keyAt(v, line); sub != "" && v.Kind == yaml.MappingNode {
+					return k.Value + "." + sub
+				}
+				return k.Value
+			}
+			if sub := keyAt(v, line); sub != "" {
+				if strings.HasPrefix(sub, "[") {
+					return k.Value + sub
+				}
+				return k.Value + "." + sub
+			}
+			if k.Line == line {
+				return k.Value
+			}
+		}
+	case yaml.SequenceNode:
+		for i, c := range n.Content {
+			if sub := keyAt(c, line); sub != "" {
+				return fmt.Sprintf("[%d].%s", i, sub)
+			}
+			if c.Line == line {
+				return fmt.Sprintf("[%d]", i)
+			}
+		}
+	}
+	return ""
+}
+
+// keyLine finds the line of a dotted key ("source.k") in a parsed document.
+func keyLine(root *yaml.Node, key string) int {
+	n := root
+	if n.Kind == yaml.DocumentNode && len(n.Content) > 0 {
+		n = n.Content[0]
+	}
+	line := 0
+	for _, part := range strings.Split(key, ".") {
+		if n.Kind != yaml.MappingNode {
+			return line
+		}
+		found := false
+		for i := 0; i+1 < len(n.Content); i += 2 {
+			if n.Content[i].Value == part {
+				line = n.Content[i].Line
+				n = n.Content[i+1]
+				found = true
+				break
+			}
+		}
+		if !found {
+			return line
+		}
+	}
+	return line
+}
+
+// Validate checks every value; the first problem is returned as a
+// *FieldError.
+func (c *Config) Validate() error {
+	bad := func(key, format string, args ...any) error {
+		return &FieldError{Key: key, Msg: fmt.Sprintf(format, args...)}
+	}
+	if c.Tick.D() < 100*time.Millisecond || c.Tick.D() > time.Minute {
+		return bad("tick", "%s is outside 100ms..1m", c.Tick)
+	}
+	if c.WarmUp < 0 {
+		return bad("warm_up", "must not be negative")
+	}
+	if c.HalfLife.D() < c.Tick.D() {
+		return bad("half_life", "%s is shorter than the tick %s", c.HalfLife, c.Tick)
+	}
+	if !(c.PriorQuantile >= 0.5 && c.PriorQuantile <= 0.9999) {
+		return bad("prior_quantile", "%v is outside 0.5..0.9999", c.PriorQuantile)
+	}
+	for _, l := range c.Prefixes.IPv4 {
+		if l < 8 || l > 31 {
+			return bad("prefixes.ipv4", "length %d is outside 8..31", l)
+		}
+	}
+	for _, l := range c.Prefixes.IPv6 {
+		if l < 16 || l > 127 {
+			return bad("prefixes.ipv6", "length %d is outside 16..127", l)
+		}
+	}
+	for _, s := range []struct {
+		name string
+		t    *Thresholds
+	}{{"source", &c.Source}, {"prefix", &c.Prefix}, {"aggregate", &c.Aggregate}} {
+		if err := s.t.validate(s.name); err != nil {
+			return err
+		}
+	}
+	d := c.Distributed
+	if !(d.MinSourcePPS >= 0) || math.IsInf(d.MinSourcePPS, 0) {
+		return bad("distributed.min_source_pps", "must be a non-negative number")
+	}
+	if !(d.MinExcessShare >= 0 && d.MinExcessShare <= 1) {
+		return bad("distributed.min_excess_share", "%v is outside 0..1", d.MinExcessShare)
+	}
+	if !(d.ReflectionShare > 0 && d.ReflectionShare <= 1) {
+		return bad("distributed.reflection_share", "%v is outside (0..1]", d.ReflectionShare)
+	}
+	if d.MaxBansPerTick < 0 {
+		return bad("distributed.max_bans_per_tick", "must not be negative")
+	}
+	b := c.Bans
+	if b.TTL.D() < c.Tick.D() {
+		return bad("bans.ttl", "%s is shorter than the tick", b.TTL)
+	}
+	if b.MaxTTL < b.TTL {
+		return bad("bans.max_ttl", "%s is shorter than bans.ttl %s", b.MaxTTL, b.TTL)
+	}
+	if b.ForgetAfter < 0 {
+		return bad("bans.forget_after", "must not be negative")
+	}
+	if b.MaxActive < 0 {
+		return bad("bans.max_active", "must not be negative")
+	}
+	t := c.Tracking
+	if t.MaxKeys < 1 {
+		return bad("tracking.max_keys", "must be at least 1")
+	}
+	if t.IdleTimeout.D() < c.Tick.D() {
+		return bad("tracking.idle_timeout", "%s is shorter than the tick", t.IdleTimeout)
+	}
+	if t.ProbationTimeout.D() < c.Tick.D() || t.ProbationTimeout > t.IdleTimeout {
+		return bad("tracking.probation_timeout", "%s must lie between the tick and tracking.idle_timeout", t.ProbationTimeout)
+	}
+	return nil
+}
+
+func (t *Thresholds) validate(scope string) error {
+	bad := func(key, format string, args ...any) error {
+		return &FieldError{Key: scope + "." + key, Msg: fmt.Sprintf(format, args...)}
+	}
+	nonNeg := func(key string, v float64) error {
+		if !(v >= 0) || math.IsInf(v, 0) {
+			return bad(key, "%v must be a non-negative number", v)
+		}
+		return nil
+	}
+	for _, f := range []struct {
+		key string
+		v   float64
+	}{{"k", t.K}, {"floor_pps", t.FloorPPS}, {"floor_bps", t.FloorBPS}, {"ceiling_pps", t.CeilingPPS}, {"ceiling_bps", t.CeilingBPS}} {
+		if err := nonNeg(f.key, f.v); err != nil {
+			return err
+		}
+	}
+	if !(t.Ratio >= 1) || math.IsInf(t.Ratio, 0) {
+		return bad("ratio", "%v must be at least 1", t.Ratio)
+	}
+	if t.CeilingPPS < t.FloorPPS {
+		return bad("ceiling_pps", "%v is below floor_pps %v", t.CeilingPPS, t.FloorPPS)
+	}
+	if t.CeilingBPS < t.FloorBPS {
+		return bad("ceiling_bps", "%v is below floor_bps %v", t.CeilingBPS, t.FloorBPS)
+	}
+	if t.EnterTicks < 1 {
+		return bad("enter_ticks", "must be at least 1")
+	}
+	if t.ExitTicks < 1 {
+		return bad("exit_ticks", "must be at least 1")
+	}
+	if !(t.ExitFraction > 0 && t.ExitFraction <= 1) {
+		return bad("exit_fraction", "%v is outside (0..1]", t.ExitFraction)
+	}
+	return nil
+}
+
+// Duration is a time.Duration written in YAML as a Go duration string
+// ("1s", "2m30s").
+type Duration time.Duration
+
+// D returns d as a time.Duration.
+func (d Duration) D() time.Duration { return time.Duration(d) }
+
+func (d Duration) String() string { return time.Duration(d).String() }
+
+// UnmarshalYAML parses a duration string.
+func (d *Duration) UnmarshalYAML(n *yaml.Node) error {
+	v, err := time.ParseDuration(n.Value)
+	if err != nil {
+		return nodeError(n, fmt.Sprintf("%q is not a duration like 1s or 2m", n.Value))
+	}
+	*d = Duration(v)
+	return nil
+}
+
+// MarshalYAML writes the duration string.
+func (d Duration) MarshalYAML() (any, error) { return d.String(), nil }
+
+// CIDR is a prefix written in YAML as "198.18.0.0/15", "2001:db8::/32" or a
+// bare address (a single-address prefix). It is stored masked.
+type CIDR struct{ netip.Prefix }
+
+// ParseCIDR parses a CIDR or a bare address.
+func ParseCIDR(s string) (CIDR, error) {
+	if !strings.Contains(s, "/") {
+		a, err := netip.ParseAddr(s)
+		if err != nil {
+			return CIDR{}, fmt.Errorf("parse %q: not an address or CIDR", s)
+		}
+		a = a.Unmap()
+		return CIDR{netip.PrefixFrom(a, a.BitLen())}, nil
+	}
+	p, err := netip.ParsePrefix(s)
+	if err != nil {
+		return CIDR{}, fmt.Errorf("parse %q: not an address or CIDR", s)
+	}
+	if p.Addr().Is4In6() {
+		return CIDR{}, fmt.Errorf("parse %q: write IPv4 prefixes in dotted form", s)
+	}
+	return CIDR{p.Masked()}, nil
+}
+
+// UnmarshalYAML parses a CIDR or bare address.
+func (c *CIDR) UnmarshalYAML(n *yaml.Node) error {
+	v, err := ParseCIDR(n.Value)
+	if err != nil {
+		return nodeError(n, err.Error())
+	}
+	*c = v
+	return nil
+}
+
+// MarshalYAML writes the CIDR string.
+func (c CIDR) MarshalYAML() (any, error) { return c.String(), nil }
+
+// nodeError reports a bad value as a yaml type error, so the decoder collects
+// it with its line and explainDecodeError can name the key.
+func nodeError(n *yaml.Node, msg string) error {
+	return &yaml.TypeError{Errors: []string{fmt.Sprintf("line %d: %s", n.Line, msg)}}
+}

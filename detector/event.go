@@ -1,0 +1,103 @@
+package detector
+
+import (
+	"encoding/json"
+	"net/netip"
+	"time"
+)
+
+// EventKind says what happened.
+type EventKind uint8
+
+const (
+	AttackStart EventKind = iota + 1
+	AttackEnd
+	Ban
+	Unban
+)
+
+var eventKindNames = map[EventKind]string{
+	AttackStart: "attack_start", AttackEnd: "attack_end", Ban: "ban", Unban: "unban",
+}
+
+func (k EventKind) String() string { return eventKindNames[k] }
+
+// Scope says what kind of key an event is about.
+type Scope uint8
+
+const (
+	ScopeSource Scope = iota + 1
+	ScopePrefix
+	ScopeAggregate
+)
+
+var scopeNames = map[Scope]string{ScopeSource: "source", ScopePrefix: "prefix", ScopeAggregate: "aggregate"}
+
+func (s Scope) String() string { return scopeNames[s] }
+
+// Event is one detector decision or observation.
+type Event struct {
+	// Time is the end of the tick the event was decided in.
+	Time  time.Time
+	Kind  EventKind
+	Scope Scope
+	// Target is an address (source attacks), a CIDR (prefix attacks, and
+	// every ban and unban, /32 or /128 for one address) or "*" (aggregate).
+	Target string
+	// Class is the protocol class of an aggregate attack ("all" or a class
+	// name); empty for other scopes.
+	Class       string
+	PPS, BPS    float64
+	BaselinePPS float64
+	Reason      string
+	// TTL is a ban's lifetime from Time.
+	TTL time.Duration
+	// DryRun marks bans decided but not installed.
+	DryRun bool
+	// Prefix is the ban or unban target as a prefix.
+	Prefix netip.Prefix
+	// Contributors lists the heaviest sources and prefixes of an aggregate
+	// attack, largest share of the excess first.
+	Contributors []Contributor
+}
+
+// Contributor is one heavy contributor to an aggregate attack.
+type Contributor struct {
+	Target string  `json:"target"`
+	PPS    float64 `json:"pps"`
+	Share  float64 `json:"share"`
+}
+
+// eventJSON fixes the field order of the JSON form: the documented fields
+// first, extras after.
+type eventJSON struct {
+	TS           string        `json:"ts"`
+	Event        string        `json:"event"`
+	Scope        string        `json:"scope"`
+	Target       string        `json:"target"`
+	PPS          float64       `json:"pps"`
+	BPS          float64       `json:"bps"`
+	BaselinePPS  float64       `json:"baseline_pps"`
+	Reason       string        `json:"reason"`
+	Class        string        `json:"class,omitempty"`
+	TTLSeconds   float64       `json:"ttl_seconds,omitempty"`
+	DryRun       bool          `json:"dry_run,omitempty"`
+	Contributors []Contributor `json:"contributors,omitempty"`
+}
+
+// MarshalJSON writes the event in floodguard's documented JSON-lines shape.
+func (e Event) MarshalJSON() ([]byte, error) {
+	return json.Marshal(eventJSON{
+		TS: e.Time.UTC().Format(time.RFC3339Nano), Event: e.Kind.String(), Scope: e.Scope.String(),
+		Target: e.Target, PPS: round3(e.PPS), BPS: round3(e.BPS), BaselinePPS: round3(e.BaselinePPS),
+		Reason: e.Reason, Class: e.Class, TTLSeconds: e.TTL.Seconds(), DryRun: e.DryRun,
+		Contributors: e.Contributors,
+	})
+}
+
+func round3(v float64) float64 {
+	if v != v || v > 1e15 || v < -1e15 {
+		return v
+	}
+	return float64(int64(v*1000+0.5)) / 1000
+}

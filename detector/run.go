@@ -1,0 +1,43 @@
+package detector
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+)
+
+// TickSource yields ticks in order: the pcap replay source and the live XDP
+// source both implement it. Next returns io.EOF after the last tick.
+type TickSource interface {
+	Next() (*Tick, error)
+}
+
+// Observer sees every tick with the events the engine decided for it, after
+// the decisions went to the enforcer.
+type Observer func(t *Tick, events []Event) error
+
+// Run feeds every tick of src through the engine until the source ends, the
+// observer fails or ctx is done. This loop is the one decision path: replay
+// and the live daemon both run it. A source that ends with an error (a
+// damaged capture) has its ticks processed first; the error is returned.
+func Run(ctx context.Context, src TickSource, eng *Engine, obs Observer) error {
+	for {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		t, err := src.Next()
+		if errors.Is(err, io.EOF) {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		evs := eng.Step(t)
+		if obs != nil {
+			if err := obs(t, evs); err != nil {
+				return fmt.Errorf("observe tick %s: %w", t.Start.Format("15:04:05.000"), err)
+			}
+		}
+	}
+}
