@@ -1,0 +1,73 @@
+// Package synth writes deterministic, labelled synthetic captures for
+// floodguard's tests, demos and benchmarks: a realistic benign background
+// plus one event (a flood of some kind, or a legitimate flash crowd), as a
+// classic pcap with a JSON file of ground truth next to it.
+//
+//	labels, err := synth.Write(w, synth.UDPReflection, synth.Options{Seed: 1, Scale: 0.3})
+//	pcap, labelsJSON, err := synth.WriteFiles(dir, synth.Pulsing, synth.Options{Seed: 1})
+//
+// # Determinism
+//
+// Equal scenario and options give byte-identical output. Every source
+// (client, resolver, attacker) and every address-plan step draws from its own
+// PCG stream derived from Options.Seed, and packets are merged by time with
+// ties broken by source creation order. As a consequence the background of a
+// seed is the same in every scenario of the same duration: removing the
+// attack packets from, say, single-source leaves exactly the benign capture.
+//
+// # Capture point
+//
+// Packets are as seen on the victim's ingress: every frame goes from the
+// upstream router (02:00:00:00:00:01) to the victim (02:00:00:00:00:02,
+// 198.18.0.1 or 2001:db8::1). There are no responses from the victim.
+// Payloads are zero bytes; checksums (IPv4, TCP, UDP, ICMP, ICMPv6) are
+// valid. Frames are kept up to Options.SnapLen bytes (default 128, enough
+// for every header) while the pcap original length records the full wire
+// size, 60 (padded) to 1514 bytes.
+//
+// # Address plan
+//
+//	198.18.0.1                victim (198.18.0.0/24 holds nothing else)
+//	198.18.1.53, .54          DNS resolvers: UDP from port 53, 1-3 pps
+//	198.18.16.0-198.18.239.255  benign IPv4 clients, random hosts .1-.254 of
+//	                          224 /24s; flash-crowd visitors come from the same
+//	                          /24s (distinct addresses), as real ones would
+//	198.18.250.1-.5           heavy clients (carrier-grade NAT), 300-500 pps
+//	2001:db8:1000::/36        benign IPv6 clients, one random /64 each
+//	198.19.1.1                single-source and pulsing attacker
+//	198.19.7-9.0/24           carpet sources (~200 per /24)
+//	198.19.16.0-198.19.255.255  reflectors, at most 10 per /24
+//	2001:db8:bad:1::/64       rotating IPv6 attacker
+//	198.18.0.0/15             spoofed SYN sources: any address except the
+//	                          victim's /24 and every benign source
+//
+// Benign and attack sources never share an address. Only the spoofed flood
+// shares prefixes with benign clients, which is the point: a detector must
+// not ban prefixes for it. Labels.IsBenign, IsAttacker and BenignOverlaps
+// answer "was this ban wrong" by address or by prefix.
+//
+// # Timeline
+//
+// At Scale 1 a capture is 150 s: 90 s of background (the detector's
+// warm-up), a 30 s event, 30 s of background. Pulsing instead has 5 pulses
+// of 5 s on, 10 s off from t=90 s, each its own labelled attack. Scale
+// shrinks durations but keeps the warm-up at least 60 s and the event and
+// the tail at least 10 s (pulses keep their 5/10 s pattern; at least 2
+// cycles); it scales the numbers of sources but not per-source rates, nor
+// the rates of the one-tool floods (single-source, spoofed, IPv6 rotation).
+//
+// # Traffic
+//
+// Benign: ~2000 IPv4 and ~200 IPv6 clients at 0.5-5 pps (log-uniform), with
+// bursty gaps of at least 105 ms, so no client ever sends more than 10
+// packets in a 1 s tick. They run TCP sessions to ports 443 and 80 (SYN,
+// handshake ACK, data and ACK segments, FIN, ACK), DNS-like queries from
+// ephemeral ports and pings. Heavy clients interleave 16 sessions at a
+// steady 300-500 pps. Together ~6.4k pps at Scale 1.
+//
+// Events: see the Scenario constants. The carpet event has two labelled
+// attacks sharing one window: UDP from the first two /24s and bare SYNs from
+// the third. Bench is Options.Packets packets of background plus a
+// single-source UDP flood and a spoofed SYN flood (20 000 pps each) from
+// t=5 s, for throughput benchmarks.
+package synth

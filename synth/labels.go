@@ -1,0 +1,169 @@
+package synth
+
+import (
+	"net/netip"
+	"slices"
+	"time"
+)
+
+// Kind is the kind of an attack in Labels.
+type Kind string
+
+const (
+	KindSingleSource Kind = "single-source"
+	KindSpoofed      Kind = "spoofed"
+	KindReflection   Kind = "reflection"
+	KindCarpet       Kind = "carpet"
+	KindIPv6Rotation Kind = "ipv6-rotation"
+	KindPulse        Kind = "pulse"
+)
+
+// Window is a time interval [Start, End).
+type Window struct {
+	Start time.Time `json:"start"`
+	End   time.Time `json:"end"`
+}
+
+// Contains reports whether t is in [Start, End).
+func (w Window) Contains(t time.Time) bool { return !t.Before(w.Start) && t.Before(w.End) }
+
+// Attack is the ground truth for one attack window.
+type Attack struct {
+	Kind Kind `json:"kind"`
+	Window
+	// Protocol is the detector class name of the attack packets: "syn",
+	// "tcp", "udp", "icmp" or "other".
+	Protocol string `json:"protocol"`
+	// Sources lists the attacking addresses, sorted, where they are a finite
+	// set (single-source, pulse, reflection, carpet); empty for spoofed and
+	// ipv6-rotation.
+	Sources []netip.Addr `json:"sources,omitempty"`
+	// Prefixes are the narrowest prefixes covering the attack: the /32 of
+	// a single source, the /24s of reflectors and carpet sources, the /64 of
+	// the rotation. For spoofed it is 198.18.0.0/15, the range the forged
+	// addresses are drawn from, which also holds every benign IPv4 source:
+	// a detector must never ban it.
+	Prefixes []netip.Prefix `json:"prefixes"`
+	// UDPSrcPort is the common UDP source port (reflection only).
+	UDPSrcPort uint16 `json:"udp_src_port,omitempty"`
+	// PPS is the nominal aggregate packet rate, SourcePPS the nominal mean
+	// rate of one source (0 when sources change per packet).
+	PPS       float64 `json:"pps"`
+	SourcePPS float64 `json:"source_pps,omitempty"`
+	// Packets is the number of packets of this attack in the capture.
+	Packets uint64 `json:"packets"`
+}
+
+// Labels is the ground truth of one capture, written next to it as JSON.
+type Labels struct {
+	Scenario Scenario `json:"scenario"`
+	Seed     int64    `json:"seed"`
+	Scale    float64  `json:"scale"`
+	// Start and End bound the capture: every packet time t has
+	// Start <= t < End.
+	Start time.Time `json:"start"`
+	End   time.Time `json:"end"`
+	// TickHint is the tick length the rates are designed around.
+	TickHint string `json:"tick_hint"`
+	// Packets is the number of packets in the capture.
+	Packets uint64 `json:"packets"`
+	// Victims are the destinations of all traffic (IPv4 and IPv6).
+	Victims []netip.Addr `json:"victims"`
+	// Attacks lists the attack windows; empty for benign and flash-crowd.
+	Attacks []Attack `json:"attacks"`
+	// FlashCrowd is the window of the flash crowd, nil in other scenarios.
+	FlashCrowd *Window `json:"flash_crowd"`
+	// BenignSourcesCount is len(BenignSources).
+	BenignSourcesCount int `json:"benign_sources_count"`
+	// BenignPrefixes are the /24s (IPv4) and /64s (IPv6) holding a benign
+	// source, sorted.
+	BenignPrefixes []netip.Prefix `json:"benign_prefixes"`
+	// HeavyClients send 300-500 pps each for the whole capture (a
+	// carrier-grade NAT and the like): legitimate but far above ordinary
+	// clients.
+	HeavyClients []netip.Addr `json:"heavy_clients"`
+	// Resolvers send DNS responses (UDP from port 53) at a low rate.
+	Resolvers []netip.Addr `json:"resolvers"`
+	// BenignSources is every source address of background and flash-crowd
+	// traffic (including heavy clients and resolvers), sorted. Every one of
+	// them sends at least one packet, and no attack uses any of them.
+	BenignSources []netip.Addr `json:"benign_sources"`
+}
+
+// IsBenign reports whether a (IPv4, IPv4-mapped or IPv6) is a benign source.
+func (l Labels) IsBenign(a netip.Addr) bool {
+	_, ok := slices.BinarySearchFunc(l.BenignSources, a.Unmap(), netip.Addr.Compare)
+	return ok
+}
+
+// IsAttacker reports whether a is an attack source: listed in an attack's
+// Sources, or inside one of its Prefixes and neither benign nor a victim
+// (which covers the forged addresses of spoofed floods and the rotating IPv6
+// addresses).
+func (l Labels) IsAttacker(a netip.Addr) bool {
+	a = a.Unmap()
+	if slices.Contains(l.Victims, a) {
+		return false
+	}
+	for _, at := range l.Attacks {
+		if _, ok := slices.BinarySearchFunc(at.Sources, a, netip.Addr.Compare); ok {
+			return true
+		}
+		for _, p := range at.Prefixes {
+			if p.Contains(a) && !l.IsBenign(a) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// BenignOverlaps reports whether p contains a benign source, i.e. whether a
+// ban of p would hit legitimate traffic. IPv4-mapped prefixes (as the
+// detector stores IPv4) are understood.
+func (l Labels) BenignOverlaps(p netip.Prefix) bool {
+	p = unmapPrefix(p).Masked()
+	if !p.IsValid() {
+		return false
+	}
+	// Sorted addresses inside one prefix are contiguous, starting at the
+	// first one not below the prefix's base address.
+	i, _ := slices.BinarySearchFunc(l.BenignSources, p.Addr(), netip.Addr.Compare)
+	return i < len(l.BenignSources) && p.Contains(l.BenignSources[i])
+}
+
+// unmapPrefix turns ::ffff:a.b.c.d/n (n >= 96) into a.b.c.d/(n-96).
+func unmapPrefix(p netip.Prefix) netip.Prefix {
+	if a := p.Addr(); a.Is4In6() && p.Bits() >= 96 {
+		return netip.PrefixFrom(a.Unmap(), p.Bits()-96)
+	}
+	return p
+}
+
+// sortAddrs sorts and deduplicates addresses in place.
+func sortAddrs(a []netip.Addr) []netip.Addr {
+	slices.SortFunc(a, netip.Addr.Compare)
+	return slices.Compact(a)
+}
+
+// coveringPrefixes returns the sorted distinct /24s (IPv4) and /64s (IPv6)
+// of addrs.
+func coveringPrefixes(addrs []netip.Addr) []netip.Prefix {
+	out := make([]netip.Prefix, 0, len(addrs))
+	for _, a := range addrs {
+		bits := 24
+		if a.Is6() {
+			bits = 64
+		}
+		out = append(out, netip.PrefixFrom(a, bits).Masked())
+	}
+	slices.SortFunc(out, comparePrefix)
+	return slices.Compact(out)
+}
+
+func comparePrefix(a, b netip.Prefix) int {
+	if c := a.Addr().Compare(b.Addr()); c != 0 {
+		return c
+	}
+	return a.Bits() - b.Bits()
+}

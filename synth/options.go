@@ -1,0 +1,152 @@
+package synth
+
+import (
+	"fmt"
+	"math"
+	"time"
+)
+
+// Scenario names a synthetic capture: the benign background plus at most one
+// event. The names are also the file names WriteFiles uses.
+type Scenario string
+
+const (
+	Benign        Scenario = "benign"         // background only
+	FlashCrowd    Scenario = "flash-crowd"    // legitimate surge, not an attack
+	SingleSource  Scenario = "single-source"  // one IPv4 source, UDP, 20 000 pps
+	SpoofedSYN    Scenario = "spoofed-syn"    // SYN flood, random source per packet
+	UDPReflection Scenario = "udp-reflection" // ~1500 reflectors from port 53
+	Carpet        Scenario = "carpet"         // ~600 sources in three /24s
+	IPv6Rotation  Scenario = "ipv6-rotation"  // one /64, interface id rotating
+	Pulsing       Scenario = "pulsing"        // 5 s on, 10 s off, UDP
+	// Bench is exactly Options.Packets packets of background plus a
+	// single-source UDP flood and a spoofed SYN flood, for throughput
+	// benchmarks. It has no warm-up and is not in Scenarios.
+	Bench Scenario = "bench"
+)
+
+// Scenarios returns every detection scenario (all but Bench) in a fixed
+// order.
+func Scenarios() []Scenario {
+	return []Scenario{Benign, FlashCrowd, SingleSource, SpoofedSYN, UDPReflection, Carpet, IPv6Rotation, Pulsing}
+}
+
+func (s Scenario) valid() bool {
+	switch s {
+	case Benign, FlashCrowd, SingleSource, SpoofedSYN, UDPReflection, Carpet, IPv6Rotation, Pulsing, Bench:
+		return true
+	}
+	return false
+}
+
+const (
+	// DefaultSnapLen keeps every header of every frame (Ethernet + IPv6 +
+	// TCP with options is 94 bytes) but not the zero payload, so a scale-1
+	// reflection capture is hundreds of megabytes instead of gigabytes. The
+	// pcap original length still records the full wire size.
+	DefaultSnapLen = 128
+	// MaxSnapLen keeps whole frames.
+	MaxSnapLen = 65535
+	// DefaultBenchPackets is the size of the Bench capture.
+	DefaultBenchPackets = 1_000_000
+	// maxScale bounds Scale so address pools cannot run dry.
+	maxScale = 4
+)
+
+// DefaultSnapLen must keep every header a frame builder writes; this fails to
+// compile otherwise.
+const _ = uint(DefaultSnapLen - maxHeaderLen)
+
+// DefaultStart is the capture start when Options.Start is zero.
+func DefaultStart() time.Time { return time.Date(2024, 11, 5, 18, 0, 0, 0, time.UTC) }
+
+// Options tune a capture. The zero value gives the default capture for seed 0.
+type Options struct {
+	// Seed selects the random streams; equal options give identical bytes.
+	Seed int64
+	// Scale shrinks (or grows) the capture: 1 (or 0) is the default size.
+	// Durations scale but the warm-up before an event stays at least 60 s
+	// and event windows at least 10 s; numbers of sources scale; per-source
+	// rates and the rates of one-source floods do not, since they are what
+	// a detector judges. At most 4.
+	Scale float64
+	// Start is the time of the capture start (default DefaultStart). It is
+	// truncated to the microsecond, the pcap resolution.
+	Start time.Time
+	// SnapLen is the most bytes of a frame kept in the capture (default
+	// DefaultSnapLen; MaxSnapLen keeps whole frames).
+	SnapLen int
+	// Packets is the exact number of packets of the Bench scenario (default
+	// DefaultBenchPackets). Other scenarios ignore it.
+	Packets int
+	// ReflectionPort is the UDP source port of the reflectors in
+	// UDPReflection (default 53, DNS; e.g. 123 for NTP, 11211 for
+	// memcached).
+	ReflectionPort uint16
+}
+
+// normalize fills defaults and checks ranges.
+func (o Options) normalize() (Options, error) {
+	switch {
+	case o.Scale == 0:
+		o.Scale = 1
+	case !(o.Scale > 0 && o.Scale <= maxScale):
+		return o, fmt.Errorf("scale %v out of range (0, %d]", o.Scale, maxScale)
+	}
+	if o.Start.IsZero() {
+		o.Start = DefaultStart()
+	}
+	o.Start = o.Start.UTC().Truncate(time.Microsecond)
+	// Classic pcap stores unsigned 32-bit seconds; leave a day of room for
+	// the capture itself.
+	if y := o.Start.Year(); y < 1970 || y > 2105 {
+		return o, fmt.Errorf("start %v outside the pcap time range (1970-2105)", o.Start)
+	}
+	switch {
+	case o.SnapLen == 0:
+		o.SnapLen = DefaultSnapLen
+	case o.SnapLen < minFrameLen || o.SnapLen > MaxSnapLen:
+		return o, fmt.Errorf("snap length %d out of range [%d, %d]", o.SnapLen, minFrameLen, MaxSnapLen)
+	}
+	switch {
+	case o.Packets == 0:
+		o.Packets = DefaultBenchPackets
+	case o.Packets < 0:
+		return o, fmt.Errorf("negative packet count %d", o.Packets)
+	}
+	if o.ReflectionPort == 0 {
+		o.ReflectionPort = 53
+	}
+	return o, nil
+}
+
+// count scales a default number of sources, keeping at least floor.
+func (o Options) count(base, floor int) int {
+	return max(floor, int(math.Round(float64(base)*o.Scale)))
+}
+
+// timeline is the shape of a capture, in ns from its start.
+type timeline struct {
+	warm   int64 // background only, before the event: the detector's warm-up
+	window int64 // the event
+	tail   int64 // background only, after the event: recovery
+}
+
+func (o Options) timeline() timeline {
+	scaled := func(d int64) int64 { return int64(math.Round(float64(d) * o.Scale)) }
+	return timeline{
+		warm:   max(60*second, scaled(90*second)),
+		window: max(10*second, scaled(30*second)),
+		tail:   max(10*second, scaled(30*second)),
+	}
+}
+
+// Pulse pattern of the Pulsing scenario. The pattern itself does not scale
+// (it is what is being detected); the number of cycles does.
+const (
+	pulseOn     = 5 * second
+	pulsePeriod = 15 * second
+	pulseCycles = 5
+)
+
+func (o Options) pulseCycles() int { return o.count(pulseCycles, 2) }
