@@ -1,0 +1,133 @@
+package capture
+
+import (
+	"time"
+
+	"github.com/floodguard/floodguard/detector"
+)
+
+// aggregator sums decoded packets into one tick at a time, by packet
+// timestamp. It allocates nothing per packet once its map and slice have
+// grown to the largest tick's number of sources.
+type aggregator struct {
+	tick     time.Duration
+	backTol  time.Duration
+	maxEmpty int64 // most empty ticks emitted for one gap: MaxGap / tick
+
+	open  bool          // cur holds a tick being built
+	cur   detector.Tick // Sources aliases srcs when handed out
+	index map[detector.Addr]int32
+	srcs  []detector.Source
+	high  time.Time // latest timestamp seen (the high-water mark)
+}
+
+func newAggregator(tick, maxGap, backTol time.Duration) *aggregator {
+	return &aggregator{
+		tick:     tick,
+		backTol:  backTol,
+		maxEmpty: int64(maxGap / tick),
+		index:    make(map[detector.Addr]int32),
+	}
+}
+
+// begin starts an empty tick at start, reusing the storage of the last one.
+func (a *aggregator) begin(start time.Time) {
+	clear(a.index)
+	a.srcs = a.srcs[:0]
+	a.cur = detector.Tick{Start: start, Length: a.tick}
+	a.open = true
+}
+
+// placement says where a packet goes relative to the open tick.
+type placement struct {
+	// closeTick: the packet belongs after the open tick, which must be
+	// closed first. Otherwise the packet goes into the open tick.
+	closeTick bool
+	// empties is how many empty ticks come between the closed tick and
+	// the packet's tick, which starts at next.
+	empties int64
+	next    time.Time
+	// jump: the clock was resynchronised (gap above MaxGap, or backwards
+	// beyond the tolerance).
+	jump bool
+	// backwards: the timestamp is earlier than one already seen, within
+	// the tolerance.
+	backwards bool
+}
+
+// place decides where a packet stamped ts goes. The first packet of a
+// replay must have been given a tick with begin(ts.Truncate(tick)).
+//
+// Tick starts are all multiples of the tick length since Go's zero time
+// (time.Truncate), so resynchronising lands on the same grid. Durations
+// saturate in time.Sub, so absurd timestamps (pcapng files with times in
+// the year 570000) become clock jumps rather than overflows.
+func (a *aggregator) place(ts time.Time) placement {
+	var p placement
+	if ts.Before(a.high) {
+		if a.high.Sub(ts) > a.backTol {
+			a.high = ts
+			return placement{closeTick: true, next: ts.Truncate(a.tick), jump: true}
+		}
+		// Counted in the open tick even if it belongs to an earlier one:
+		// that tick has been handed out already.
+		p.backwards = true
+	} else {
+		a.high = ts
+	}
+	d := ts.Sub(a.cur.Start)
+	if d < a.tick {
+		return p
+	}
+	n := int64(d / a.tick) // the packet is in the n-th tick after the open one
+	p.closeTick = true
+	if n-1 > a.maxEmpty {
+		p.empties, p.next, p.jump = a.maxEmpty, ts.Truncate(a.tick), true
+		return p
+	}
+	p.empties, p.next = n-1, a.cur.Start.Add(time.Duration(n)*a.tick)
+	return p
+}
+
+// add counts one packet of wire length wire into the open tick.
+func (a *aggregator) add(pkt *Packet, wire uint64) {
+	if !pkt.OK {
+		a.cur.UnparsedPackets++
+		a.cur.UnparsedBytes += wire
+		return
+	}
+	i, ok := a.index[pkt.Src]
+	if !ok {
+		i = int32(len(a.srcs))
+		a.srcs = append(a.srcs, detector.Source{Addr: pkt.Src})
+		a.index[pkt.Src] = i
+	}
+	s := &a.srcs[i]
+	s.Packets[pkt.Class]++
+	s.Bytes[pkt.Class] += wire
+	if pkt.Class == detector.ClassUDP && pkt.L4 {
+		s.UDPSrcPort = pkt.UDPSrcPort
+	}
+	a.cur.Total.Packets[pkt.Class]++
+	a.cur.Total.Bytes[pkt.Class] += wire
+}
+
+// close finishes the open tick and returns it. It consults dr (if not nil)
+// once per source, at the tick's end: a ban changes only between ticks, so
+// this equals checking every packet, at one map update per packet.
+func (a *aggregator) close(dr Dropper) *detector.Tick {
+	a.open = false
+	a.cur.Sources = a.srcs
+	if dr != nil {
+		end := a.cur.End()
+		for i := range a.srcs {
+			s := &a.srcs[i]
+			if dr.Dropped(s.Addr, end) {
+				s.DroppedPackets, s.DroppedBytes = s.TotalPackets(), s.TotalBytes()
+				a.cur.Total.DroppedPackets += s.DroppedPackets
+				a.cur.Total.DroppedBytes += s.DroppedBytes
+			}
+		}
+	}
+	return &a.cur
+}

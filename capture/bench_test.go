@@ -1,0 +1,192 @@
+package capture
+
+import (
+	"encoding/binary"
+	"math/rand/v2"
+	"net/netip"
+	"testing"
+	"time"
+
+	"github.com/google/gopacket"
+	"github.com/google/gopacket/layers"
+)
+
+// benchFrame is one frame of the benchmark mix.
+type benchFrame struct {
+	lt   LinkType
+	data []byte
+	// srcOff is where the IPv4 source address sits in data, for frames of
+	// the spoofed flood whose source the benchmark varies; 0 otherwise.
+	srcOff int
+}
+
+// benchMix builds n frames resembling a link under a spoofed SYN flood:
+// half spoofed SYNs from 20,000 addresses, the rest reflection replies,
+// ordinary TCP, IPv6, VLAN-tagged traffic, fragments, ICMP, ARP and
+// extension headers. The random source is seeded: the mix is the same on
+// every run.
+func benchMix(tb testing.TB, n int) []benchFrame {
+	tb.Helper()
+	rng := rand.New(rand.NewPCG(1, 2))
+	v4 := func(pool int) netip.Addr {
+		i := rng.IntN(pool)
+		return netip.AddrFrom4([4]byte{10, byte(i >> 16), byte(i >> 8), byte(i)})
+	}
+	v6 := func(pool int) netip.Addr {
+		i := rng.IntN(pool)
+		return netip.AddrFrom16([16]byte{0x20, 0x01, 0x0d, 0xb8, 13: byte(i >> 16), 14: byte(i >> 8), 15: byte(i)})
+	}
+	s := func(ls ...gopacket.SerializableLayer) []byte { return serialize(tb, ls...) }
+	arp := arpFrame(tb)
+	out := make([]benchFrame, 0, n)
+	for range n {
+		var f []byte
+		srcOff := 0
+		switch p := rng.IntN(100); {
+		case p < 50:
+			f = s(eth(layers.EthernetTypeIPv4), ip4(v4(20000), layers.IPProtocolTCP), tcpSYN())
+			srcOff = 14 + 12
+		case p < 65:
+			ports := []uint16{53, 123, 161, 1900}
+			f = s(eth(layers.EthernetTypeIPv4), ip4(v4(2000), layers.IPProtocolUDP), udp(ports[rng.IntN(len(ports))]), payload(400))
+		case p < 75:
+			f = s(eth(layers.EthernetTypeIPv4), ip4(v4(100), layers.IPProtocolTCP), tcpSYNACK(), payload(1200))
+		case p < 83:
+			f = s(eth(layers.EthernetTypeIPv6), ip6(v6(500), layers.IPProtocolTCP), tcpSYN())
+		case p < 88:
+			f = s(eth(layers.EthernetTypeDot1Q), vlanTag(100, 0x0800), ip4(v4(100), layers.IPProtocolUDP), udp(443), payload(1200))
+		case p < 93:
+			ip := ip4(v4(50), layers.IPProtocolUDP)
+			ip.FragOffset = 185
+			f = s(eth(layers.EthernetTypeIPv4), ip, payload(1480))
+		case p < 95:
+			f = s(eth(layers.EthernetTypeIPv4), ip4(v4(2000), layers.IPProtocolICMPv4), &layers.ICMPv4{TypeCode: layers.CreateICMPv4TypeCode(3, 3)}, payload(28))
+		case p < 98:
+			f = arp
+		default:
+			f = s(eth(layers.EthernetTypeIPv6), ip6(v6(50), layers.IPProtocolIPv6HopByHop), ext6(layers.IPProtocolIPv6Fragment, 0),
+				frag6(layers.IPProtocolUDP, 0, true), udp(53), payload(1200))
+		}
+		out = append(out, benchFrame{LinkTypeEthernet, f, srcOff})
+	}
+	return out
+}
+
+// ticksOf runs the mix through decoder and aggregator, closing a tick every
+// perTick frames, as the replay does.
+type pipeline struct {
+	dec *Decoder
+	agg *aggregator
+	dr  Dropper
+}
+
+func newPipeline() *pipeline {
+	return &pipeline{dec: NewDecoder(), agg: newAggregator(time.Second, time.Minute, time.Minute), dr: &dropAt{}}
+}
+
+func (p *pipeline) frame(f *benchFrame) {
+	pkt := p.dec.Decode(f.lt, f.data)
+	p.agg.add(&pkt, uint64(len(f.data)))
+}
+
+// TestDecodeAggregateAllocs checks that decoding and aggregating allocate
+// nothing once the per-tick map and slice have grown: neither per packet
+// nor at tick turnover.
+func TestDecodeAggregateAllocs(t *testing.T) {
+	frames := benchMix(t, 20000)
+	p := newPipeline()
+	tick := func() {
+		p.agg.begin(t0)
+		for i := range frames {
+			p.frame(&frames[i])
+		}
+		p.agg.close(p.dr)
+	}
+	tick() // warm up: grow the map and the source slice
+	if n := testing.AllocsPerRun(5, tick); n != 0 {
+		t.Errorf("%.1f allocations per tick of %d packets, want 0", n, len(frames))
+	}
+	p.agg.begin(t0)
+	i := 0
+	if n := testing.AllocsPerRun(10000, func() {
+		p.frame(&frames[i%len(frames)])
+		i++
+	}); n != 0 {
+		t.Errorf("%.2f allocations per packet, want 0", n)
+	}
+}
+
+// floodSources returns n spoofed IPv4 sources drawn from a pool of 20,000.
+func floodSources(n int) []uint32 {
+	rng := rand.New(rand.NewPCG(3, 4))
+	out := make([]uint32, n)
+	for i := range out {
+		out[i] = 10<<24 | uint32(rng.IntN(20000))
+	}
+	return out
+}
+
+// BenchmarkDecodeAggregate measures one packet: decode plus the per-source
+// map update, with a tick closed every 65,536 packets. The 1,024 frames
+// stay in cache, as a frame just copied out of the file buffer would be;
+// the spoofed-SYN half of them gets a new source each time from a pool of
+// 20,000, so the per-source map has the size it has under a real flood.
+func BenchmarkDecodeAggregate(b *testing.B) {
+	frames := benchMix(b, 1<<10)
+	srcs := floodSources(1 << 16)
+	p := newPipeline()
+	p.agg.begin(t0)
+	b.ReportAllocs()
+	i := 0
+	for b.Loop() {
+		f := &frames[i&(len(frames)-1)]
+		if f.srcOff != 0 {
+			binary.BigEndian.PutUint32(f.data[f.srcOff:], srcs[i&(len(srcs)-1)])
+		}
+		p.frame(f)
+		i++
+		if i&(1<<16-1) == 0 {
+			p.agg.close(p.dr)
+			p.agg.begin(t0)
+		}
+	}
+}
+
+// BenchmarkDecode measures the decoder alone on the same frames.
+func BenchmarkDecode(b *testing.B) {
+	frames := benchMix(b, 1<<10)
+	d := NewDecoder()
+	b.ReportAllocs()
+	i := 0
+	for b.Loop() {
+		f := &frames[i&(len(frames)-1)]
+		d.Decode(f.lt, f.data)
+		i++
+	}
+}
+
+// BenchmarkReplay measures the whole replay (file reading through pcapgo,
+// decoding, ticks) over a 100,000-packet pcap; ns/packet is the figure to
+// compare with the capture rates in the corpus notes.
+func BenchmarkReplay(b *testing.B) {
+	frames := benchMix(b, 100000)
+	recs := make([]rec, len(frames))
+	for i, f := range frames {
+		recs[i] = rec{ts: at(time.Duration(i) * 10 * time.Microsecond), data: f.data} // 100 kpps
+	}
+	path := writeTemp(b, "bench.pcap", pcapFile(1, recs...))
+	b.ReportAllocs()
+	for b.Loop() {
+		r, err := NewReplay([]string{path}, ReplayOptions{})
+		if err != nil {
+			b.Fatal(err)
+		}
+		for {
+			if _, err := r.Next(); err != nil {
+				break
+			}
+		}
+		r.Close()
+	}
+	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*len(frames)), "ns/packet")
+}

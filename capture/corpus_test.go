@@ -1,0 +1,361 @@
+package capture
+
+import (
+	"bufio"
+	"errors"
+	"io"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"testing"
+
+	"github.com/floodguard/floodguard/detector"
+)
+
+// corpusDir finds the shared capture corpus: $FLOODGUARD_PCAP_CORPUS, by
+// default ../shared/pcaps, relative to the repository root. Without it the
+// test skips, except under CI, which must not pass without it.
+func corpusDir(t *testing.T) string {
+	t.Helper()
+	dir := os.Getenv("FLOODGUARD_PCAP_CORPUS")
+	if dir == "" {
+		dir = filepath.Join("..", "shared", "pcaps")
+	}
+	if !filepath.IsAbs(dir) {
+		dir = filepath.Join(moduleRoot(t), dir)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "MANIFEST.tsv")); err != nil {
+		if os.Getenv("CI") != "" {
+			t.Fatalf("pcap corpus missing under CI: %v", err)
+		}
+		t.Skipf("pcap corpus not found (set FLOODGUARD_PCAP_CORPUS): %v", err)
+	}
+	return dir
+}
+
+// moduleRoot walks up from the package directory to go.mod.
+func moduleRoot(t *testing.T) string {
+	t.Helper()
+	dir, err := os.Getwd()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for {
+		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
+			return dir
+		}
+		parent := filepath.Dir(dir)
+		if parent == dir {
+			t.Fatal("no go.mod above the package directory")
+		}
+		dir = parent
+	}
+}
+
+// manifestRow is one MANIFEST.tsv line, with the packets column parsed.
+type manifestRow struct {
+	path, format string
+	packets      int  // whole packets a reader must return
+	broken       bool // "N then error: ...": an error must follow them
+	refused      bool // "n/a - ...": Open must refuse the file
+	note         string
+}
+
+var packetsColumn = regexp.MustCompile(`^(\d+)( then error: .*)?$`)
+
+// refusedFormat reports formats that are not pcap or pcapng, whatever the
+// packets column says.
+func refusedFormat(format string) bool {
+	for _, p := range []string{"zstd", "snoop", "not a capture"} {
+		if strings.HasPrefix(format, p) {
+			return true
+		}
+	}
+	return false
+}
+
+func readManifest(t *testing.T, dir string) []manifestRow {
+	t.Helper()
+	f, err := os.Open(filepath.Join(dir, "MANIFEST.tsv"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	var rows []manifestRow
+	sc := bufio.NewScanner(f)
+	for line := 0; sc.Scan(); line++ {
+		cols := strings.Split(sc.Text(), "\t")
+		if line == 0 {
+			if len(cols) < 8 || cols[0] != "path" || cols[6] != "packets" {
+				t.Fatalf("MANIFEST.tsv header changed: %q", sc.Text())
+			}
+			continue
+		}
+		if len(cols) < 8 {
+			t.Fatalf("MANIFEST.tsv line %d: %d columns", line+1, len(cols))
+		}
+		row := manifestRow{path: cols[0], format: cols[4], note: cols[7]}
+		switch m := packetsColumn.FindStringSubmatch(cols[6]); {
+		case strings.HasPrefix(cols[6], "n/a"), refusedFormat(cols[4]):
+			// tshark reads zstd and snoop files, so their rows carry a
+			// count; a pcap/pcapng reader must refuse them (README).
+			row.refused = true
+		case m != nil:
+			row.packets, _ = strconv.Atoi(m[1])
+			row.broken = m[2] != ""
+		default:
+			t.Fatalf("MANIFEST.tsv line %d: packets column %q", line+1, cols[6])
+		}
+		rows = append(rows, row)
+	}
+	if err := sc.Err(); err != nil {
+		t.Fatal(err)
+	}
+	if len(rows) == 0 {
+		t.Fatal("MANIFEST.tsv has no rows")
+	}
+	return rows
+}
+
+// Where the broken corpus files are damaged: from the MANIFEST notes for
+// the corpus-made cuts, and from the record header for the nDPI fuzz file
+// (24-byte file header, 16-byte record header, 197 bytes once version 2.0's
+// swapped lengths are undone, then 2 bytes of the next header).
+var corpusDamageOffset = map[string]int64{
+	"variety/pcpp__three_http_streams-mid-packet-truncated-by-corpus.pcap":        1650,
+	"variety/pcpp__three_http_streams-mid-record-header-truncated-by-corpus.pcap": 3983 - 8,
+	"variety/pcpp__many_interfaces-1-mid-block-truncated-by-corpus.pcapng":        6312,
+	"variety/ndpi__fuzz-2021-10-13.pcap":                                          24 + 16 + 197,
+}
+
+// corpusUndecodable is how many packets of a file have no readable IP
+// source, for files that test a decoding rule. The reasons are in the
+// MANIFEST notes; tcpdump agrees on each.
+var corpusUndecodable = map[string]uint64{
+	"variety/tcpdump__LINKTYPE_IPV4_invalid.pcap":     0, // IPv6 under LINKTYPE_IPV4: version nibble wins
+	"variety/tcpdump__LINKTYPE_IPV4.pcap":             0,
+	"variety/tcpdump__LINKTYPE_IPV6.pcap":             0,
+	"variety/tcpdump__LINKTYPE_RAW_ipv4.pcap":         0,
+	"variety/tcpdump__LINKTYPE_RAW_ipv6.pcap":         0,
+	"variety/pcpp__sll2.pcap":                         0,
+	"variety/tcpdump__tcp-handshake-nano.pcap":        0, // SLL
+	"variety/pcpp__pcapng-example.pcapng":             0, // Ethernet and SLL interfaces
+	"variety/pcpp__many_interfaces-1.pcapng":          0, // Ethernet and NULL interfaces
+	"variety/pcpp__null_loopback.pcap":                1, // one record with family 0x0008000f
+	"variety/pcpp__NullLoopback.pcap":                 1,
+	"variety/pcpp__one_http_stream_rst.pcap":          0, // double 802.1Q + PPPoE
+	"variety/tcpdump__802.1ad_QinQ.pcap":              2, // ARP inside QinQ
+	"variety/pcpp__EthDot3.pcap":                      1, // 802.3 + LLC (STP)
+	"variety/tcpdump__bigtcp-ipv4.pcap":               0,
+	"variety/tcpdump__bigtcp-ipv6-hbh.pcap":           0,
+	"variety/tcpdump__nflog.pcap":                     4, // NFLOG is not read
+	"variety/tcpdump__unsupported-link-type-160.pcap": 1,
+	"variety/tcpdump__ieee802.11_htc.pcap":            1,
+	"benign/ndpi__dns.pcap":                           0, // 2 of 5 in double 802.1Q + PPPoE
+	"attacks/stopddos__pkt.TCP.synflood.spoofed.pcap": 0,
+}
+
+// corpusClasses checks per-class totals against the MANIFEST notes of the
+// attack captures that state them exactly.
+var corpusClasses = map[string]struct {
+	packets [detector.NumClasses]uint64
+	sources int // distinct source addresses over the whole file
+}{
+	// "37841 pure SYNs from 37623 distinct src IPs"
+	"attacks/stopddos__pkt.TCP.synflood.spoofed.pcap": {[detector.NumClasses]uint64{detector.ClassSYN: 37841}, 37623},
+	// "9639 SYN+ECE+CWR ... (+239 RST)"
+	"attacks/stopddos__pkt.TCP.DOMINATE.syn.ecn.cwr.pcapng": {[detector.NumClasses]uint64{detector.ClassSYN: 9639, detector.ClassTCP: 239}, -1},
+	// "1994 SYNs ... + 12 SYN-ACK, 5 RST-ACK replies"
+	"attacks/ndpi__synscan.pcap": {[detector.NumClasses]uint64{detector.ClassSYN: 1994, detector.ClassTCP: 17}, -1},
+	// "542 SYN-ACK + 354 SYN from 60 src IPs"
+	"attacks/stopddos__amp.TCP.syn.optionallyACK.optionallysamePort.pcapng": {[detector.NumClasses]uint64{detector.ClassSYN: 354, detector.ClassTCP: 542}, -1},
+	// "3984 pkts from 2767 reflectors"
+	"attacks/stopddos__amp.UDP.isakmp.pcap": {[detector.NumClasses]uint64{detector.ClassUDP: 3984}, 2767},
+}
+
+// corpusResult is what reading one file gave.
+type corpusResult struct {
+	packets     int
+	classes     [detector.NumClasses]uint64
+	undecodable uint64
+	sources     map[detector.Addr]bool
+	err         error
+}
+
+// replayFile replays paths and sums its ticks.
+func replayFile(t *testing.T, paths []string, opt ReplayOptions) (corpusResult, []detector.Tick) {
+	t.Helper()
+	r, err := NewReplay(paths, opt)
+	if err != nil {
+		return corpusResult{err: err}, nil
+	}
+	defer r.Close()
+	res := corpusResult{sources: make(map[detector.Addr]bool)}
+	var ticks []detector.Tick
+	for {
+		tk, err := r.Next()
+		if err != nil {
+			res.err = err
+			break
+		}
+		cp := *tk
+		cp.Sources = append([]detector.Source(nil), tk.Sources...)
+		ticks = append(ticks, cp)
+		for c, n := range tk.Total.Packets {
+			res.classes[c] += n
+			res.packets += int(n)
+		}
+		res.packets += int(tk.UnparsedPackets)
+		res.undecodable += tk.UnparsedPackets
+		for _, s := range tk.Sources {
+			res.sources[s.Addr] = true
+		}
+	}
+	if st := r.Stats(); st.Packets != uint64(res.packets) || st.Undecodable != res.undecodable {
+		t.Errorf("stats count %d packets (%d undecodable), ticks hold %d (%d)", st.Packets, st.Undecodable, res.packets, res.undecodable)
+	}
+	return res, ticks
+}
+
+func TestCorpus(t *testing.T) {
+	dir := corpusDir(t)
+	rows := readManifest(t, dir)
+	for _, row := range rows {
+		t.Run(row.path, func(t *testing.T) {
+			path := filepath.Join(dir, row.path)
+			if row.refused {
+				r, err := Open(path, nil)
+				if err == nil {
+					r.Close()
+					t.Fatalf("opened as %v; MANIFEST says it must be refused", r.Format())
+				}
+				want := ErrNotCapture
+				if strings.HasPrefix(row.format, "zstd") {
+					want = ErrZstd
+				}
+				if !errors.Is(err, want) || !strings.Contains(err.Error(), path) {
+					t.Fatalf("error %q, want %v naming the file", err, want)
+				}
+				return
+			}
+			// The reader alone.
+			r, err := Open(path, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			recs, err := readAll(r)
+			r.Close()
+			checkEnd(t, row, path, len(recs), err, false)
+
+			// The whole replay path, decoding included.
+			res, _ := replayFile(t, []string{path}, ReplayOptions{})
+			checkEnd(t, row, path, res.packets, res.err, false)
+			if want, ok := corpusUndecodable[row.path]; ok && res.undecodable != want {
+				t.Errorf("%d undecodable packets, want %d", res.undecodable, want)
+			}
+			if want, ok := corpusClasses[row.path]; ok {
+				if res.classes != want.packets {
+					t.Errorf("packets per class %v, want %v", res.classes, want.packets)
+				}
+				if want.sources >= 0 && len(res.sources) != want.sources {
+					t.Errorf("%d distinct sources, want %d", len(res.sources), want.sources)
+				}
+			}
+
+			// The same file gzipped reads the same.
+			raw, err := os.ReadFile(path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			gz := writeTemp(t, filepath.Base(path)+".gz", gzipBytes(t, raw))
+			gres, _ := replayFile(t, []string{gz}, ReplayOptions{})
+			checkEnd(t, row, gz, gres.packets, gres.err, true)
+			if gres.classes != res.classes || gres.undecodable != res.undecodable {
+				t.Errorf("gzip: classes %v undecodable %d, plain %v %d", gres.classes, gres.undecodable, res.classes, res.undecodable)
+			}
+		})
+	}
+}
+
+// checkEnd compares a read of n packets ending in err with the manifest.
+func checkEnd(t *testing.T, row manifestRow, path string, n int, err error, gzipped bool) {
+	t.Helper()
+	if n != row.packets {
+		t.Errorf("%s: %d packets, MANIFEST says %d", path, n, row.packets)
+	}
+	if !row.broken {
+		if err != io.EOF {
+			t.Errorf("%s: ended with %v, want a clean io.EOF", path, err)
+		}
+		return
+	}
+	var re *ReadError
+	if !errors.As(err, &re) {
+		t.Fatalf("%s: ended with %v, want a *ReadError", path, err)
+	}
+	if re.Path != path || re.Decompressed != gzipped || !strings.Contains(err.Error(), path+" at byte ") {
+		t.Errorf("%s: error %q does not name the file and offset", path, err)
+	}
+	if !errors.Is(err, io.ErrUnexpectedEOF) {
+		t.Errorf("%s: error %v, want truncation (unexpected EOF)", path, err)
+	}
+	if want, ok := corpusDamageOffset[row.path]; ok && re.Offset != want {
+		t.Errorf("%s: damage reported at byte %d, want %d", path, re.Offset, want)
+	}
+}
+
+// TestCorpusStdinAndSplit replays corpus files through standard input, and
+// one file cut into two: the two halves must give the very same ticks as
+// the whole, since ticks run on across files.
+func TestCorpusStdinAndSplit(t *testing.T) {
+	dir := corpusDir(t)
+	whole := filepath.Join(dir, "attacks", "stopddos__pkt.TCP.synflood.spoofed.pcap")
+	want, wantTicks := replayFile(t, []string{whole}, ReplayOptions{})
+	if want.err != io.EOF || want.packets != 37841 {
+		t.Fatalf("whole file: %d packets, %v", want.packets, want.err)
+	}
+
+	f, err := os.Open(whole)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	got, _ := replayFile(t, []string{StdinPath}, ReplayOptions{Stdin: bufio.NewReader(f)})
+	if got.err != io.EOF || got.packets != want.packets || got.classes != want.classes {
+		t.Errorf("stdin: %d packets %v, %v", got.packets, got.classes, got.err)
+	}
+
+	// Split after packet 20000, in the middle of a tick.
+	r, err := Open(whole, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	recs, err := readAll(r)
+	r.Close()
+	if err != io.EOF {
+		t.Fatal(err)
+	}
+	var halves [2][]rec
+	for i, rc := range recs {
+		h := 0
+		if i >= 20000 {
+			h = 1
+		}
+		halves[h] = append(halves[h], rec{ts: rc.Info.Timestamp, data: rc.Data, origLen: rc.Info.Length})
+	}
+	a := writeTemp(t, "first.pcap", pcapFile(1, halves[0]...))
+	b := writeTemp(t, "second.pcap", pcapFile(1, halves[1]...))
+	split, splitTicks := replayFile(t, []string{a, b}, ReplayOptions{})
+	if split.err != io.EOF || len(splitTicks) != len(wantTicks) {
+		t.Fatalf("split: %d ticks, %v; whole: %d ticks", len(splitTicks), split.err, len(wantTicks))
+	}
+	for i := range wantTicks {
+		w, g := wantTicks[i], splitTicks[i]
+		if !w.Start.Equal(g.Start) || w.Total != g.Total || len(w.Sources) != len(g.Sources) {
+			t.Errorf("tick %d: split %v %+v %d sources, whole %v %+v %d sources", i,
+				g.Start, g.Total, len(g.Sources), w.Start, w.Total, len(w.Sources))
+		}
+	}
+}

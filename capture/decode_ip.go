@@ -1,0 +1,136 @@
+package capture
+
+import (
+	"encoding/binary"
+
+	"github.com/google/gopacket"
+	"github.com/google/gopacket/layers"
+
+	"github.com/floodguard/floodguard/detector"
+)
+
+// IPv6 extension header numbers walked by ipv6Layer.
+const (
+	ext6HopByHop = 0
+	ext6Routing  = 43
+	ext6Fragment = 44
+	ext6AH       = 51
+	ext6DestOpts = 60
+)
+
+// transport returns the layer to decode after IP: only TCP and UDP, and
+// only when the transport header is in this packet (first fragment).
+// Tunnels are not followed, so the source stays the outer one.
+func transport(proto uint8, first bool) gopacket.LayerType {
+	if first {
+		switch proto {
+		case protoTCP:
+			return layers.LayerTypeTCP
+		case protoUDP:
+			return layers.LayerTypeUDP
+		}
+	}
+	return gopacket.LayerTypeZero
+}
+
+// ipv4Layer reads the IPv4 header (rules in Decoder.Decode).
+type ipv4Layer struct {
+	layerOut
+	src   [4]byte
+	proto uint8
+}
+
+func (l *ipv4Layer) CanDecode() gopacket.LayerClass { return layers.LayerTypeIPv4 }
+
+func (l *ipv4Layer) DecodeFromBytes(data []byte, _ gopacket.DecodeFeedback) error {
+	if len(data) < 20 {
+		return errShort
+	}
+	if data[0]>>4 != 4 {
+		return errBadVersion
+	}
+	ihl := int(data[0]&0x0f) * 4
+	if ihl < 20 {
+		return errBadIHL
+	}
+	if ihl > len(data) {
+		return errShort
+	}
+	l.src = [4]byte(data[12:16])
+	l.proto = data[9]
+	end := len(data)
+	if tl := int(binary.BigEndian.Uint16(data[2:4])); tl != 0 && tl < end {
+		end = tl // drop Ethernet padding; 0 means BIG TCP/TSO: use the capture
+	}
+	first := binary.BigEndian.Uint16(data[6:8])&0x1fff == 0
+	l.next, l.payload = transport(l.proto, first), nil
+	if end > ihl {
+		l.payload = data[ihl:end]
+	}
+	return nil
+}
+
+// ipv6Layer reads the IPv6 header and walks the extension headers (rules
+// in Decoder.Decode).
+type ipv6Layer struct {
+	layerOut
+	src   detector.Addr
+	proto uint8 // transport protocol, or the extension header we stopped at
+}
+
+func (l *ipv6Layer) CanDecode() gopacket.LayerClass { return layers.LayerTypeIPv6 }
+
+func (l *ipv6Layer) DecodeFromBytes(data []byte, _ gopacket.DecodeFeedback) error {
+	if len(data) < 40 {
+		return errShort
+	}
+	if data[0]>>4 != 6 {
+		return errBadVersion
+	}
+	l.src = detector.Addr(data[8:24])
+	end := len(data)
+	if plen := int(binary.BigEndian.Uint16(data[4:6])); plen != 0 && 40+plen < end {
+		end = 40 + plen // 0 means jumbogram or BIG TCP: use the capture
+	}
+	proto, off, first := data[6], 40, true
+walk:
+	for n := 0; ; n++ {
+		var hlen int
+		switch proto {
+		case ext6HopByHop, ext6Routing, ext6DestOpts:
+			if off+2 > end {
+				break walk
+			}
+			hlen = (int(data[off+1]) + 1) * 8
+		case ext6AH:
+			if off+2 > end {
+				break walk
+			}
+			hlen = (int(data[off+1]) + 2) * 4
+		case ext6Fragment:
+			if off+8 > end {
+				break walk
+			}
+			hlen = 8
+			if binary.BigEndian.Uint16(data[off+2:off+4])>>3 != 0 {
+				// Later fragments carry no transport header; the
+				// fragment header names the protocol.
+				first = false
+				proto, off = data[off], off+hlen
+				break walk
+			}
+		default:
+			break walk // a transport or other final protocol
+		}
+		if n == MaxIPv6ExtHeaders || off+hlen > end {
+			break walk // proto stays an extension header: ClassOther
+		}
+		proto, off = data[off], off+hlen
+	}
+	l.proto = proto
+	l.next, l.payload = transport(proto, first), nil
+	if end > off {
+		l.payload = data[off:end]
+	}
+	return nil
+}

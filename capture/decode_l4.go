@@ -1,0 +1,44 @@
+package capture
+
+import (
+	"encoding/binary"
+
+	"github.com/google/gopacket"
+	"github.com/google/gopacket/layers"
+)
+
+// tcpLayer reads only the flags of a TCP header. It needs the 20-byte
+// fixed header (as a C parser checking sizeof(struct tcphdr) would) and
+// does not trust or use the data offset.
+type tcpLayer struct {
+	layerOut
+	flags uint8
+}
+
+func (l *tcpLayer) CanDecode() gopacket.LayerClass { return layers.LayerTypeTCP }
+
+func (l *tcpLayer) DecodeFromBytes(data []byte, _ gopacket.DecodeFeedback) error {
+	l.next, l.payload = gopacket.LayerTypeZero, nil
+	if len(data) < 20 {
+		return errShort
+	}
+	l.flags = data[13]
+	return nil
+}
+
+// udpLayer reads only the source port of a UDP header.
+type udpLayer struct {
+	layerOut
+	srcPort uint16
+}
+
+func (l *udpLayer) CanDecode() gopacket.LayerClass { return layers.LayerTypeUDP }
+
+func (l *udpLayer) DecodeFromBytes(data []byte, _ gopacket.DecodeFeedback) error {
+	l.next, l.payload = gopacket.LayerTypeZero, nil
+	if len(data) < 8 {
+		return errShort
+	}
+	l.srcPort = binary.BigEndian.Uint16(data[0:2])
+	return nil
+}

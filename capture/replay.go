@@ -1,0 +1,289 @@
+package capture
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"maps"
+	"os"
+	"time"
+
+	"github.com/floodguard/floodguard/detector"
+)
+
+// Replay defaults and limits.
+const (
+	DefaultTick   = time.Second
+	MinTick       = 100 * time.Millisecond
+	DefaultMaxGap = 10 * time.Minute
+)
+
+// Dropper is the simulated data plane: it says whether a drop rule covered
+// source a at time at. The replay asks once per source per tick, at the
+// tick's end.
+type Dropper interface {
+	Dropped(a detector.Addr, at time.Time) bool
+}
+
+// ReplayOptions configure a Replay. Zero values take the defaults.
+type ReplayOptions struct {
+	// Tick is the tick length (default DefaultTick, at least MinTick).
+	Tick time.Duration
+	// MaxGap is the longest silence filled with empty ticks (default
+	// DefaultMaxGap, at least one tick). After a longer one the replay
+	// emits MaxGap/Tick empty ticks and resynchronises to the next packet.
+	MaxGap time.Duration
+	// BackwardsTolerance is how far a timestamp may go back and still be
+	// counted in the current tick (default MaxGap). Further back, the
+	// current tick is closed and the clock resynchronised.
+	BackwardsTolerance time.Duration
+	// Stdin is read for the path "-".
+	Stdin io.Reader
+	// Dropper, if not nil, marks the traffic of banned sources as dropped.
+	Dropper Dropper
+}
+
+// ReplayStats count what a Replay has read so far.
+type ReplayStats struct {
+	// Files is the number of files opened.
+	Files int
+	// Packets and Bytes count every packet read (wire bytes).
+	Packets uint64
+	Bytes   uint64
+	// Undecodable and UndecodableBytes count packets with no readable IP
+	// source; UndecodableByLinkType splits the packets by link type.
+	Undecodable           uint64
+	UndecodableBytes      uint64
+	UndecodableByLinkType map[LinkType]uint64
+	// BackwardsTimestamps counts packets stamped earlier than one already
+	// read, within the tolerance, and counted in the current tick.
+	BackwardsTimestamps uint64
+	// ClockJumps counts resynchronisations: a gap above MaxGap or a step
+	// back beyond the tolerance.
+	ClockJumps uint64
+	// Ticks counts ticks returned, EmptyTicks the part with no packets
+	// that filled gaps.
+	Ticks      uint64
+	EmptyTicks uint64
+}
+
+// Replay reads capture files in order as one stream of packets and returns
+// them as ticks of per-source counts, by packet timestamp. Ticks continue
+// across files. It is not safe for concurrent use.
+type Replay struct {
+	opt   ReplayOptions
+	paths []string
+	next  int     // index in paths of the next file to open
+	rd    *Reader // current file, nil between files
+	dec   *Decoder
+	agg   *aggregator
+	stats ReplayStats
+
+	sizes     int64 // total size of all files, -1 if unknown (stdin)
+	doneBytes int64 // bytes read from files already closed
+
+	// Between a tick and the next call: empty ticks still to emit, and
+	// the packet that closed the tick, which opens the following one.
+	emptyLeft  int64
+	emptyStart time.Time
+	empty      detector.Tick
+	pending    bool
+	pendPkt    Packet
+	pendWire   uint64
+	pendStart  time.Time
+
+	err error // returned once all ticks are out: io.EOF or the failure
+}
+
+// NewReplay checks the options and the paths ("-" is opt.Stdin, at most
+// once) and opens the first file, so that a wrong path or format fails
+// before any tick. Later files are opened when reached.
+func NewReplay(paths []string, opt ReplayOptions) (*Replay, error) {
+	if len(paths) == 0 {
+		return nil, errors.New("replay: no capture files given")
+	}
+	if opt.Tick == 0 {
+		opt.Tick = DefaultTick
+	}
+	if opt.Tick < MinTick {
+		return nil, fmt.Errorf("replay: tick %v is shorter than the minimum %v", opt.Tick, MinTick)
+	}
+	if opt.MaxGap == 0 {
+		opt.MaxGap = DefaultMaxGap
+	}
+	if opt.MaxGap < opt.Tick {
+		return nil, fmt.Errorf("replay: max gap %v is shorter than the tick %v", opt.MaxGap, opt.Tick)
+	}
+	if opt.BackwardsTolerance == 0 {
+		opt.BackwardsTolerance = opt.MaxGap
+	}
+	if opt.BackwardsTolerance < 0 {
+		return nil, fmt.Errorf("replay: negative backwards tolerance %v", opt.BackwardsTolerance)
+	}
+	r := &Replay{
+		opt:   opt,
+		paths: paths,
+		dec:   NewDecoder(),
+		agg:   newAggregator(opt.Tick, opt.MaxGap, opt.BackwardsTolerance),
+		stats: ReplayStats{UndecodableByLinkType: make(map[LinkType]uint64)},
+	}
+	stdin := 0
+	for _, p := range paths {
+		if p == StdinPath {
+			if stdin++; stdin > 1 {
+				return nil, errors.New("replay: standard input (-) given more than once")
+			}
+			if opt.Stdin == nil {
+				return nil, errors.New("replay: - given but no standard input reader")
+			}
+			r.sizes = -1
+			continue
+		}
+		fi, err := os.Stat(p)
+		if err != nil {
+			return nil, fmt.Errorf("replay: %w", err)
+		}
+		switch {
+		case fi.IsDir():
+			return nil, fmt.Errorf("replay: %s is a directory", p)
+		case !fi.Mode().IsRegular():
+			r.sizes = -1 // a pipe or device: no size to show progress against
+		case r.sizes >= 0:
+			r.sizes += fi.Size()
+		}
+	}
+	if err := r.openNext(); err != nil {
+		return nil, err
+	}
+	return r, nil
+}
+
+// openNext opens paths[r.next].
+func (r *Replay) openNext() error {
+	rd, err := Open(r.paths[r.next], r.opt.Stdin)
+	if err != nil {
+		return err
+	}
+	r.next++
+	r.rd = rd
+	r.stats.Files++
+	return nil
+}
+
+// readRecord returns the next packet of the stream, moving on to the next
+// file at the end of one. It returns io.EOF after the last file.
+func (r *Replay) readRecord() (Record, error) {
+	for {
+		if r.rd == nil {
+			if r.next == len(r.paths) {
+				return Record{}, io.EOF
+			}
+			if err := r.openNext(); err != nil {
+				return Record{}, err
+			}
+		}
+		rec, err := r.rd.ReadPacket()
+		if err == nil {
+			return rec, nil
+		}
+		if err != io.EOF {
+			return Record{}, err
+		}
+		r.doneBytes += r.rd.BytesRead()
+		if cerr := r.rd.Close(); cerr != nil {
+			return Record{}, fmt.Errorf("close %s: %w", r.rd.Name(), cerr)
+		}
+		r.rd = nil
+	}
+}
+
+// Next returns the next tick. The Tick and its Sources are valid until the
+// next call. After the last tick it returns io.EOF; if a file is damaged or
+// cannot be opened, it first returns every tick up to the damage, the last
+// one partial, and then the error (a *ReadError for damage).
+func (r *Replay) Next() (*detector.Tick, error) {
+	if r.emptyLeft > 0 {
+		r.empty = detector.Tick{Start: r.emptyStart, Length: r.opt.Tick}
+		r.emptyStart = r.emptyStart.Add(r.opt.Tick)
+		r.emptyLeft--
+		r.stats.Ticks++
+		r.stats.EmptyTicks++
+		return &r.empty, nil
+	}
+	if r.pending {
+		r.agg.begin(r.pendStart)
+		r.agg.add(&r.pendPkt, r.pendWire)
+		r.pending = false
+	}
+	if r.err != nil {
+		return nil, r.err
+	}
+	for {
+		rec, err := r.readRecord()
+		if err != nil {
+			r.err = err
+			if r.agg.open {
+				r.stats.Ticks++
+				return r.agg.close(r.opt.Dropper), nil
+			}
+			return nil, err
+		}
+		pkt := r.dec.Decode(rec.LinkType, rec.Data)
+		wire := uint64(max(rec.Info.Length, rec.Info.CaptureLength))
+		r.stats.Packets++
+		r.stats.Bytes += wire
+		if !pkt.OK {
+			r.stats.Undecodable++
+			r.stats.UndecodableBytes += wire
+			r.stats.UndecodableByLinkType[rec.LinkType]++
+		}
+		ts := rec.Info.Timestamp
+		if !r.agg.open {
+			r.agg.begin(ts.Truncate(r.opt.Tick))
+		}
+		p := r.agg.place(ts)
+		if p.backwards {
+			r.stats.BackwardsTimestamps++
+		}
+		if p.jump {
+			r.stats.ClockJumps++
+		}
+		if !p.closeTick {
+			r.agg.add(&pkt, wire)
+			continue
+		}
+		r.emptyLeft, r.emptyStart = p.empties, r.agg.cur.End()
+		r.pending, r.pendPkt, r.pendWire, r.pendStart = true, pkt, wire, p.next
+		r.stats.Ticks++
+		return r.agg.close(r.opt.Dropper), nil
+	}
+}
+
+// Stats returns the counts so far.
+func (r *Replay) Stats() ReplayStats {
+	s := r.stats
+	s.UndecodableByLinkType = maps.Clone(r.stats.UndecodableByLinkType)
+	return s
+}
+
+// Progress returns the bytes read from the files so far and their total
+// size, or -1 for the total when standard input is among them. For gzip
+// files both count compressed bytes.
+func (r *Replay) Progress() (done, total int64) {
+	done = r.doneBytes
+	if r.rd != nil {
+		done += r.rd.BytesRead()
+	}
+	return done, r.sizes
+}
+
+// Close closes the current file. Next returns io.EOF afterwards.
+func (r *Replay) Close() error {
+	r.err, r.emptyLeft, r.pending, r.agg.open = io.EOF, 0, false, false
+	if r.rd == nil {
+		return nil
+	}
+	err := r.rd.Close()
+	r.rd = nil
+	return err
+}
