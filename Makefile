@@ -1,0 +1,78 @@
+# floodguard: the two commands a newcomer needs are `make demo` and `make test`.
+# Both install what they use from Debian's packages if it is missing.
+
+GO        ?= go
+BIN       := bin/floodguard
+OUT       := out
+CORPUS    ?= $(abspath ../shared/pcaps)
+export FLOODGUARD_PCAP_CORPUS ?= $(CORPUS)
+
+# Debian packages the tests use: clang/llvm/libbpf for `make generate` and the
+# freshness check of the committed BPF objects, bpftool for inspection,
+# iproute2 for the namespace tests, tcpdump for the replay benchmark.
+APT_PACKAGES := clang llvm libbpf-dev bpftool iproute2 tcpdump
+
+.PHONY: all build test demo bench generate check-generated deps bpffs fuzz vet clean
+
+all: build
+
+build:
+	$(GO) build -o $(BIN) ./cmd/floodguard
+
+# deps installs missing Debian packages (root, or sudo) and mounts bpffs.
+deps:
+	@missing=""; for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then \
+		echo "installing:$$missing"; \
+		SUDO=""; [ "$$(id -u)" = 0 ] || SUDO=sudo; \
+		$$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq $$missing >/dev/null; \
+	fi
+	@$(MAKE) --no-print-directory bpffs
+
+bpffs:
+	@if [ "$$(id -u)" = 0 ] && ! mountpoint -q /sys/fs/bpf; then mount -t bpf bpf /sys/fs/bpf; fi
+
+vet:
+	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { echo "gofmt needed:"; gofmt -l $$(git ls-files '*.go'); exit 1; }
+	$(GO) vet ./...
+
+# test runs every test, fuzz seed corpora included. Privileged tests skip when
+# not root unless FLOODGUARD_REQUIRE_PRIVILEGED=1 (as in CI), which fails them.
+test: deps vet check-generated
+	$(GO) test -count=1 -timeout 30m ./...
+
+# generate rebuilds the BPF objects and their Go bindings (needs clang).
+generate:
+	$(GO) generate ./bpf/
+
+# check-generated fails if the committed BPF objects are stale.
+check-generated:
+	@if [ -z "$$(ls bpf/*.c 2>/dev/null)" ]; then exit 0; fi; \
+	$(GO) generate ./bpf/ >/dev/null && \
+	if [ -n "$$(git status --porcelain -- bpf/)" ]; then \
+		echo "bpf/: committed generated files are stale (regenerated now; review and commit):"; \
+		git status --short -- bpf/; exit 1; \
+	fi
+
+# demo synthesizes a single-source flood and a reflection flood, and replays
+# them through the detector.
+demo: build
+	@mkdir -p $(OUT)
+	@./$(BIN) synth -out $(OUT) -seed 1 single-source udp-reflection >/dev/null
+	@echo "== single-source UDP flood (labels: $(OUT)/single-source.labels.json)"
+	@./$(BIN) replay $(OUT)/single-source.pcap
+	@echo
+	@echo "== DNS reflection flood from ~1500 reflectors (labels: $(OUT)/udp-reflection.labels.json)"
+	@./$(BIN) replay $(OUT)/udp-reflection.pcap
+
+bench: build deps
+	./scripts/bench-replay.sh
+	$(GO) test -run '^$$' -bench . -benchmem -count 5 ./detector/ ./capture/
+
+fuzz:
+	$(GO) test -run '^$$' -fuzz FuzzParseConfig -fuzztime 30s ./detector/
+	$(GO) test -run '^$$' -fuzz FuzzDecode -fuzztime 30s ./capture/
+	$(GO) test -run '^$$' -fuzz FuzzReplay -fuzztime 30s ./capture/
+
+clean:
+	rm -rf bin $(OUT)
