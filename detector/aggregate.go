@@ -29,11 +29,15 @@ func (e *Engine) judgeAggregate(t *Tick) {
 	}
 	thr := &e.cfg.Aggregate
 	analysed := false
+	var classesOver []string
 	// Classes first, all traffic last: a class anomaly names the flood more
 	// precisely, and the all-traffic analysis is skipped if one ran.
 	for c := range aggAll + 1 {
 		st := &e.agg[c]
 		over := st.samples > 0 && e.overThreshold(thr, &st.pps, &st.bps, pps[c], bps[c])
+		if over && c != aggAll {
+			classesOver = append(classesOver, aggName(c))
+		}
 		if !st.anomalous {
 			if over {
 				st.over++
@@ -41,8 +45,14 @@ func (e *Engine) judgeAggregate(t *Tick) {
 					st.anomalous, st.calm, st.peakPPS = true, 0, pps[c]
 					i := e.emit(AttackStart, ScopeAggregate, "*", pps[c], bps[c], st.pps.mean, "")
 					e.events[i].Class = aggName(c)
-					reason, contrib := e.distributed(t, c, pps[c], st, !analysed || c != aggAll)
-					analysed = true
+					var reason string
+					var contrib []Contributor
+					if analysed && c == aggAll {
+						reason = "driven by the " + strings.Join(classesOver, " and ") + " flood above"
+					} else {
+						reason, contrib = e.distributed(t, c, pps[c], st, true)
+						analysed = true
+					}
 					e.events[i].Reason = fmt.Sprintf("%s %s over max(baseline %.0f + %g·σ %.0f, %g× baseline, floor %.0f); %s",
 						aggName(c), fmtRate(pps[c], bps[c]), st.pps.mean, thr.K, st.pps.sigma(), thr.Ratio, thr.FloorPPS, reason)
 					e.events[i].Contributors = contrib

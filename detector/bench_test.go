@@ -1,0 +1,69 @@
+package detector
+
+import (
+	"fmt"
+	"net/netip"
+	"runtime"
+	"testing"
+	"time"
+)
+
+// benchTick builds a tick of n distinct sources at ordinary rates: IPv4
+// from 198.18.0.0/15 (at most 100k of them, 256 per /24) and the rest IPv6
+// from 2001:db8::/32, 256 per /64.
+func benchTick(n int) *Tick {
+	t := &Tick{Start: time.Unix(1_700_000_000, 0), Length: time.Second, Sources: make([]Source, n)}
+	for i := range t.Sources {
+		s := &t.Sources[i]
+		if i < 100_000 {
+			s.Addr = AddrFrom4([4]byte{198, 18 + byte(i>>16), byte(i >> 8), byte(i)})
+		} else {
+			j := i - 100_000
+			s.Addr = Addr{0x20, 0x01, 0x0d, 0xb8, 0, byte(j >> 24), byte(j >> 16), byte(j >> 8), 15: byte(j)}
+		}
+		s.Packets[ClassTCP] = uint64(1 + i%5)
+		s.Bytes[ClassTCP] = s.Packets[ClassTCP] * 300
+		t.Total.Add(&s.Counters)
+	}
+	return t
+}
+
+type nopEnforcer struct{}
+
+func (nopEnforcer) Ban(Rule) error { return nil }
+
+func (nopEnforcer) Unban(netip.Prefix) error { return nil }
+
+// BenchmarkStep measures the detector's cost per tick and per active source
+// once every source is tracked (steady state), and the memory each tracked
+// source takes.
+func BenchmarkStep(b *testing.B) {
+	for _, n := range []int{1_000, 100_000, 1_000_000} {
+		b.Run(fmt.Sprintf("sources=%d", n), func(b *testing.B) {
+			tk := benchTick(n)
+			var before, after runtime.MemStats
+			runtime.GC()
+			runtime.ReadMemStats(&before)
+			eng, err := New(DefaultConfig(), nopEnforcer{})
+			if err != nil {
+				b.Fatal(err)
+			}
+			for range 3 { // every source established
+				eng.Step(tk)
+				tk.Start = tk.Start.Add(time.Second)
+			}
+			runtime.GC()
+			runtime.ReadMemStats(&after)
+			b.ReportAllocs()
+			b.ResetTimer()
+			for b.Loop() {
+				eng.Step(tk)
+				tk.Start = tk.Start.Add(time.Second)
+			}
+			b.StopTimer()
+			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/float64(n), "ns/source")
+			b.ReportMetric(float64(after.HeapAlloc-before.HeapAlloc)/float64(n), "heap-bytes/source")
+			runtime.KeepAlive(eng)
+		})
+	}
+}
