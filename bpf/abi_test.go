@@ -1,0 +1,112 @@
+package bpf
+
+import (
+	"errors"
+	"reflect"
+	"testing"
+
+	"github.com/cilium/ebpf"
+	"github.com/cilium/ebpf/btf"
+
+	"github.com/floodguard/floodguard/detector"
+)
+
+// TestABIMatchesBTF checks every Go mirror in abi.go against the BTF of
+// the compiled object: sizes, field count, field offsets and field sizes,
+// and that each map uses the record it is mirrored with. It needs no
+// privileges.
+func TestABIMatchesBTF(t *testing.T) {
+	spec, err := loadFloodguard()
+	if err != nil {
+		t.Fatal(err)
+	}
+	mirrors := map[string]any{
+		"fg_addr":        detector.Addr{},
+		"fg_source":      SourceValue{},
+		"fg_stats":       Stats{},
+		"fg_exact_rule":  ExactRuleValue{},
+		"fg_prefix_rule": PrefixRuleValue{},
+		"fg_lpm4_key":    LPM4Key{},
+		"fg_lpm6_key":    LPM6Key{},
+	}
+	for cname, mirror := range mirrors {
+		var st *btf.Struct
+		if err := spec.Types.TypeByName(cname, &st); err != nil {
+			t.Errorf("struct %s: %v", cname, err)
+			continue
+		}
+		gt := reflect.TypeOf(mirror)
+		if uint64(gt.Size()) != uint64(st.Size) {
+			t.Errorf("struct %s: %d bytes, Go %s %d bytes", cname, st.Size, gt, gt.Size())
+			continue
+		}
+		if gt.Kind() != reflect.Struct {
+			continue // detector.Addr is [16]byte: the size is the layout
+		}
+		if gt.NumField() != len(st.Members) {
+			t.Errorf("struct %s: %d members, Go %s %d fields", cname, len(st.Members), gt, gt.NumField())
+			continue
+		}
+		for i, m := range st.Members {
+			f := gt.Field(i)
+			size, err := btf.Sizeof(m.Type)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if uint64(f.Offset) != uint64(m.Offset.Bytes()) || uint64(f.Type.Size()) != uint64(size) {
+				t.Errorf("%s.%s at %d (%d bytes), Go %s.%s at %d (%d bytes)",
+					cname, m.Name, m.Offset.Bytes(), size, gt, f.Name, f.Offset, f.Type.Size())
+			}
+		}
+	}
+
+	for name, want := range map[string][2]string{
+		mapSources: {"fg_addr", "fg_source"},
+		mapStats:   {"", "fg_stats"},
+		mapExact:   {"fg_addr", "fg_exact_rule"},
+		mapPrefix4: {"fg_lpm4_key", "fg_prefix_rule"},
+		mapPrefix6: {"fg_lpm6_key", "fg_prefix_rule"},
+	} {
+		ms := spec.Maps[name]
+		if ms == nil {
+			t.Errorf("no map %s", name)
+			continue
+		}
+		if want[0] != "" && ms.Key.TypeName() != want[0] {
+			t.Errorf("map %s key %s, want %s", name, ms.Key.TypeName(), want[0])
+		}
+		if ms.Value.TypeName() != want[1] {
+			t.Errorf("map %s value %s, want %s", name, ms.Value.TypeName(), want[1])
+		}
+		if err := checkABI(name, specInfo{ms}); err != nil {
+			t.Error(err)
+		}
+	}
+	if err := prepareSpec(spec, Options{}.withDefaults()); err != nil {
+		t.Error(err)
+	}
+}
+
+type fakeMap struct {
+	typ        ebpf.MapType
+	key, value uint32
+}
+
+func (f fakeMap) Type() ebpf.MapType { return f.typ }
+func (f fakeMap) KeySize() uint32    { return f.key }
+func (f fakeMap) ValueSize() uint32  { return f.value }
+
+func TestCheckABI(t *testing.T) {
+	if err := checkABI(mapSources, fakeMap{ebpf.PerCPUHash, 16, 128}); err != nil {
+		t.Errorf("matching map: %v", err)
+	}
+	for _, m := range []fakeMap{
+		{ebpf.Hash, 16, 128},
+		{ebpf.PerCPUHash, 4, 128},
+		{ebpf.PerCPUHash, 16, 120},
+	} {
+		if err := checkABI(mapSources, m); !errors.Is(err, ErrABIMismatch) {
+			t.Errorf("%+v: %v, want ErrABIMismatch", m, err)
+		}
+	}
+}
