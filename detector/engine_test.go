@@ -269,7 +269,7 @@ func TestAllowlistCapDryRunAndFailures(t *testing.T) {
 		reason    string
 	}{
 		{"allowlist", func(c *Config) {
-			c.Bans.Allowlist = []CIDR{{netip.MustParsePrefix("198.19.0.0/16")}}
+			c.Bans.Allowlist = []CIDR{{Prefix: netip.MustParsePrefix("198.19.0.0/16")}}
 		}, nil, 0, 0, "not banned: allowlisted"},
 		{"cap", func(c *Config) { c.Bans.MaxActive = 1 }, nil, 1, 1, "cap 1 reached"},
 		{"dry run", func(c *Config) { c.Bans.DryRun = true }, nil, 0, 2, ""},
