@@ -98,9 +98,10 @@ type Engine struct {
 	anomSrc []Addr
 	anomPfx []prefixKey
 
-	bans  banBook
-	allow []netip.Prefix
-	stats Stats
+	bans       banBook
+	allow      []netip.Prefix // configured allowlist, then extraAllow
+	extraAllow []netip.Prefix
+	stats      Stats
 }
 
 // Stats are running totals for summaries and metrics.
