@@ -1,0 +1,297 @@
+package capture
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/floodguard/floodguard/bpf"
+	"github.com/floodguard/floodguard/detector"
+)
+
+// LiveMaps is what the live source reads of the loaded XDP program:
+// cumulative per-source counters, the global counters, and an atomic
+// read-and-delete for evicting idle sources. *bpf.XDP implements it.
+type LiveMaps interface {
+	// AppendSources appends every per-source entry (summed over CPUs) to
+	// dst.
+	AppendSources(dst []bpf.Source) ([]bpf.Source, error)
+	ReadStats() (bpf.Stats, error)
+	// TakeSources deletes the entries for keys and appends their last
+	// values to dst, atomically per entry: a packet counted before the
+	// delete is in the value returned, none is lost between read and
+	// delete. Keys already gone are skipped.
+	TakeSources(keys []detector.Addr, dst []bpf.Source) ([]bpf.Source, error)
+}
+
+// LiveOptions configure the live source.
+type LiveOptions struct {
+	// Tick is the read interval (default 1s, at least 100ms).
+	Tick time.Duration
+	// IdleTimeout removes a source from the kernel map once it has sent
+	// nothing for this long (default 5m), so the map does not fill with
+	// stale entries.
+	IdleTimeout time.Duration
+	// Monotonic returns the kernel's CLOCK_MONOTONIC in ns, the clock of
+	// bpf.Source.LastSeenNs (default bpf.MonotonicNow).
+	Monotonic func() (uint64, error)
+}
+
+func (o *LiveOptions) setDefaults() error {
+	if o.Tick == 0 {
+		o.Tick = time.Second
+	}
+	if o.Tick < 100*time.Millisecond {
+		return fmt.Errorf("live source: tick %s is shorter than 100ms", o.Tick)
+	}
+	if o.IdleTimeout == 0 {
+		o.IdleTimeout = 5 * time.Minute
+	}
+	if o.IdleTimeout < o.Tick {
+		return fmt.Errorf("live source: idle timeout %s is shorter than the tick %s", o.IdleTimeout, o.Tick)
+	}
+	if o.Monotonic == nil {
+		o.Monotonic = bpf.MonotonicNow
+	}
+	return nil
+}
+
+// snapshot is a source's cumulative counters at the previous read.
+type snapshot struct {
+	c     detector.Counters
+	epoch uint32
+}
+
+// Live turns the XDP program's cumulative counters into per-tick deltas: the
+// same detector.Tick the replay source yields. Deltas are exact: counters
+// are read, never reset, so no packet is counted twice or lost between two
+// reads, and a source leaves the map only through an atomic read-and-delete
+// whose last counts go into the tick.
+type Live struct {
+	ctx   context.Context
+	maps  LiveMaps
+	opts  LiveOptions
+	timer *time.Ticker
+
+	prev      map[detector.Addr]*snapshot
+	prevStats bpf.Stats
+	epoch     uint32
+	primed    bool
+	last      time.Time
+
+	buf   []bpf.Source
+	taken []bpf.Source
+	idle  []detector.Addr
+	idleI map[detector.Addr]int32 // index in tick.Sources of idle sources
+	tick  detector.Tick
+
+	stats LiveStats
+}
+
+// LiveStats are the live source's running totals.
+type LiveStats struct {
+	Reads        uint64
+	Sources      int           // entries in the kernel map at the last read
+	Evicted      uint64        // idle sources removed from the map
+	LastReadTime time.Duration // duration of the last map read
+}
+
+// NewLive returns a live source over maps. Next blocks until the next tick
+// and returns ctx's error once ctx is done.
+func NewLive(ctx context.Context, maps LiveMaps, opts LiveOptions) (*Live, error) {
+	if err := opts.setDefaults(); err != nil {
+		return nil, err
+	}
+	return &Live{
+		ctx: ctx, maps: maps, opts: opts,
+		prev:  make(map[detector.Addr]*snapshot),
+		idleI: make(map[detector.Addr]int32),
+	}, nil
+}
+
+// Stats returns running totals.
+func (l *Live) Stats() LiveStats { return l.stats }
+
+// Next waits for the next tick and returns its counts.
+func (l *Live) Next() (*detector.Tick, error) {
+	if !l.primed {
+		// The first read only records where the counters stand: what
+		// was counted before (a program adopted from an earlier run)
+		// is history, not this tick.
+		if _, err := l.Collect(time.Now()); err != nil {
+			return nil, err
+		}
+		l.timer = time.NewTicker(l.opts.Tick)
+	}
+	select {
+	case <-l.ctx.Done():
+		l.timer.Stop()
+		return nil, l.ctx.Err()
+	case now := <-l.timer.C:
+		return l.Collect(now)
+	}
+}
+
+// Close stops the ticker.
+func (l *Live) Close() error {
+	if l.timer != nil {
+		l.timer.Stop()
+	}
+	return nil
+}
+
+// delta returns cur-prev for a cumulative counter. A uint64 counter that
+// wrapped once still gives the right difference; a counter that went far
+// backwards belongs to an entry deleted and created again between two reads
+// (by something other than this source), whose whole count is new.
+func delta(cur, prev uint64) uint64 {
+	d := cur - prev
+	if d > 1<<63 {
+		return cur
+	}
+	return d
+}
+
+func deltaCounters(dst, cur, prev *detector.Counters) bool {
+	var any uint64
+	for c := range detector.NumClasses {
+		dst.Packets[c] = delta(cur.Packets[c], prev.Packets[c])
+		dst.Bytes[c] = delta(cur.Bytes[c], prev.Bytes[c])
+		any |= dst.Packets[c]
+	}
+	dst.DroppedPackets = delta(cur.DroppedPackets, prev.DroppedPackets)
+	dst.DroppedBytes = delta(cur.DroppedBytes, prev.DroppedBytes)
+	return any != 0
+}
+
+// Collect reads the maps now and returns the counts since the previous
+// read (the first call returns an empty tick). Next calls it every tick;
+// tests call it directly.
+func (l *Live) Collect(now time.Time) (*detector.Tick, error) {
+	start := time.Now()
+	mono, err := l.opts.Monotonic()
+	if err != nil {
+		return nil, fmt.Errorf("live source: %w", err)
+	}
+	st, err := l.maps.ReadStats()
+	if err != nil {
+		return nil, fmt.Errorf("live source: %w", err)
+	}
+	l.buf, err = l.maps.AppendSources(l.buf[:0])
+	if err != nil {
+		return nil, fmt.Errorf("live source: %w", err)
+	}
+	t := &l.tick
+	t.Sources = t.Sources[:0]
+	t.Total = detector.Counters{}
+	t.UnparsedPackets, t.UnparsedBytes, t.SourcesLost = 0, 0, 0
+	if l.primed {
+		t.Start, t.Length = l.last, now.Sub(l.last)
+		for c := range detector.NumClasses {
+			t.Total.Packets[c] = delta(st.Packets[c], l.prevStats.Packets[c])
+			t.Total.Bytes[c] = delta(st.Bytes[c], l.prevStats.Bytes[c])
+		}
+		t.Total.DroppedPackets = delta(st.DroppedPackets, l.prevStats.DroppedPackets)
+		t.Total.DroppedBytes = delta(st.DroppedBytes, l.prevStats.DroppedBytes)
+		t.UnparsedPackets = delta(st.UnparsedPackets, l.prevStats.UnparsedPackets)
+		t.UnparsedBytes = delta(st.UnparsedBytes, l.prevStats.UnparsedBytes)
+		t.SourcesLost = delta(st.SourceInsertFailures, l.prevStats.SourceInsertFailures)
+	} else {
+		t.Start, t.Length = now, 0
+	}
+	l.prevStats = st
+	l.epoch++
+	idleNs := uint64(l.opts.IdleTimeout)
+	l.idle = l.idle[:0]
+	clear(l.idleI)
+	var zero detector.Counters
+	for i := range l.buf {
+		s := &l.buf[i]
+		snap, ok := l.prev[s.Addr]
+		if !ok {
+			snap = &snapshot{}
+			l.prev[s.Addr] = snap
+		}
+		base := &snap.c
+		if !ok && !l.primed {
+			base = &s.Counters // priming: history, not this tick
+		} else if !ok {
+			base = &zero // created since the last read: all of it is new
+		}
+		var d detector.Source
+		sent := deltaCounters(&d.Counters, &s.Counters, base)
+		if sent {
+			d.Addr, d.UDPSrcPort = s.Addr, s.UDPSrcPort
+			t.Sources = append(t.Sources, d)
+		}
+		snap.c, snap.epoch = s.Counters, l.epoch
+		if mono > s.LastSeenNs && mono-s.LastSeenNs > idleNs {
+			l.idle = append(l.idle, s.Addr)
+			if sent {
+				l.idleI[s.Addr] = int32(len(t.Sources) - 1)
+			}
+		}
+	}
+	if err := l.evictIdle(); err != nil {
+		return nil, err
+	}
+	// Entries that vanished without passing through evictIdle (deleted by
+	// hand, or the map was replaced) must not keep stale snapshots.
+	if len(l.prev) > len(l.buf) {
+		for a, s := range l.prev {
+			if s.epoch != l.epoch {
+				delete(l.prev, a)
+			}
+		}
+	}
+	l.primed = true
+	l.last = now
+	l.stats.Reads++
+	l.stats.Sources = len(l.buf)
+	l.stats.LastReadTime = time.Since(start)
+	return t, nil
+}
+
+// evictIdle removes idle sources from the kernel map. Their last counts
+// (anything that arrived between the read and the delete) join this tick.
+func (l *Live) evictIdle() error {
+	if len(l.idle) == 0 {
+		return nil
+	}
+	var err error
+	l.taken, err = l.maps.TakeSources(l.idle, l.taken[:0])
+	if err != nil && !errors.Is(err, context.Canceled) {
+		return fmt.Errorf("live source: evict idle sources: %w", err)
+	}
+	t := &l.tick
+	for i := range l.taken {
+		s := &l.taken[i]
+		snap := l.prev[s.Addr]
+		if snap == nil {
+			continue
+		}
+		var d detector.Counters
+		if deltaCounters(&d, &s.Counters, &snap.c) && l.primed {
+			if j, ok := l.idleI[s.Addr]; ok {
+				t.Sources[j].Add(&d)
+			} else {
+				t.Sources = append(t.Sources, detector.Source{Addr: s.Addr, Counters: d, UDPSrcPort: s.UDPSrcPort})
+			}
+		}
+		delete(l.prev, s.Addr)
+		l.stats.Evicted++
+	}
+	return nil
+}
+
+// xdpMaps adapts a loaded program to LiveMaps.
+type xdpMaps struct {
+	*bpf.XDP
+	r *bpf.SourceReader
+}
+
+// LiveMapsOf returns the LiveMaps of a loaded XDP program.
+func LiveMapsOf(x *bpf.XDP) LiveMaps { return xdpMaps{XDP: x, r: x.NewSourceReader(0)} }
+
+func (m xdpMaps) AppendSources(dst []bpf.Source) ([]bpf.Source, error) { return m.r.AppendSources(dst) }
