@@ -1,25 +1,13 @@
 package main
 
 import (
-	"fmt"
-	"os"
-
+	"github.com/floodguard/floodguard/daemon"
 	"github.com/floodguard/floodguard/detector"
 )
 
-// loadConfig reads the YAML config at path over the defaults ("" means the
-// defaults alone).
+// loadConfig reads the detector's settings from floodguard's config file
+// (the same file the daemon reads; "" means the defaults).
 func loadConfig(path string) (detector.Config, error) {
-	if path == "" {
-		return detector.DefaultConfig(), nil
-	}
-	data, err := os.ReadFile(path)
-	if err != nil {
-		return detector.Config{}, fmt.Errorf("read config: %w", err)
-	}
-	cfg, err := detector.ParseConfig(data)
-	if err != nil {
-		return cfg, fmt.Errorf("%s: %w", path, err)
-	}
-	return cfg, nil
+	f, err := daemon.LoadFile(path)
+	return f.Config, err
 }

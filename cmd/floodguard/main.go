@@ -4,6 +4,7 @@
 //
 //	floodguard replay [flags] FILE...   run captures through the detector
 //	floodguard synth [flags] SCENARIO... write labelled synthetic captures
+//	floodguard run --interface IFACE     protect an interface (the daemon)
 //	floodguard version                  print the version
 package main
 
@@ -36,6 +37,7 @@ func commands() []command {
 	return []command{
 		{"replay", "run pcap/pcapng captures through the detector", runReplay},
 		{"synth", "write labelled synthetic captures for tests and demos", runSynth},
+		{"run", "protect a network interface (the daemon)", runDaemon},
 		{"version", "print the version", func(e env, _ []string) error {
 			_, err := fmt.Fprintln(e.stdout, "floodguard", version)
 			return err

@@ -1,0 +1,129 @@
+package daemon
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/floodguard/floodguard/bpf"
+	"github.com/floodguard/floodguard/detector"
+	"github.com/floodguard/floodguard/internal/yamlconf"
+)
+
+// Config is the daemon's section of the config file (key "daemon").
+type Config struct {
+	// Interface to protect; the --interface flag overrides it.
+	Interface string `yaml:"interface"`
+	// AttachMode is auto (native, falling back to generic with a warning),
+	// native or generic.
+	AttachMode string `yaml:"attach_mode"`
+	// PinDir holds the pinned program, link and maps on bpffs.
+	PinDir string `yaml:"pin_dir"`
+	// StateDir holds the detector snapshot (systemd StateDirectory).
+	StateDir string `yaml:"state_dir"`
+	// RuntimeDir holds the control socket (systemd RuntimeDirectory).
+	RuntimeDir string `yaml:"runtime_dir"`
+	// SnapshotInterval is how often the detector state is saved.
+	SnapshotInterval detector.Duration `yaml:"snapshot_interval"`
+	// MaxSources and MaxRules size the kernel maps when they are created.
+	MaxSources uint32 `yaml:"max_sources"`
+	MaxRules   uint32 `yaml:"max_rules"`
+	// SourceIdleTimeout removes sources silent this long from the kernel map.
+	SourceIdleTimeout detector.Duration `yaml:"source_idle_timeout"`
+	// AllowHost adds the host's own addresses, its default gateways and
+	// loopback to the allowlist, rediscovered every HostRefresh.
+	AllowHost   bool              `yaml:"allow_host"`
+	HostRefresh detector.Duration `yaml:"host_refresh"`
+}
+
+// File is floodguard's whole configuration file: the detector's settings at
+// the top level, the daemon's under "daemon".
+type File struct {
+	detector.Config `yaml:",inline"`
+	Daemon          Config `yaml:"daemon"`
+}
+
+// DefaultFile returns the documented defaults.
+func DefaultFile() File {
+	return File{
+		Config: detector.DefaultConfig(),
+		Daemon: Config{
+			AttachMode:        "auto",
+			PinDir:            bpf.DefaultPinDir,
+			StateDir:          "/var/lib/floodguard",
+			RuntimeDir:        "/run/floodguard",
+			SnapshotInterval:  detector.Duration(time.Minute),
+			MaxSources:        bpf.DefaultMaxSources,
+			MaxRules:          bpf.DefaultMaxRules,
+			SourceIdleTimeout: detector.Duration(5 * time.Minute),
+			AllowHost:         true,
+			HostRefresh:       detector.Duration(30 * time.Second),
+		},
+	}
+}
+
+// ParseFile reads a config document over the defaults; errors name the key
+// and line.
+func ParseFile(data []byte) (File, error) {
+	f := DefaultFile()
+	err := yamlconf.Decode(data, &f, f.Validate)
+	return f, err
+}
+
+// LoadFile reads and parses the config file at path ("" means defaults).
+func LoadFile(path string) (File, error) {
+	if path == "" {
+		return DefaultFile(), nil
+	}
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return File{}, fmt.Errorf("read config: %w", err)
+	}
+	f, err := ParseFile(data)
+	if err != nil {
+		return f, fmt.Errorf("%s: %w", path, err)
+	}
+	return f, nil
+}
+
+// Validate checks the detector and daemon settings.
+func (f *File) Validate() error {
+	if err := f.Config.Validate(); err != nil {
+		return err
+	}
+	d := &f.Daemon
+	bad := func(key, format string, args ...any) error {
+		return &yamlconf.FieldError{Key: "daemon." + key, Msg: fmt.Sprintf(format, args...)}
+	}
+	if _, err := attachMode(d.AttachMode); err != nil {
+		return bad("attach_mode", "%q: want auto, native or generic", d.AttachMode)
+	}
+	for key, dir := range map[string]string{"pin_dir": d.PinDir, "state_dir": d.StateDir, "runtime_dir": d.RuntimeDir} {
+		if !filepath.IsAbs(dir) {
+			return bad(key, "%q must be an absolute path", dir)
+		}
+	}
+	if d.SnapshotInterval.D() < time.Second {
+		return bad("snapshot_interval", "%s is shorter than 1s", d.SnapshotInterval)
+	}
+	if d.SourceIdleTimeout.D() < f.Tick.D() {
+		return bad("source_idle_timeout", "%s is shorter than the tick", d.SourceIdleTimeout)
+	}
+	if d.HostRefresh.D() < time.Second {
+		return bad("host_refresh", "%s is shorter than 1s", d.HostRefresh)
+	}
+	return nil
+}
+
+func attachMode(s string) (bpf.AttachMode, error) {
+	switch s {
+	case "", "auto":
+		return bpf.ModeAuto, nil
+	case "native":
+		return bpf.ModeNative, nil
+	case "generic":
+		return bpf.ModeGeneric, nil
+	}
+	return 0, fmt.Errorf("attach mode %q: want auto, native or generic", s)
+}

@@ -1,0 +1,302 @@
+package daemon
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"slices"
+	"time"
+
+	sdnotify "github.com/coreos/go-systemd/v22/daemon"
+	"github.com/rs/zerolog"
+
+	"github.com/floodguard/floodguard/bpf"
+	"github.com/floodguard/floodguard/capture"
+	"github.com/floodguard/floodguard/detector"
+)
+
+// Options are what the command line decides.
+type Options struct {
+	// ConfigPath is the YAML config file ("" for the defaults).
+	ConfigPath string
+	// Interface overrides the config's daemon.interface.
+	Interface string
+	// DetachOnExit removes the program and its rules on a clean stop;
+	// by default they stay (rules still expire in the kernel) so traffic
+	// stays protected across restarts.
+	DetachOnExit bool
+	// Reload delivers reload requests (SIGHUP).
+	Reload <-chan struct{}
+	Log    zerolog.Logger
+}
+
+// snapshotFile is the detector state's file name in the state directory.
+const snapshotFile = "detector.state"
+
+// Run protects the interface until ctx is done.
+func Run(ctx context.Context, opt Options) error {
+	file, err := LoadFile(opt.ConfigPath)
+	if err != nil {
+		return err
+	}
+	if opt.Interface != "" {
+		file.Daemon.Interface = opt.Interface
+	}
+	if file.Daemon.Interface == "" {
+		return errors.New("no interface: set daemon.interface in the config or pass --interface")
+	}
+	d := &daemon{opt: opt, file: file, log: opt.Log}
+	return d.run(ctx)
+}
+
+type daemon struct {
+	opt      Options
+	file     File
+	log      zerolog.Logger
+	x        *bpf.XDP
+	eng      *detector.Engine
+	rules    *kernelRules
+	lastSnap time.Time
+	lastHost time.Time
+	host     []netip.Prefix
+}
+
+func (d *daemon) run(ctx context.Context) error {
+	dc := &d.file.Daemon
+	mode, _ := attachMode(dc.AttachMode)
+	x, err := bpf.Load(bpf.Options{Interface: dc.Interface, Mode: mode, PinDir: dc.PinDir, MaxSources: dc.MaxSources, MaxRules: dc.MaxRules})
+	if err != nil {
+		return fmt.Errorf("attach to %s: %w", dc.Interface, err)
+	}
+	d.x = x
+	if fb := x.Fallback(); fb != nil {
+		d.log.Warn().Str("event", "generic_mode").Str("interface", dc.Interface).Err(fb).
+			Msg("native XDP unavailable; running in generic mode (slower)")
+	}
+	d.log.Info().Str("event", "attached").Str("interface", dc.Interface).Str("mode", x.Mode().String()).
+		Bool("adopted", x.Adopted()).Uint32("max_sources", x.MaxSources()).Msg("XDP program attached")
+
+	d.rules = &kernelRules{x: x}
+	d.eng, err = detector.New(d.file.Config, d.rules)
+	if err != nil {
+		d.close(false)
+		return err
+	}
+	d.restore()
+	d.adoptKernelRules()
+	d.refreshHost(time.Now())
+
+	live, err := capture.NewLive(ctx, capture.LiveMapsOf(x), capture.LiveOptions{
+		Tick: d.file.Tick.D(), IdleTimeout: dc.SourceIdleTimeout.D(),
+	})
+	if err != nil {
+		d.close(false)
+		return err
+	}
+	defer live.Close()
+
+	if ok, err := sdnotify.SdNotify(false, sdnotify.SdNotifyReady); err != nil {
+		d.log.Warn().Err(err).Msg("sd_notify READY failed")
+	} else if ok {
+		d.log.Debug().Msg("told systemd we are ready")
+	}
+	wd, _ := sdnotify.SdWatchdogEnabled(false)
+	d.lastSnap = time.Now()
+
+	runErr := detector.Run(ctx, live, d.eng, func(t *detector.Tick, evs []detector.Event) error {
+		d.logEvents(t, evs, live)
+		now := time.Now()
+		if wd > 0 {
+			_, _ = sdnotify.SdNotify(false, sdnotify.SdNotifyWatchdog)
+		}
+		select {
+		case <-d.opt.Reload:
+			d.reload()
+		default:
+		}
+		if now.Sub(d.lastHost) >= dc.HostRefresh.D() {
+			d.refreshHost(now)
+		}
+		if now.Sub(d.lastSnap) >= dc.SnapshotInterval.D() {
+			d.snapshot()
+		}
+		return nil
+	})
+	_, _ = sdnotify.SdNotify(false, sdnotify.SdNotifyStopping)
+	d.snapshot()
+	if errors.Is(runErr, context.Canceled) {
+		runErr = nil
+	}
+	if err := d.close(d.opt.DetachOnExit); err != nil && runErr == nil {
+		runErr = err
+	}
+	return runErr
+}
+
+// close leaves the program and its rules in the kernel (they keep dropping
+// and expire by themselves), or removes them with detach.
+func (d *daemon) close(detach bool) error {
+	if detach {
+		if err := d.x.Detach(); err != nil {
+			return fmt.Errorf("detach: %w", err)
+		}
+		d.log.Info().Str("event", "detached").Msg("XDP program and rules removed")
+		return nil
+	}
+	d.log.Info().Str("event", "stopped").Msg("stopped; XDP program and rules left in place")
+	return d.x.Close()
+}
+
+// restore loads the detector snapshot; a missing or bad one is reported and
+// ignored.
+func (d *daemon) restore() {
+	path := filepath.Join(d.file.Daemon.StateDir, snapshotFile)
+	data, err := os.ReadFile(path)
+	switch {
+	case errors.Is(err, os.ErrNotExist):
+		d.log.Info().Str("event", "no_snapshot").Str("path", path).Msg("no detector snapshot: learning from scratch")
+		return
+	case err != nil:
+		d.log.Warn().Str("event", "snapshot_unreadable").Str("path", path).Err(err).Msg("ignoring detector snapshot")
+		return
+	}
+	if err := d.eng.RestoreState(data); err != nil {
+		d.log.Warn().Str("event", "snapshot_bad").Str("path", path).Err(err).Msg("ignoring detector snapshot")
+		return
+	}
+	s := d.eng.Stats()
+	d.log.Info().Str("event", "snapshot_restored").Str("path", path).Int("keys", s.TrackedKeys).
+		Int("bans", s.ActiveBans).Msg("detector state restored")
+}
+
+// adoptKernelRules hands the engine any live rule it does not know.
+func (d *daemon) adoptKernelRules() {
+	rules, err := d.x.Rules()
+	if err != nil {
+		d.log.Warn().Err(err).Msg("list kernel rules")
+		return
+	}
+	now := time.Now()
+	known := map[netip.Prefix]bool{}
+	for _, b := range d.eng.Bans() {
+		known[b.Prefix] = true
+	}
+	for _, r := range rules {
+		if r.TimeLeft <= 0 || known[r.Prefix] {
+			continue
+		}
+		scope := detector.ScopePrefix
+		if r.Exact() {
+			scope = detector.ScopeSource
+		}
+		d.eng.AdoptBan(detector.Rule{Prefix: r.Prefix, TTL: r.TimeLeft, Expires: now.Add(r.TimeLeft)}, scope)
+		d.log.Info().Str("event", "rule_adopted").Str("target", r.Prefix.String()).Dur("time_left", r.TimeLeft).Msg("adopted kernel rule")
+	}
+}
+
+func (d *daemon) refreshHost(now time.Time) {
+	d.lastHost = now
+	if !d.file.Daemon.AllowHost {
+		return
+	}
+	host, err := hostPrefixes()
+	if err != nil {
+		d.log.Warn().Err(err).Msg("discover host addresses")
+		return
+	}
+	if !slices.Equal(host, d.host) {
+		d.host = host
+		d.eng.SetExtraAllowlist(host)
+		d.log.Info().Str("event", "host_allowlist").Int("prefixes", len(host)).Msg("host addresses, gateways and loopback allowlisted")
+	}
+}
+
+// reload re-reads the config file; a bad one is logged and the old one kept.
+func (d *daemon) reload() {
+	f, err := LoadFile(d.opt.ConfigPath)
+	if err == nil {
+		err = d.eng.Reload(f.Config)
+	}
+	if err != nil {
+		d.log.Error().Str("event", "reload_failed").Err(err).Msg("config rejected; running on the previous one")
+		return
+	}
+	f.Daemon.Interface = d.file.Daemon.Interface
+	d.file = f
+	d.log.Info().Str("event", "reloaded").Str("config", d.opt.ConfigPath).Msg("config reloaded")
+}
+
+// snapshot saves the detector state atomically: write a temporary file,
+// fsync it, rename it over the old one, fsync the directory.
+func (d *daemon) snapshot() {
+	d.lastSnap = time.Now()
+	if err := writeAtomic(d.file.Daemon.StateDir, snapshotFile, d.eng.MarshalState()); err != nil {
+		d.log.Error().Str("event", "snapshot_failed").Err(err).Msg("save detector state")
+	}
+}
+
+func writeAtomic(dir, name string, data []byte) error {
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return fmt.Errorf("create %s: %w", dir, err)
+	}
+	tmp, err := os.CreateTemp(dir, name+".tmp*")
+	if err != nil {
+		return fmt.Errorf("create temporary file in %s: %w", dir, err)
+	}
+	defer os.Remove(tmp.Name())
+	if _, err := tmp.Write(data); err != nil {
+		tmp.Close()
+		return fmt.Errorf("write %s: %w", tmp.Name(), err)
+	}
+	if err := tmp.Sync(); err != nil {
+		tmp.Close()
+		return fmt.Errorf("sync %s: %w", tmp.Name(), err)
+	}
+	if err := tmp.Close(); err != nil {
+		return fmt.Errorf("close %s: %w", tmp.Name(), err)
+	}
+	final := filepath.Join(dir, name)
+	if err := os.Rename(tmp.Name(), final); err != nil {
+		return fmt.Errorf("rename to %s: %w", final, err)
+	}
+	df, err := os.Open(dir)
+	if err != nil {
+		return fmt.Errorf("open %s: %w", dir, err)
+	}
+	defer df.Close()
+	if err := df.Sync(); err != nil {
+		return fmt.Errorf("sync %s: %w", dir, err)
+	}
+	return nil
+}
+
+// logEvents writes each decision with fields an operator can filter on.
+func (d *daemon) logEvents(t *detector.Tick, evs []detector.Event, live *capture.Live) {
+	for i := range evs {
+		ev := &evs[i]
+		lvl := zerolog.InfoLevel
+		if ev.Kind == detector.AttackStart || ev.Kind == detector.Ban {
+			lvl = zerolog.WarnLevel
+		}
+		e := d.log.WithLevel(lvl).Str("event", ev.Kind.String()).Str("scope", ev.Scope.String()).
+			Str("target", ev.Target).Float64("pps", round(ev.PPS)).Float64("bps", round(ev.BPS)).
+			Float64("baseline", round(ev.BaselinePPS))
+		if ev.Class != "" {
+			e = e.Str("class", ev.Class)
+		}
+		if ev.Kind == detector.Ban {
+			e = e.Dur("ttl", ev.TTL).Bool("dry_run", ev.DryRun).Dur("rule_write", d.rules.lastWrite)
+		}
+		e.Msg(ev.Reason)
+	}
+	if t.SourcesLost > 0 {
+		d.log.Warn().Str("event", "sources_lost").Uint64("packets", t.SourcesLost).
+			Msg("per-source map full: per-source view partial this tick")
+	}
+	_ = live
+}
+
+func round(v float64) float64 { return float64(int64(v*10+0.5)) / 10 }
