@@ -1,6 +1,7 @@
 package detector
 
 import (
+	"errors"
 	"fmt"
 	"net/netip"
 	"time"
@@ -16,7 +17,10 @@ type ActiveBan struct {
 	// LastPPS is the target's rate in the last tick it was seen.
 	LastPPS float64
 	DryRun  bool
-	seen    uint32
+	// Manual marks an operator's block: the detector never lifts or renews
+	// it; it lasts its TTL.
+	Manual bool
+	seen   uint32
 }
 
 type offence struct {
@@ -30,10 +34,13 @@ type banBook struct {
 	idx      map[netip.Prefix]int
 	list     []ActiveBan
 	offences map[netip.Prefix]offence
+	// pardons: prefixes an operator unblocked, not to be banned again by
+	// the detector before the time given.
+	pardons map[netip.Prefix]time.Time
 }
 
 func newBanBook() banBook {
-	return banBook{idx: make(map[netip.Prefix]int), offences: make(map[netip.Prefix]offence)}
+	return banBook{idx: make(map[netip.Prefix]int), offences: make(map[netip.Prefix]offence), pardons: make(map[netip.Prefix]time.Time)}
 }
 
 func (b *banBook) get(p netip.Prefix) *ActiveBan {
@@ -103,6 +110,10 @@ func (e *Engine) tryBan(p netip.Prefix, scope Scope, pps, bps, base, hold float6
 		e.stats.BansRefused++
 		return false, "allowlisted"
 	}
+	if until, ok := e.bans.pardons[p]; ok && e.now.Before(until) {
+		e.stats.BansRefused++
+		return false, "unblocked by an operator until " + until.UTC().Format(time.RFC3339)
+	}
 	if len(e.bans.list) >= e.cfg.Bans.MaxActive {
 		e.stats.BansRefused++
 		return false, fmt.Sprintf("active ban cap %d reached", e.cfg.Bans.MaxActive)
@@ -130,6 +141,20 @@ func (e *Engine) maintainBans() {
 	for i := 0; i < len(e.bans.list); i++ {
 		ab := &e.bans.list[i]
 		if ab.Expires.After(horizon) {
+			continue
+		}
+		if ab.Manual {
+			// An operator's block lasts its TTL, no more, no less: the
+			// kernel expires it; the book forgets it once it has.
+			if ab.Expires.After(e.now) {
+				continue
+			}
+			p := ab.Prefix
+			_ = e.enf.Unban(p)
+			e.bans.remove(p)
+			i--
+			j := e.emit(Unban, scopeOf(p), p.String(), 0, 0, 0, "manual block expired")
+			e.events[j].Prefix = p
 			continue
 		}
 		rate := 0.0
@@ -174,7 +199,69 @@ func (e *Engine) maintainBans() {
 				delete(e.bans.offences, p)
 			}
 		}
+		for p, until := range e.bans.pardons {
+			if !e.now.Before(until) {
+				delete(e.bans.pardons, p)
+			}
+		}
 	}
+}
+
+func scopeOf(p netip.Prefix) Scope {
+	if p.IsSingleIP() {
+		return ScopeSource
+	}
+	return ScopePrefix
+}
+
+// ErrAllowlisted is returned by ManualBan for a prefix overlapping the
+// allowlist (the host itself, its gateways, configured CIDRs).
+var ErrAllowlisted = errors.New("overlaps the allowlist")
+
+// ManualBan installs an operator's block of p for ttl from now. The
+// detector never lifts or renews it. A detector ban of p becomes manual.
+func (e *Engine) ManualBan(p netip.Prefix, ttl time.Duration, now time.Time) error {
+	p = p.Masked()
+	if e.allowlisted(p) {
+		return fmt.Errorf("block %s: %w", p, ErrAllowlisted)
+	}
+	if ttl <= 0 {
+		return fmt.Errorf("block %s: ttl %s must be positive", p, ttl)
+	}
+	r := Rule{Prefix: p, TTL: ttl, Expires: now.Add(ttl)}
+	if err := e.enf.Ban(r); err != nil {
+		return fmt.Errorf("block %s: %w", p, err)
+	}
+	delete(e.bans.pardons, p)
+	if ab := e.bans.get(p); ab != nil {
+		ab.Rule, ab.Manual, ab.DryRun = r, true, false
+		return nil
+	}
+	e.bans.idx[p] = len(e.bans.list)
+	e.bans.list = append(e.bans.list, ActiveBan{Rule: r, Scope: scopeOf(p), Manual: true, seen: e.tick})
+	if s := e.keyOf(p); s != nil {
+		s.flags |= flagBanned
+	}
+	return nil
+}
+
+// ManualUnban lifts the rule for p by hand. If the detector had banned p,
+// it will not ban p again for the rest of that ban's TTL.
+func (e *Engine) ManualUnban(p netip.Prefix, now time.Time) error {
+	p = p.Masked()
+	if err := e.enf.Unban(p); err != nil {
+		return fmt.Errorf("unblock %s: %w", p, err)
+	}
+	if ab := e.bans.get(p); ab != nil {
+		if !ab.Manual && ab.Expires.After(now) {
+			e.bans.pardons[p] = ab.Expires
+		}
+		e.bans.remove(p)
+	}
+	if s := e.keyOf(p); s != nil {
+		s.flags &^= flagBanned
+	}
+	return nil
 }
 
 // keyOf returns the state of the source or prefix a ban names.

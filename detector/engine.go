@@ -388,7 +388,12 @@ func (e *Engine) banKey(s *keyState, scope Scope, p netip.Prefix, thr *Threshold
 		hold = thr.CeilingPPS * thr.ExitFraction
 	}
 	if ok, why := e.tryBan(p, scope, pps, bps, pb.mean, hold, reason); !ok {
-		s.flags |= flagNoBan
+		// The allowlist does not change with time: stop asking. Other
+		// refusals (cap, pardon, install failure) may clear, so the next
+		// tick over threshold asks again.
+		if e.allowlisted(p) {
+			s.flags |= flagNoBan
+		}
 		return why
 	}
 	s.flags |= flagBanned

@@ -164,12 +164,18 @@ func (e *Engine) MarshalState() []byte {
 		w.u8(boolByte(b.DryRun))
 		w.f64(b.LastPPS)
 		w.u32(b.seen)
+		w.u8(boolByte(b.Manual))
 	}
 	w.u32(uint32(len(e.bans.offences)))
 	for p, o := range e.bans.offences {
 		w.prefix(p)
 		w.u32(uint32(o.count))
 		w.time(o.last)
+	}
+	w.u32(uint32(len(e.bans.pardons)))
+	for p, until := range e.bans.pardons {
+		w.prefix(p)
+		w.time(until)
 	}
 	w.u32(crc32.ChecksumIEEE(w.b))
 	return w.b
@@ -240,12 +246,17 @@ func (e *Engine) RestoreState(data []byte) error {
 		b.HoldPPS = r.f64()
 		b.DryRun = r.u8() == 1
 		b.LastPPS, b.seen = r.f64(), r.u32()
+		b.Manual = r.u8() == 1
 		fresh.bans.idx[b.Prefix] = len(fresh.bans.list)
 		fresh.bans.list = append(fresh.bans.list, b)
 	}
 	for n := r.u32(); n > 0 && r.err == nil; n-- {
 		p := r.prefix()
 		fresh.bans.offences[p] = offence{count: int(r.u32()), last: r.time()}
+	}
+	for n := r.u32(); n > 0 && r.err == nil; n-- {
+		p := r.prefix()
+		fresh.bans.pardons[p] = r.time()
 	}
 	if r.err != nil {
 		return r.err

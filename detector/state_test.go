@@ -111,3 +111,60 @@ func TestAdoptBanAndExtraAllowlist(t *testing.T) {
 		t.Fatal("reload accepted a new tick")
 	}
 }
+
+func TestManualBlockAndUnblock(t *testing.T) {
+	w := newWorld(t, func(c *Config) { c.Bans.TTL = Duration(20 * time.Second) })
+	w.warmUp()
+	now := func() time.Time { return w.start.Add(time.Duration(w.ticks) * time.Second) }
+	quiet := netip.MustParsePrefix("198.19.50.0/24")
+	if err := w.eng.ManualBan(quiet, 30*time.Second, now()); err != nil {
+		t.Fatal(err)
+	}
+	if err := w.eng.ManualBan(netip.MustParsePrefix("198.18.250.1/32"), time.Minute, now()); err != nil {
+		t.Fatal(err) // not allowlisted: allowed
+	}
+	w.eng.SetExtraAllowlist([]netip.Prefix{netip.MustParsePrefix("198.18.0.1/32")})
+	if err := w.eng.ManualBan(netip.MustParsePrefix("198.18.0.0/24"), time.Minute, now()); !errors.Is(err, ErrAllowlisted) {
+		t.Fatalf("block over the host address: %v", err)
+	}
+	// The manual block of a silent prefix is not lifted for silence: it
+	// lasts its 30 s. The flood is banned at once, the operator unblocks it,
+	// and the detector leaves it alone for the ban's 20 s TTL, across a
+	// restart in the middle.
+	flood := traffic{addrs: []string{"198.19.1.1"}, class: ClassUDP, pps: 20000, size: 64}
+	var manualGone bool
+	bans := []int{}
+	for i := range 45 {
+		g := background()
+		if i >= 5 {
+			g = with(flood)
+		}
+		if i == 12 {
+			if err := w.eng.RestoreState(w.eng.MarshalState()); err != nil {
+				t.Fatal(err)
+			}
+		}
+		for _, e := range w.step(g...) {
+			if e.Kind == Unban && e.Prefix == quiet {
+				manualGone = true
+				if i < 29 {
+					t.Fatalf("manual block lifted after %d s", i)
+				}
+			}
+			if e.Kind == Ban && e.Target == "198.19.1.1/32" {
+				bans = append(bans, i)
+				if len(bans) == 1 {
+					if err := w.eng.ManualUnban(e.Prefix, now()); err != nil {
+						t.Fatal(err)
+					}
+				}
+			}
+		}
+	}
+	if !manualGone {
+		t.Fatal("manual block never expired")
+	}
+	if len(bans) != 2 || bans[0] != 5 || bans[1] < 5+20 {
+		t.Fatalf("flood banned at ticks %v, want 5 then not before 25", bans)
+	}
+}

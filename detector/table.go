@@ -26,8 +26,8 @@ const (
 	// flagListed: the key is on the engine's list of keys followed even
 	// in ticks it is absent from.
 	flagListed
-	// flagNoBan: a ban was refused (allowlist, cap, install failure) in
-	// this attack; do not retry every tick.
+	// flagNoBan: a ban was refused because the key is allowlisted; do
+	// not retry in this attack.
 	flagNoBan
 )
 
