@@ -62,6 +62,8 @@ type daemon struct {
 	lastSnap time.Time
 	lastHost time.Time
 	host     []netip.Prefix
+	ctl      *control
+	started  time.Time
 }
 
 func (d *daemon) run(ctx context.Context) error {
@@ -88,6 +90,13 @@ func (d *daemon) run(ctx context.Context) error {
 	d.restore()
 	d.adoptKernelRules()
 	d.refreshHost(time.Now())
+	d.started = time.Now()
+	d.ctl, err = listenControl(d, dc.RuntimeDir)
+	if err != nil {
+		d.close(false)
+		return err
+	}
+	defer d.ctl.close()
 
 	live, err := capture.NewLive(ctx, capture.LiveMapsOf(x), capture.LiveOptions{
 		Tick: d.file.Tick.D(), IdleTimeout: dc.SourceIdleTimeout.D(),
@@ -108,6 +117,8 @@ func (d *daemon) run(ctx context.Context) error {
 
 	runErr := detector.Run(ctx, live, d.eng, func(t *detector.Tick, evs []detector.Event) error {
 		d.logEvents(t, evs, live)
+		d.ctl.setStatus(d.status(t))
+		d.ctl.serve()
 		now := time.Now()
 		if wd > 0 {
 			_, _ = sdnotify.SdNotify(false, sdnotify.SdNotifyWatchdog)
@@ -184,6 +195,22 @@ func (d *daemon) adoptKernelRules() {
 	for _, b := range d.eng.Bans() {
 		known[b.Prefix] = true
 	}
+	inKernel := map[netip.Prefix]bool{}
+	for _, r := range rules {
+		if r.TimeLeft > 0 {
+			inKernel[r.Prefix] = true
+		}
+	}
+	// A ban the snapshot remembers but the kernel no longer holds was
+	// unblocked by hand while the daemon was down: honour it as an
+	// operator's unblock.
+	for _, b := range d.eng.Bans() {
+		if !b.DryRun && !inKernel[b.Prefix] && b.Expires.After(now) {
+			if err := d.eng.ManualUnban(b.Prefix, now); err == nil {
+				d.log.Info().Str("event", "unblocked_while_down").Str("target", b.Prefix.String()).Msg("ban removed while floodguard was down: not reinstalled")
+			}
+		}
+	}
 	for _, r := range rules {
 		if r.TimeLeft <= 0 || known[r.Prefix] {
 			continue
@@ -193,7 +220,7 @@ func (d *daemon) adoptKernelRules() {
 			scope = detector.ScopeSource
 		}
 		d.eng.AdoptBan(detector.Rule{Prefix: r.Prefix, TTL: r.TimeLeft, Expires: now.Add(r.TimeLeft)}, scope)
-		d.log.Info().Str("event", "rule_adopted").Str("target", r.Prefix.String()).Dur("time_left", r.TimeLeft).Msg("adopted kernel rule")
+		d.log.Info().Str("event", "rule_adopted").Str("target", r.Prefix.String()).Str("time_left", r.TimeLeft.Round(time.Second).String()).Msg("adopted kernel rule")
 	}
 }
 
@@ -273,6 +300,26 @@ func writeAtomic(dir, name string, data []byte) error {
 	return nil
 }
 
+// status summarises the daemon for `floodguard status`.
+func (d *daemon) status(t *detector.Tick) Status {
+	st := d.eng.Stats()
+	secs := t.Length.Seconds()
+	if secs <= 0 {
+		secs = d.file.Tick.D().Seconds()
+	}
+	s := Status{
+		Interface: d.file.Daemon.Interface, Mode: d.x.Mode().String(), Adopted: d.x.Adopted(),
+		Started: d.started, Ticks: st.Ticks, DryRun: d.file.Bans.DryRun,
+		TrackedSources: st.TrackedSources, ActiveBans: st.ActiveBans,
+		PPS:         float64(t.Total.TotalPackets()) / secs,
+		DroppedPPS:  float64(t.Total.DroppedPackets) / secs,
+		BaselinePPS: d.eng.AggregateBaseline(),
+		Attacks:     d.eng.Attacks(),
+		LastTick:    t.End(),
+	}
+	return s
+}
+
 // logEvents writes each decision with fields an operator can filter on.
 func (d *daemon) logEvents(t *detector.Tick, evs []detector.Event, live *capture.Live) {
 	for i := range evs {
@@ -288,7 +335,7 @@ func (d *daemon) logEvents(t *detector.Tick, evs []detector.Event, live *capture
 			e = e.Str("class", ev.Class)
 		}
 		if ev.Kind == detector.Ban {
-			e = e.Dur("ttl", ev.TTL).Bool("dry_run", ev.DryRun).Dur("rule_write", d.rules.lastWrite)
+			e = e.Str("ttl", ev.TTL.String()).Bool("dry_run", ev.DryRun).Float64("rule_write_ms", float64(d.rules.lastWrite.Microseconds())/1000)
 		}
 		e.Msg(ev.Reason)
 	}

@@ -516,3 +516,28 @@ func sortEvents(evs []Event) {
 		return int(a.Scope) - int(b.Scope)
 	})
 }
+
+// AggregateBaseline returns the all-traffic baseline in packets per second.
+func (e *Engine) AggregateBaseline() float64 { return e.agg[aggAll].pps.mean }
+
+// Attacks lists the attacks under way: aggregate classes by name, sources
+// and prefixes by address.
+func (e *Engine) Attacks() []string {
+	var out []string
+	for c := range e.agg {
+		if e.agg[c].anomalous {
+			out = append(out, "aggregate "+aggName(c))
+		}
+	}
+	for _, a := range e.anomSrc {
+		if s := e.sources.get(a); s != nil && s.flags&flagAnomalous != 0 {
+			out = append(out, "source "+a.String())
+		}
+	}
+	for _, k := range e.anomPfx {
+		if s := e.prefixes.get(k); s != nil && s.flags&flagAnomalous != 0 {
+			out = append(out, "prefix "+k.prefix().String())
+		}
+	}
+	return out
+}

@@ -5,6 +5,7 @@
 //	floodguard replay [flags] FILE...   run captures through the detector
 //	floodguard synth [flags] SCENARIO... write labelled synthetic captures
 //	floodguard run --interface IFACE     protect an interface (the daemon)
+//	floodguard status|bans|block|unblock operator commands (root, Unix socket)
 //	floodguard version                  print the version
 package main
 
@@ -38,6 +39,10 @@ func commands() []command {
 		{"replay", "run pcap/pcapng captures through the detector", runReplay},
 		{"synth", "write labelled synthetic captures for tests and demos", runSynth},
 		{"run", "protect a network interface (the daemon)", runDaemon},
+		{"status", "show the running daemon's state", runStatus},
+		{"bans", "list drop rules with their hit counters", runBans},
+		{"block", "drop a CIDR for a while (never undone by the detector)", runBlock},
+		{"unblock", "remove a drop rule", runUnblock},
 		{"version", "print the version", func(e env, _ []string) error {
 			_, err := fmt.Fprintln(e.stdout, "floodguard", version)
 			return err

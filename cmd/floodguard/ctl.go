@@ -1,0 +1,228 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"text/tabwriter"
+	"time"
+
+	"github.com/floodguard/floodguard/daemon"
+	"github.com/floodguard/floodguard/detector"
+)
+
+// ctlFlags are the flags every operator command takes.
+type ctlFlags struct {
+	config string
+	socket string
+	output string
+	ttl    time.Duration
+	args   []string
+	file   daemon.File
+}
+
+func parseCtlFlags(e env, name, usage string, withTTL bool, args []string) (ctlFlags, error) {
+	var f ctlFlags
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
+	fs.SetOutput(e.stderr)
+	fs.StringVar(&f.config, "config", "", "YAML config `file` (to find the runtime and pin directories)")
+	fs.StringVar(&f.socket, "socket", "", "control socket `path` (default: RUNTIME_DIR/"+daemon.SocketName+")")
+	fs.StringVar(&f.output, "o", "table", "output `format`: table or json")
+	if withTTL {
+		fs.DurationVar(&f.ttl, "ttl", time.Hour, "how long the block lasts")
+	}
+	fs.Usage = func() {
+		fmt.Fprintf(e.stderr, "usage: floodguard %s [flags] %s\n", name, usage)
+		fs.PrintDefaults()
+	}
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return f, err
+		}
+		return f, usageError("%v", err)
+	}
+	if f.output != "table" && f.output != "json" {
+		return f, usageError("-o %q: want table or json", f.output)
+	}
+	f.args = fs.Args()
+	file, err := daemon.LoadFile(f.config)
+	if err != nil {
+		return f, err
+	}
+	f.file = file
+	if f.socket == "" {
+		f.socket = filepath.Join(file.Daemon.RuntimeDir, daemon.SocketName)
+	}
+	return f, nil
+}
+
+// errDaemonDown means nothing answers on the control socket.
+var errDaemonDown = errors.New("floodguard is not running")
+
+// call sends one request to the daemon and decodes the JSON answer into out.
+func call(socket, method, path string, body, out any) error {
+	client := &http.Client{
+		Timeout: 10 * time.Second,
+		Transport: &http.Transport{DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
+			return (&net.Dialer{}).DialContext(ctx, "unix", socket)
+		}},
+	}
+	var rd io.Reader
+	if body != nil {
+		b, err := json.Marshal(body)
+		if err != nil {
+			return err
+		}
+		rd = bytes.NewReader(b)
+	}
+	req, err := http.NewRequest(method, "http://floodguard"+path, rd)
+	if err != nil {
+		return err
+	}
+	resp, err := client.Do(req)
+	switch {
+	case errors.Is(err, syscall.EACCES) || errors.Is(err, os.ErrPermission):
+		return fmt.Errorf("%s: permission denied: operator commands need root", socket)
+	case errors.Is(err, syscall.ENOENT) || errors.Is(err, syscall.ECONNREFUSED):
+		return fmt.Errorf("%w (no daemon on %s)", errDaemonDown, socket)
+	case err != nil:
+		return fmt.Errorf("talk to floodguard on %s: %w", socket, err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		var e struct{ Error string }
+		json.NewDecoder(resp.Body).Decode(&e)
+		return fmt.Errorf("floodguard: %s", e.Error)
+	}
+	if err := json.NewDecoder(resp.Body).Decode(out); err != nil {
+		return fmt.Errorf("read answer: %w", err)
+	}
+	return nil
+}
+
+func printJSON(w io.Writer, v any) error {
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	return enc.Encode(v)
+}
+
+func runStatus(e env, args []string) error {
+	f, err := parseCtlFlags(e, "status", "", false, args)
+	if errors.Is(err, flag.ErrHelp) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	var s daemon.Status
+	if err := call(f.socket, "GET", "/v1/status", nil, &s); err != nil {
+		return err
+	}
+	if f.output == "json" {
+		return printJSON(e.stdout, s)
+	}
+	tw := tabwriter.NewWriter(e.stdout, 0, 4, 2, ' ', 0)
+	fmt.Fprintf(tw, "interface\t%s (%s XDP%s)\n", s.Interface, s.Mode, map[bool]string{true: ", adopted", false: ""}[s.Adopted])
+	fmt.Fprintf(tw, "up\t%s (%d ticks)\n", time.Since(s.Started).Round(time.Second), s.Ticks)
+	fmt.Fprintf(tw, "traffic\t%s pps (baseline %s), dropping %s pps\n", human(s.PPS), human(s.BaselinePPS), human(s.DroppedPPS))
+	fmt.Fprintf(tw, "sources\t%d tracked\n", s.TrackedSources)
+	fmt.Fprintf(tw, "bans\t%d active\n", s.ActiveBans)
+	attacks := "none"
+	if len(s.Attacks) > 0 {
+		attacks = strings.Join(s.Attacks, ", ")
+	}
+	fmt.Fprintf(tw, "attacks\t%s\n", attacks)
+	if s.DryRun {
+		fmt.Fprintf(tw, "dry run\tbans are decided but not installed\n")
+	}
+	return tw.Flush()
+}
+
+func runBans(e env, args []string) error {
+	f, err := parseCtlFlags(e, "bans", "", false, args)
+	if errors.Is(err, flag.ErrHelp) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	var bans []daemon.Ban
+	err = call(f.socket, "GET", "/v1/bans", nil, &bans)
+	source := "daemon"
+	if errors.Is(err, errDaemonDown) {
+		// The rules live in pinned maps: list them without the daemon.
+		bans, err = daemon.KernelBans(f.file.Daemon.PinDir)
+		source = "pinned maps (daemon not running)"
+	}
+	if err != nil {
+		return err
+	}
+	if f.output == "json" {
+		return printJSON(e.stdout, bans)
+	}
+	tw := tabwriter.NewWriter(e.stdout, 0, 4, 2, ' ', 0)
+	fmt.Fprintf(tw, "TARGET\tORIGIN\tSCOPE\tTIME LEFT\tDROPPED PKTS\tDROPPED BYTES\n")
+	for _, b := range bans {
+		left := b.TimeLeft.Round(time.Second).String()
+		if b.TimeLeft <= 0 {
+			left = "expired"
+		}
+		if b.DryRun {
+			left = "dry run"
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d\t%d\n", b.Target, b.Origin, b.Scope, left, b.Packets, b.Bytes)
+	}
+	fmt.Fprintf(tw, "(%d rules, from the %s)\n", len(bans), source)
+	return tw.Flush()
+}
+
+func runBlock(e env, args []string) error   { return runChange(e, "block", args) }
+func runUnblock(e env, args []string) error { return runChange(e, "unblock", args) }
+
+func runChange(e env, op string, args []string) error {
+	f, err := parseCtlFlags(e, op, "CIDR", op == "block", args)
+	if errors.Is(err, flag.ErrHelp) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	if len(f.args) != 1 {
+		return usageError("want exactly one CIDR or address")
+	}
+	cidr, err := detector.ParseCIDR(f.args[0])
+	if err != nil {
+		return usageError("%v", err)
+	}
+	req := daemon.BlockRequest{CIDR: cidr.String()}
+	if op == "block" {
+		req.TTL = f.ttl.String()
+	}
+	var res map[string]string
+	err = call(f.socket, "POST", "/v1/"+op, req, &res)
+	if errors.Is(err, errDaemonDown) && op == "unblock" {
+		if err := daemon.UnblockPinned(f.file.Daemon.PinDir, cidr.Prefix); err != nil {
+			return err
+		}
+		res = map[string]string{"result": "unblocked " + cidr.String() + " in the pinned maps (daemon not running)"}
+	} else if errors.Is(err, errDaemonDown) {
+		return fmt.Errorf("%w: start it to block (rules must go through the detector)", err)
+	} else if err != nil {
+		return err
+	}
+	if f.output == "json" {
+		return printJSON(e.stdout, res)
+	}
+	_, err = fmt.Fprintln(e.stdout, res["result"])
+	return err
+}

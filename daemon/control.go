@@ -1,0 +1,318 @@
+package daemon
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/floodguard/floodguard/detector"
+)
+
+// SocketName is the control socket's name in the runtime directory.
+const SocketName = "floodguard.sock"
+
+// Status is what `floodguard status` shows.
+type Status struct {
+	Interface      string    `json:"interface"`
+	Mode           string    `json:"mode"`
+	Adopted        bool      `json:"adopted"`
+	Started        time.Time `json:"started"`
+	Ticks          uint64    `json:"ticks"`
+	DryRun         bool      `json:"dry_run"`
+	TrackedSources int       `json:"tracked_sources"`
+	ActiveBans     int       `json:"active_bans"`
+	PPS            float64   `json:"pps"`
+	DroppedPPS     float64   `json:"dropped_pps"`
+	BaselinePPS    float64   `json:"baseline_pps"`
+	Attacks        []string  `json:"attacks"`
+	LastTick       time.Time `json:"last_tick"`
+}
+
+// Ban is one rule as `floodguard bans` shows it.
+type Ban struct {
+	Target   string        `json:"target"`
+	Origin   string        `json:"origin"` // detector, manual, or kernel (unknown to the detector)
+	Scope    string        `json:"scope"`
+	TimeLeft time.Duration `json:"time_left_ns"`
+	Packets  uint64        `json:"dropped_packets"`
+	Bytes    uint64        `json:"dropped_bytes"`
+	DryRun   bool          `json:"dry_run,omitempty"`
+}
+
+// BlockRequest is the body of POST /v1/block and /v1/unblock.
+type BlockRequest struct {
+	CIDR string `json:"cidr"`
+	TTL  string `json:"ttl,omitempty"`
+}
+
+// command is an operator request run on the detector's goroutine between
+// ticks, where the engine may be touched.
+type command struct {
+	run   func() (any, error)
+	reply chan commandReply
+}
+
+type commandReply struct {
+	v   any
+	err error
+}
+
+// control serves the operator commands on a Unix socket only root can use.
+type control struct {
+	d    *daemon
+	ln   net.Listener
+	srv  *http.Server
+	cmds chan command
+
+	mu     sync.Mutex
+	status Status
+}
+
+type peerKey struct{}
+
+// listenControl creates the socket (mode 0600) in dir, replacing a stale one.
+func listenControl(d *daemon, dir string) (*control, error) {
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, fmt.Errorf("create %s: %w", dir, err)
+	}
+	path := filepath.Join(dir, SocketName)
+	if c, err := net.DialTimeout("unix", path, time.Second); err == nil {
+		c.Close()
+		return nil, fmt.Errorf("control socket %s: another floodguard is running", path)
+	}
+	os.Remove(path)
+	old := unix.Umask(0o177)
+	ln, err := net.Listen("unix", path)
+	unix.Umask(old)
+	if err != nil {
+		return nil, fmt.Errorf("listen on %s: %w", path, err)
+	}
+	if err := os.Chmod(path, 0o600); err != nil {
+		ln.Close()
+		return nil, fmt.Errorf("chmod %s: %w", path, err)
+	}
+	c := &control{d: d, ln: ln, cmds: make(chan command)}
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /v1/status", c.handleStatus)
+	mux.HandleFunc("GET /v1/bans", c.handleBans)
+	mux.HandleFunc("POST /v1/block", c.handleBlock)
+	mux.HandleFunc("POST /v1/unblock", c.handleUnblock)
+	c.srv = &http.Server{
+		Handler:           c.rootOnly(mux),
+		ReadHeaderTimeout: 5 * time.Second,
+		ConnContext: func(ctx context.Context, conn net.Conn) context.Context {
+			return context.WithValue(ctx, peerKey{}, peerOf(conn))
+		},
+	}
+	go c.srv.Serve(ln)
+	return c, nil
+}
+
+func (c *control) close() {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	c.srv.Shutdown(ctx)
+	os.Remove(c.ln.Addr().String())
+}
+
+// peer is who is on the other end of a control connection.
+type peer struct {
+	uid, pid int
+	comm     string
+	ok       bool
+}
+
+func (p peer) String() string {
+	if !p.ok {
+		return "unknown peer"
+	}
+	return fmt.Sprintf("uid=%d pid=%d (%s)", p.uid, p.pid, p.comm)
+}
+
+func peerOf(conn net.Conn) peer {
+	uc, ok := conn.(*net.UnixConn)
+	if !ok {
+		return peer{}
+	}
+	raw, err := uc.SyscallConn()
+	if err != nil {
+		return peer{}
+	}
+	var p peer
+	raw.Control(func(fd uintptr) {
+		cred, err := unix.GetsockoptUcred(int(fd), unix.SOL_SOCKET, unix.SO_PEERCRED)
+		if err == nil {
+			p = peer{uid: int(cred.Uid), pid: int(cred.Pid), ok: true}
+		}
+	})
+	if p.ok {
+		if b, err := os.ReadFile(fmt.Sprintf("/proc/%d/comm", p.pid)); err == nil {
+			p.comm = strings.TrimSpace(string(b))
+		}
+	}
+	return p
+}
+
+// rootOnly refuses anyone but root, whatever the socket's mode says.
+func (c *control) rootOnly(h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		p, _ := r.Context().Value(peerKey{}).(peer)
+		if !p.ok || p.uid != 0 {
+			httpError(w, http.StatusForbidden, fmt.Errorf("only root may control floodguard (you are %s)", p))
+			return
+		}
+		h.ServeHTTP(w, r)
+	})
+}
+
+// do runs f on the detector goroutine and waits for it (at most until the
+// next tick has been processed, bounded by the request's context).
+func (c *control) do(ctx context.Context, f func() (any, error)) (any, error) {
+	cmd := command{run: f, reply: make(chan commandReply, 1)}
+	select {
+	case c.cmds <- cmd:
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+	select {
+	case r := <-cmd.reply:
+		return r.v, r.err
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+}
+
+// serve runs pending commands; the tick loop calls it between ticks.
+func (c *control) serve() {
+	for {
+		select {
+		case cmd := <-c.cmds:
+			v, err := cmd.run()
+			cmd.reply <- commandReply{v, err}
+		default:
+			return
+		}
+	}
+}
+
+func (c *control) setStatus(s Status) {
+	c.mu.Lock()
+	c.status = s
+	c.mu.Unlock()
+}
+
+func (c *control) handleStatus(w http.ResponseWriter, _ *http.Request) {
+	c.mu.Lock()
+	s := c.status
+	c.mu.Unlock()
+	writeJSON(w, s)
+}
+
+func (c *control) handleBans(w http.ResponseWriter, r *http.Request) {
+	v, err := c.do(r.Context(), func() (any, error) { return c.d.bans() })
+	if err != nil {
+		httpError(w, http.StatusInternalServerError, err)
+		return
+	}
+	writeJSON(w, v)
+}
+
+func (c *control) handleBlock(w http.ResponseWriter, r *http.Request) {
+	c.change(w, r, true)
+}
+
+func (c *control) handleUnblock(w http.ResponseWriter, r *http.Request) {
+	c.change(w, r, false)
+}
+
+func (c *control) change(w http.ResponseWriter, r *http.Request, block bool) {
+	var req BlockRequest
+	if err := json.NewDecoder(http.MaxBytesReader(w, r.Body, 4096)).Decode(&req); err != nil {
+		httpError(w, http.StatusBadRequest, fmt.Errorf("bad request body: %w", err))
+		return
+	}
+	cidr, err := detector.ParseCIDR(req.CIDR)
+	if err != nil {
+		httpError(w, http.StatusBadRequest, err)
+		return
+	}
+	ttl := time.Hour
+	if req.TTL != "" {
+		if ttl, err = time.ParseDuration(req.TTL); err != nil || ttl <= 0 {
+			httpError(w, http.StatusBadRequest, fmt.Errorf("ttl %q: want a positive duration like 10m", req.TTL))
+			return
+		}
+	}
+	who, _ := r.Context().Value(peerKey{}).(peer)
+	_, err = c.do(r.Context(), func() (any, error) {
+		if block {
+			return nil, c.d.eng.ManualBan(cidr.Prefix, ttl, time.Now())
+		}
+		return nil, c.d.eng.ManualUnban(cidr.Prefix, time.Now())
+	})
+	op := "unblock"
+	if block {
+		op = "block"
+	}
+	ev := c.d.log.Warn().Str("event", "manual_"+op).Str("target", cidr.String()).Str("by", who.String())
+	if block {
+		ev = ev.Str("ttl", ttl.String())
+	}
+	if err != nil {
+		ev.Err(err).Msg("operator " + op + " refused")
+		status := http.StatusInternalServerError
+		if errors.Is(err, detector.ErrAllowlisted) {
+			status = http.StatusConflict
+		}
+		httpError(w, status, err)
+		return
+	}
+	ev.Msg("operator " + op)
+	writeJSON(w, map[string]string{"result": op + "ed " + cidr.String()})
+}
+
+func writeJSON(w http.ResponseWriter, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	json.NewEncoder(w).Encode(v)
+}
+
+func httpError(w http.ResponseWriter, code int, err error) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(code)
+	json.NewEncoder(w).Encode(map[string]string{"error": err.Error()})
+}
+
+// bans joins the kernel's rules (with their hit counters) and the
+// detector's book (origin, scope).
+func (d *daemon) bans() ([]Ban, error) {
+	return joinBans(d.x.Rules, d.eng.Bans())
+}
+
+// KernelBans lists the rules in the pinned maps alone, for when the daemon
+// is down.
+func KernelBans(pinDir string) ([]Ban, error) {
+	x, err := openPinned(pinDir)
+	if err != nil {
+		return nil, err
+	}
+	defer x.Close()
+	return joinBans(x.Rules, nil)
+}
+
+func scopeName(p netip.Prefix) string {
+	if p.IsSingleIP() {
+		return "source"
+	}
+	return "prefix"
+}
