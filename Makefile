@@ -12,7 +12,7 @@ export FLOODGUARD_PCAP_CORPUS ?= $(CORPUS)
 # iproute2 for the namespace tests, tcpdump for the replay benchmark.
 APT_PACKAGES := clang llvm libbpf-dev bpftool iproute2 tcpdump
 
-.PHONY: all build test demo bench generate check-generated deps bpffs fuzz vet clean
+.PHONY: all build test demo bench generate check-generated deps bpffs fuzz vet clean install
 
 all: build
 
@@ -73,6 +73,18 @@ fuzz:
 	$(GO) test -run '^$$' -fuzz FuzzParseConfig -fuzztime 30s ./detector/
 	$(GO) test -run '^$$' -fuzz FuzzDecode -fuzztime 30s ./capture/
 	$(GO) test -run '^$$' -fuzz FuzzReplay -fuzztime 30s ./capture/
+
+# install puts the binary, the systemd unit and a default config in place
+# (an existing config is kept).
+PREFIX  ?= /usr/local
+install: build
+	install -D -m 0755 $(BIN) $(DESTDIR)$(PREFIX)/bin/floodguard
+	install -D -m 0644 deploy/floodguard.service $(DESTDIR)/etc/systemd/system/floodguard.service
+	install -d -m 0755 $(DESTDIR)/etc/floodguard
+	test -e $(DESTDIR)/etc/floodguard/floodguard.yaml || install -m 0644 deploy/floodguard.yaml $(DESTDIR)/etc/floodguard/floodguard.yaml
+	install -D -m 0644 README.md $(DESTDIR)/usr/share/doc/floodguard/README.md
+	@if [ -z "$(DESTDIR)" ] && command -v systemctl >/dev/null && [ -d /run/systemd/system ]; then systemctl daemon-reload; fi
+	@echo "installed; set daemon.interface in /etc/floodguard/floodguard.yaml, then: systemctl enable --now floodguard"
 
 clean:
 	rm -rf bin $(OUT)
