@@ -45,16 +45,24 @@ func parseCtlFlags(e env, name, usage string, withTTL bool, args []string) (ctlF
 		fmt.Fprintf(e.stderr, "usage: floodguard %s [flags] %s\n", name, usage)
 		fs.PrintDefaults()
 	}
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return f, err
+	// Flags may come before or after the CIDR (`block 198.19.7.0/24
+	// --ttl 30m` reads naturally), so parse again after each positional.
+	for {
+		if err := fs.Parse(args); err != nil {
+			if errors.Is(err, flag.ErrHelp) {
+				return f, err
+			}
+			return f, usageError("%v", err)
 		}
-		return f, usageError("%v", err)
+		if fs.NArg() == 0 {
+			break
+		}
+		f.args = append(f.args, fs.Arg(0))
+		args = fs.Args()[1:]
 	}
 	if f.output != "table" && f.output != "json" {
 		return f, usageError("-o %q: want table or json", f.output)
 	}
-	f.args = fs.Args()
 	file, err := daemon.LoadFile(f.config)
 	if err != nil {
 		return f, err
