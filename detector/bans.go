@@ -114,6 +114,10 @@ func (e *Engine) tryBan(p netip.Prefix, scope Scope, pps, bps, base, hold float6
 		e.stats.BansRefused++
 		return false, "unblocked by an operator until " + until.UTC().Format(time.RFC3339)
 	}
+	if share := e.banLegitShare; share > e.cfg.Bans.MaxLegitShare {
+		e.stats.BansRefused++
+		return false, fmt.Sprintf("it would drop %.0f%% of the legitimate-looking traffic (cap %.0f%%)", 100*share, 100*e.cfg.Bans.MaxLegitShare)
+	}
 	if len(e.bans.list) >= e.cfg.Bans.MaxActive {
 		e.stats.BansRefused++
 		return false, fmt.Sprintf("active ban cap %d reached", e.cfg.Bans.MaxActive)

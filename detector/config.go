@@ -84,6 +84,10 @@ type BanConfig struct {
 	ForgetAfter Duration `yaml:"forget_after"`
 	// MaxActive caps active bans; past it new bans are refused and reported.
 	MaxActive int `yaml:"max_active"`
+	// MaxLegitShare caps the share of the legitimate-looking traffic (from
+	// established sources within their band) that one prefix ban may drop;
+	// a ban over it is refused and reported instead.
+	MaxLegitShare float64 `yaml:"max_legit_share"`
 	// Allowlist holds CIDRs that are never banned.
 	Allowlist []CIDR `yaml:"allowlist"`
 	// DryRun decides and reports bans but installs none.
@@ -130,7 +134,7 @@ func DefaultConfig() Config {
 		},
 		Bans: BanConfig{
 			TTL: Duration(2 * time.Minute), MaxTTL: Duration(time.Hour),
-			ForgetAfter: Duration(24 * time.Hour), MaxActive: 10000,
+			ForgetAfter: Duration(24 * time.Hour), MaxActive: 10000, MaxLegitShare: 0.25,
 		},
 		Tracking: TrackingConfig{
 			MaxKeys: 4 << 20, IdleTimeout: Duration(10 * time.Minute),
@@ -220,6 +224,9 @@ func (c *Config) Validate() error {
 	}
 	if b.MaxActive < 0 {
 		return bad("bans.max_active", "must not be negative")
+	}
+	if !(b.MaxLegitShare > 0 && b.MaxLegitShare <= 1) {
+		return bad("bans.max_legit_share", "%v is outside (0..1]", b.MaxLegitShare)
 	}
 	t := c.Tracking
 	if t.MaxKeys < 1 {

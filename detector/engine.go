@@ -61,6 +61,7 @@ type prefixAcc struct {
 	total   Counters
 	flagged [NumClasses]uint64 // passed packets of flagged sources
 	flagB   [NumClasses]uint64 // and their bytes
+	legit   uint64             // packets of legitimate-looking sources
 	sources uint32
 }
 
@@ -92,11 +93,16 @@ type Engine struct {
 	flagBPS [NumClasses + 1]float64
 	dropP   [NumClasses]float64 // dropped packets by class, from sources
 	dropB   [NumClasses]float64
-	events  []Event
-	cands   []candidate
-	ports   map[uint16]float64
-	anomSrc []Addr
-	anomPfx []prefixKey
+	// legitPPS is this tick's rate of established sources within their
+	// band; banLegitShare is the share of it the ban being judged would
+	// drop (set around a prefix's judgement).
+	legitPPS      float64
+	banLegitShare float64
+	events        []Event
+	cands         []candidate
+	ports         map[uint16]float64
+	anomSrc       []Addr
+	anomPfx       []prefixKey
 
 	bans       banBook
 	allow      []netip.Prefix // configured allowlist, then extraAllow
@@ -181,6 +187,7 @@ func (e *Engine) Step(t *Tick) []Event {
 	e.flagged = [NumClasses + 1]float64{}
 	e.flagBPS = [NumClasses + 1]float64{}
 	e.dropP = [NumClasses]float64{}
+	e.legitPPS = 0
 	e.dropB = [NumClasses]float64{}
 	e.resetPrefixes()
 
@@ -269,7 +276,7 @@ func (e *Engine) judgeSource(src *Source) {
 		e.catchUp(s)
 	}
 	thr := &e.cfg.Source
-	var flagged bool
+	var flagged, legit bool
 	switch {
 	case s != nil && s.flags&flagBanned != 0:
 		// Banned by the detector: judged on what it sends, dropped or not,
@@ -298,8 +305,14 @@ func (e *Engine) judgeSource(src *Source) {
 				}
 				s = e.sources.add(src.Addr, e.tick)
 			}
+			// Established and within its band: legitimate-looking, which
+			// no single ban may drop much of (see Bans.MaxLegitShare).
+			legit = s.samples >= established
 			e.learn(s, pps, bps)
 			e.srcPrior.add(pps)
+			if legit {
+				e.legitPPS += pps
+			}
 		}
 	}
 	if src.DroppedPackets > 0 {
@@ -321,7 +334,7 @@ func (e *Engine) judgeSource(src *Source) {
 			e.flagBPS[c] += b
 		}
 	}
-	e.accumulatePrefixes(src, flagged)
+	e.accumulatePrefixes(src, flagged, legit)
 }
 
 // learn folds a normal sample into a key's baseline.

@@ -426,3 +426,26 @@ func TestEventJSONShape(t *testing.T) {
 		t.Fatalf("got  %s\nwant %s", b, want)
 	}
 }
+
+func TestPrefixBanCappedByLegitimateShare(t *testing.T) {
+	// With /16 prefixes every benign client shares 198.18.0.0/16 with a
+	// carpet flood from new addresses: banning the /16 would drop them all.
+	w := newWorld(t, func(c *Config) { c.Prefixes.IPv4 = []int{16} })
+	w.warmUp()
+	carpet := traffic{addrs: hosts("198.18.100.1", 100), class: ClassUDP, pps: 100, size: 200}
+	evs := w.step(with(carpet)...)
+	starts := find(evs, AttackStart, ScopePrefix)
+	if len(starts) != 1 || !strings.Contains(starts[0].Reason, "legitimate-looking traffic") {
+		t.Fatalf("want a prefix attack refused for legitimate traffic, got %v", evs)
+	}
+	if len(find(evs, Ban, ScopePrefix)) != 0 || len(w.enf.rules) != 0 {
+		t.Fatalf("the /16 was banned: %v", w.enf.rules)
+	}
+	// A carpet from its own /16 is banned as before.
+	w2 := newWorld(t, func(c *Config) { c.Prefixes.IPv4 = []int{16} })
+	w2.warmUp()
+	evs = w2.step(with(traffic{addrs: hosts("198.19.100.1", 100), class: ClassUDP, pps: 100, size: 200})...)
+	if b := find(evs, Ban, ScopePrefix); len(b) != 1 || b[0].Target != "198.19.0.0/16" {
+		t.Fatalf("carpet /16 not banned: %v", evs)
+	}
+}

@@ -30,7 +30,7 @@ func (e *Engine) prefixKeyOf(p netip.Prefix) prefixKey {
 // accumulatePrefixes adds a source's tick to each tracked prefix holding it.
 // flagged says the source's passed traffic is already attack traffic (so it
 // does not count again towards its prefixes' own judgement).
-func (e *Engine) accumulatePrefixes(src *Source, flagged bool) {
+func (e *Engine) accumulatePrefixes(src *Source, flagged, legit bool) {
 	v4 := src.Addr.Is4()
 	for i, sl := range e.slots {
 		if sl.v4 != v4 {
@@ -46,6 +46,9 @@ func (e *Engine) accumulatePrefixes(src *Source, flagged bool) {
 		a := &e.pacc[j]
 		a.total.Add(&src.Counters)
 		a.sources++
+		if legit {
+			a.legit += src.TotalPackets()
+		}
 		if flagged {
 			pkts, bytes := src.TotalPackets(), src.TotalBytes()
 			for c := range NumClasses {
@@ -115,7 +118,11 @@ func (e *Engine) judgePrefixes() {
 		}
 		flagged := false
 		if s != nil && (over || s.flags&flagAnomalous != 0) {
+			if e.legitPPS > 0 {
+				e.banLegitShare = float64(a.legit) / e.secs / e.legitPPS
+			}
 			flagged = e.stepAttack(s, ScopePrefix, p, thr, &pb, &bb, pps, bps, over)
+			e.banLegitShare = 0
 		}
 		if flagged {
 			e.flagPrefix(a)
