@@ -65,9 +65,9 @@ demo: build
 	@echo "== DNS reflection flood from ~1500 reflectors (labels: $(OUT)/udp-reflection.labels.json)"
 	@./$(BIN) replay $(OUT)/udp-reflection.pcap
 
+# bench runs the side-by-side benchmarks recorded in BENCHMARKS.md.
 bench: build deps
 	./scripts/bench-replay.sh
-	$(GO) test -run '^$$' -bench . -benchmem -count 5 ./detector/ ./capture/
 
 fuzz:
 	$(GO) test -run '^$$' -fuzz FuzzParseConfig -fuzztime 30s ./detector/
