@@ -132,14 +132,26 @@ struct fg_pkt {
 
 static __always_inline bool proto_is_vlan(__be16 proto)
 {
-	return proto == bpf_htons(ETH_P_8021Q) || proto == bpf_htons(ETH_P_8021AD);
+	/* 0x9100 is the pre-802.1ad QinQ TPID some switches still send. */
+	return proto == bpf_htons(ETH_P_8021Q) || proto == bpf_htons(ETH_P_8021AD) ||
+	       proto == bpf_htons(0x9100);
 }
+
+/* PPPoE session header (RFC 2516) followed by the PPP protocol field. */
+struct pppoe_sess {
+	__u8 ver_type; /* 0x11: version 1, type 1 */
+	__u8 code;     /* 0 for session data */
+	__be16 session;
+	__be16 length;
+	__be16 ppp_proto; /* 0x0021 IPv4, 0x0057 IPv6 */
+};
 
 /*
  * parse_ethhdr moves the cursor past the Ethernet header and up to
- * VLAN_MAX_DEPTH VLAN tags. Returns the inner EtherType in network byte
- * order, or -1 if the frame is too short. A third tag is returned as its
- * EtherType, which the caller does not recognise as IP.
+ * VLAN_MAX_DEPTH VLAN tags and a PPPoE session header. Returns the inner
+ * EtherType in network byte order (PPPoE carrying IPv4 or IPv6 returns
+ * ETH_P_IP or ETH_P_IPV6), or -1 if the frame is too short. A third tag is
+ * returned as its EtherType, which the caller does not recognise as IP.
  */
 static __always_inline int parse_ethhdr(struct hdr_cursor *nh, void *data_end)
 {
@@ -161,6 +173,22 @@ static __always_inline int parse_ethhdr(struct hdr_cursor *nh, void *data_end)
 			return -1;
 		proto = vlh->h_vlan_encapsulated_proto;
 		nh->pos = vlh + 1;
+	}
+	if (proto == bpf_htons(ETH_P_PPP_SES)) {
+		/* PPPoE session, as the replay decoder reads it: IP inside
+		 * counts like any IP; anything else (LCP, ...) is not IP. */
+		struct pppoe_sess *ph = nh->pos;
+
+		if ((void *)(ph + 1) > data_end)
+			return -1;
+		if (ph->ver_type != 0x11 || ph->code != 0)
+			return 0;
+		nh->pos = ph + 1;
+		if (ph->ppp_proto == bpf_htons(0x0021))
+			return bpf_htons(ETH_P_IP);
+		if (ph->ppp_proto == bpf_htons(0x0057))
+			return bpf_htons(ETH_P_IPV6);
+		return 0;
 	}
 	return proto;
 }

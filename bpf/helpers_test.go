@@ -19,6 +19,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/floodguard/floodguard/detector"
+	"github.com/floodguard/floodguard/internal/vectors"
 )
 
 // requirePrivilegedEnv makes privileged tests fail instead of skipping.
@@ -176,89 +177,16 @@ func ifindex(t testing.TB, name string) int {
 	return iface.Index
 }
 
-// Frames ---------------------------------------------------------------
-
+// Frames: built by internal/vectors, shared with the replay decoder's tests.
 var (
-	srcMAC = net.HardwareAddr{0x02, 0, 0, 0, 0, 1}
-	dstMAC = net.HardwareAddr{0x02, 0, 0, 0, 0, 2}
-	dst4   = net.IP{198, 19, 255, 1}
-	dst6   = net.ParseIP("2001:db8:ffff::1")
+	frameOf   = vectors.Frame
+	eth       = vectors.Eth
+	ip4       = vectors.IPv4
+	ip6       = vectors.IPv6
+	udp       = vectors.UDP
+	tcp       = vectors.TCP
+	paddedEth = vectors.PaddedEth
 )
-
-// frameOf builds a frame from layers, fixing lengths (checksums are left
-// zero: the program does not check them). It panics on layers gopacket
-// cannot serialize, which is a bug in the test.
-func frameOf(ls ...gopacket.SerializableLayer) []byte {
-	buf := gopacket.NewSerializeBuffer()
-	if err := gopacket.SerializeLayers(buf, gopacket.SerializeOptions{FixLengths: true}, ls...); err != nil {
-		panic(fmt.Sprintf("serialize: %v", err))
-	}
-	return append([]byte(nil), buf.Bytes()...)
-}
-
-// ethHdr is an Ethernet header that, unlike layers.Ethernet, is not padded
-// to the 60-byte minimum, so truncated frames stay truncated.
-type ethHdr struct{ typ layers.EthernetType }
-
-func (e ethHdr) LayerType() gopacket.LayerType { return layers.LayerTypeEthernet }
-
-func (e ethHdr) SerializeTo(b gopacket.SerializeBuffer, _ gopacket.SerializeOptions) error {
-	h, err := b.PrependBytes(14)
-	if err != nil {
-		return err
-	}
-	copy(h[0:6], dstMAC)
-	copy(h[6:12], srcMAC)
-	h[12], h[13] = byte(e.typ>>8), byte(e.typ)
-	return nil
-}
-
-func eth(typ layers.EthernetType) ethHdr { return ethHdr{typ} }
-
-// paddedEth is gopacket's Ethernet layer, which pads frames to 60 bytes as
-// a NIC delivers them.
-func paddedEth(typ layers.EthernetType) *layers.Ethernet {
-	return &layers.Ethernet{SrcMAC: srcMAC, DstMAC: dstMAC, EthernetType: typ}
-}
-
-func ip4(src string, proto layers.IPProtocol) *layers.IPv4 {
-	return &layers.IPv4{Version: 4, TTL: 64, Protocol: proto, SrcIP: net.ParseIP(src).To4(), DstIP: dst4}
-}
-
-func ip6(src string, next layers.IPProtocol) *layers.IPv6 {
-	return &layers.IPv6{Version: 6, HopLimit: 64, NextHeader: next, SrcIP: net.ParseIP(src), DstIP: dst6}
-}
-
-func udp(sport uint16) *layers.UDP {
-	return &layers.UDP{SrcPort: layers.UDPPort(sport), DstPort: 9}
-}
-
-func tcp(syn, ack bool) *layers.TCP {
-	return &layers.TCP{SrcPort: 40000, DstPort: 80, Seq: 1, SYN: syn, ACK: ack, Window: 1024}
-}
-
-// ip6Ext returns a raw IPv6 extension header of the given kind and total
-// length (a multiple of 8, or of 4 for AH) followed by next.
-func ip6Ext(kind, next layers.IPProtocol, length int) []byte {
-	b := make([]byte, length)
-	b[0] = byte(next)
-	if kind == layers.IPProtocolAH {
-		b[1] = byte(length/4 - 2)
-	} else {
-		b[1] = byte(length/8 - 1)
-	}
-	return b
-}
-
-// ip6Frag returns a raw IPv6 fragment header with the offset in 8-byte units
-// and the more-fragments flag.
-func ip6Frag(next layers.IPProtocol, offset uint16, more bool) []byte {
-	fo := offset << 3
-	if more {
-		fo |= 1
-	}
-	return []byte{byte(next), 0, byte(fo >> 8), byte(fo), 0, 0, 0x12, 0x34}
-}
 
 // udpFrame returns an IPv4 UDP frame of exactly size bytes from src.
 func udpFrame(t testing.TB, src string, size int) []byte {

@@ -13,7 +13,7 @@ const (
 	// MaxVLANTags is the most 802.1Q/802.1ad tags (TPID 0x8100, 0x88a8,
 	// 0x9100) walked after the Ethernet (or cooked) header. A frame with
 	// more is undecodable.
-	MaxVLANTags = 4
+	MaxVLANTags = 2
 	// MaxIPv6ExtHeaders is the most IPv6 extension headers walked looking
 	// for the transport header. A longer chain is attributed to its
 	// source with ClassOther.

@@ -22,6 +22,11 @@ func (l *tcpLayer) DecodeFromBytes(data []byte, _ gopacket.DecodeFeedback) error
 	if len(data) < 20 {
 		return errShort
 	}
+	// A data offset under 5 words is no TCP header: like the XDP program,
+	// trust none of its flags (the segment still counts as class tcp).
+	if data[12]>>4 < 5 {
+		return errShort
+	}
 	l.flags = data[13]
 	return nil
 }

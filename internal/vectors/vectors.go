@@ -1,0 +1,256 @@
+// Package vectors holds the one set of test frames that feeds both packet
+// parsers, the XDP program (through BPF_PROG_TEST_RUN) and the replay
+// decoder, with what each must make of every frame: the two paths can never
+// disagree about what a packet is. Addresses come from 198.18.0.0/15 and
+// 2001:db8::/32 only.
+package vectors
+
+import (
+	"fmt"
+	"net"
+
+	"github.com/google/gopacket"
+	"github.com/google/gopacket/layers"
+
+	"github.com/floodguard/floodguard/detector"
+)
+
+var (
+	srcMAC = net.HardwareAddr{0x02, 0, 0, 0, 0, 1}
+	dstMAC = net.HardwareAddr{0x02, 0, 0, 0, 0, 2}
+	dst4   = net.IP{198, 19, 255, 1}
+	dst6   = net.ParseIP("2001:db8:ffff::1")
+)
+
+// Frame builds a frame from layers, fixing lengths (checksums are left
+// zero: the program does not check them). It panics on layers gopacket
+// cannot serialize, which is a bug in the test.
+func Frame(ls ...gopacket.SerializableLayer) []byte {
+	buf := gopacket.NewSerializeBuffer()
+	if err := gopacket.SerializeLayers(buf, gopacket.SerializeOptions{FixLengths: true}, ls...); err != nil {
+		panic(fmt.Sprintf("serialize: %v", err))
+	}
+	return append([]byte(nil), buf.Bytes()...)
+}
+
+// EthHeader is an Ethernet header that, unlike layers.Ethernet, is not padded
+// to the 60-byte minimum, so truncated frames stay truncated.
+type EthHeader struct{ typ layers.EthernetType }
+
+func (e EthHeader) LayerType() gopacket.LayerType { return layers.LayerTypeEthernet }
+
+func (e EthHeader) SerializeTo(b gopacket.SerializeBuffer, _ gopacket.SerializeOptions) error {
+	h, err := b.PrependBytes(14)
+	if err != nil {
+		return err
+	}
+	copy(h[0:6], dstMAC)
+	copy(h[6:12], srcMAC)
+	h[12], h[13] = byte(e.typ>>8), byte(e.typ)
+	return nil
+}
+
+// Eth is an unpadded Ethernet header of the given type.
+func Eth(typ layers.EthernetType) EthHeader { return EthHeader{typ} }
+
+// PaddedEth is gopacket's Ethernet layer, which pads frames to 60 bytes as
+// a NIC delivers them.
+func PaddedEth(typ layers.EthernetType) *layers.Ethernet {
+	return &layers.Ethernet{SrcMAC: srcMAC, DstMAC: dstMAC, EthernetType: typ}
+}
+
+// IPv4 is an IPv4 header from src to the test destination.
+func IPv4(src string, proto layers.IPProtocol) *layers.IPv4 {
+	return &layers.IPv4{Version: 4, TTL: 64, Protocol: proto, SrcIP: net.ParseIP(src).To4(), DstIP: dst4}
+}
+
+// IPv6 is an IPv6 header from src to the test destination.
+func IPv6(src string, next layers.IPProtocol) *layers.IPv6 {
+	return &layers.IPv6{Version: 6, HopLimit: 64, NextHeader: next, SrcIP: net.ParseIP(src), DstIP: dst6}
+}
+
+// UDP is a UDP header from sport to the discard port.
+func UDP(sport uint16) *layers.UDP {
+	return &layers.UDP{SrcPort: layers.UDPPort(sport), DstPort: 9}
+}
+
+// TCP is a TCP header with the given SYN and ACK flags.
+func TCP(syn, ack bool) *layers.TCP {
+	return &layers.TCP{SrcPort: 40000, DstPort: 80, Seq: 1, SYN: syn, ACK: ack, Window: 1024}
+}
+
+// IPv6Ext returns a raw IPv6 extension header of the given kind and total
+// length (a multiple of 8, or of 4 for AH) followed by next.
+func IPv6Ext(kind, next layers.IPProtocol, length int) []byte {
+	b := make([]byte, length)
+	b[0] = byte(next)
+	if kind == layers.IPProtocolAH {
+		b[1] = byte(length/4 - 2)
+	} else {
+		b[1] = byte(length/8 - 1)
+	}
+	return b
+}
+
+// IPv6Frag returns a raw IPv6 fragment header with the offset in 8-byte units
+// and the more-fragments flag.
+func IPv6Frag(next layers.IPProtocol, offset uint16, more bool) []byte {
+	fo := offset << 3
+	if more {
+		fo |= 1
+	}
+	return []byte{byte(next), 0, byte(fo >> 8), byte(fo), 0, 0, 0x12, 0x34}
+}
+
+// Vector is one frame and what both floodguard parsers (the XDP program and
+// the replay decoder) must make of it.
+type Vector struct {
+	Name  string
+	Frame []byte
+	// Src is the source the frame is counted under; "" means the frame
+	// must count as unparsed and under no source.
+	Src   string
+	Class detector.Class
+	// UDPPort is the UDP source port recorded for the source (0: none).
+	UDPPort uint16
+}
+
+// patch returns a copy of b with b[off] = v.
+func patch(b []byte, off int, v byte) []byte {
+	b = append([]byte(nil), b...)
+	b[off] = v
+	return b
+}
+
+func synV4(src string) []byte {
+	return Frame(Eth(layers.EthernetTypeIPv4), IPv4(src, layers.IPProtocolTCP), TCP(true, false))
+}
+
+// All returns every vector: each header shape the parsers handle, and
+// malformed or truncated frames that must count as unparsed (or, with a
+// readable source, under their protocol's class) without crashing.
+func All() []Vector {
+	const (
+		v4  = "198.18.0.1"
+		v6  = "2001:db8::1"
+		ext = 14 + 40 // offset of the first IPv6 extension header
+	)
+	// syn20 is a 20-byte payload that reads as a TCP SYN header if parsed.
+	syn20 := make([]byte, 20)
+	syn20[12], syn20[13] = 0x50, 0x02
+	// udp8 reads as a UDP header with source port 53 if parsed.
+	udp8 := []byte{0, 53, 0, 9, 0, 8, 0, 0}
+	// nop40 is 40 bytes of IPv4 NOP options: IHL 15, the maximum.
+	var nop40 []layers.IPv4Option
+	for range 40 {
+		nop40 = append(nop40, layers.IPv4Option{OptionType: 1, OptionLength: 1})
+	}
+	withOpts := func(opts []layers.IPv4Option) *layers.IPv4 {
+		ip := IPv4(v4, layers.IPProtocolUDP)
+		ip.Options = opts
+		return ip
+	}
+	frag4 := func(proto layers.IPProtocol, offset uint16, flags layers.IPv4Flag) *layers.IPv4 {
+		ip := IPv4(v4, proto)
+		ip.FragOffset, ip.Flags = offset, flags
+		return ip
+	}
+	dstopts := func(n int, last layers.IPProtocol) []byte {
+		var b []byte
+		for i := range n {
+			next := layers.IPProtocolIPv6Destination
+			if i == n-1 {
+				next = last
+			}
+			b = append(b, IPv6Ext(layers.IPProtocolIPv6Destination, next, 8)...)
+		}
+		return b
+	}
+	f := Frame
+	raw := func(b []byte) []byte { return b }
+
+	return []Vector{
+		// IPv4 classes.
+		{"v4/udp", f(Eth(layers.EthernetTypeIPv4), IPv4(v4, layers.IPProtocolUDP), UDP(53), gopacket.Payload("x")), v4, detector.ClassUDP, 53},
+		{"v4/udp-padded", f(PaddedEth(layers.EthernetTypeIPv4), IPv4(v4, layers.IPProtocolUDP), UDP(53)), v4, detector.ClassUDP, 53},
+		{"v4/syn", f(Eth(layers.EthernetTypeIPv4), IPv4(v4, layers.IPProtocolTCP), TCP(true, false)), v4, detector.ClassSYN, 0},
+		{"v4/syn-ack", f(Eth(layers.EthernetTypeIPv4), IPv4(v4, layers.IPProtocolTCP), TCP(true, true)), v4, detector.ClassTCP, 0},
+		{"v4/ack", f(Eth(layers.EthernetTypeIPv4), IPv4(v4, layers.IPProtocolTCP), TCP(false, true)), v4, detector.ClassTCP, 0},
+		{"v4/icmp", f(Eth(layers.EthernetTypeIPv4), IPv4(v4, layers.IPProtocolICMPv4), &layers.ICMPv4{TypeCode: layers.CreateICMPv4TypeCode(8, 0)}), v4, detector.ClassICMP, 0},
+		{"v4/gre", f(Eth(layers.EthernetTypeIPv4), IPv4(v4, layers.IPProtocolGRE), gopacket.Payload(make([]byte, 8))), v4, detector.ClassOther, 0},
+		{"v4/icmpv6-number", f(Eth(layers.EthernetTypeIPv4), IPv4(v4, layers.IPProtocolICMPv6), gopacket.Payload(make([]byte, 8))), v4, detector.ClassICMP, 0},
+		{"v4/options", f(Eth(layers.EthernetTypeIPv4), withOpts([]layers.IPv4Option{{OptionType: 148, OptionLength: 4, OptionData: []byte{0, 0}}}), UDP(123)), v4, detector.ClassUDP, 123},
+		{"v4/options-ihl15", f(Eth(layers.EthernetTypeIPv4), withOpts(nop40), UDP(1900)), v4, detector.ClassUDP, 1900},
+		{"v4/dont-fragment", f(Eth(layers.EthernetTypeIPv4), frag4(layers.IPProtocolUDP, 0, layers.IPv4DontFragment), UDP(11211)), v4, detector.ClassUDP, 11211},
+		{"v4/first-fragment", f(Eth(layers.EthernetTypeIPv4), frag4(layers.IPProtocolUDP, 0, layers.IPv4MoreFragments), UDP(389), gopacket.Payload(make([]byte, 64))), v4, detector.ClassUDP, 389},
+		{"v4/nonfirst-fragment-udp", f(Eth(layers.EthernetTypeIPv4), frag4(layers.IPProtocolUDP, 100, 0), gopacket.Payload(udp8)), v4, detector.ClassUDP, 0},
+		{"v4/nonfirst-fragment-tcp", f(Eth(layers.EthernetTypeIPv4), frag4(layers.IPProtocolTCP, 100, layers.IPv4MoreFragments), gopacket.Payload(syn20)), v4, detector.ClassTCP, 0},
+		{"v4/nonfirst-fragment-icmp", f(Eth(layers.EthernetTypeIPv4), frag4(layers.IPProtocolICMPv4, 1, 0), gopacket.Payload(make([]byte, 16))), v4, detector.ClassICMP, 0},
+		{"v4/nonfirst-fragment-other", f(Eth(layers.EthernetTypeIPv4), frag4(layers.IPProtocolGRE, 7, 0), gopacket.Payload(make([]byte, 16))), v4, detector.ClassOther, 0},
+		{"v4/truncated-tcp", f(Eth(layers.EthernetTypeIPv4), IPv4(v4, layers.IPProtocolTCP), gopacket.Payload(syn20[:10])), v4, detector.ClassTCP, 0},
+		{"v4/tcp-doff-4", raw(patch(synV4(v4), 14+20+12, 0x40)), v4, detector.ClassTCP, 0},
+		{"v4/truncated-udp", f(Eth(layers.EthernetTypeIPv4), IPv4(v4, layers.IPProtocolUDP), gopacket.Payload(udp8[:4])), v4, detector.ClassUDP, 0},
+
+		// VLAN tags.
+		{"vlan/syn", f(Eth(layers.EthernetTypeDot1Q), &layers.Dot1Q{VLANIdentifier: 10, Type: layers.EthernetTypeIPv4}, IPv4(v4, layers.IPProtocolTCP), TCP(true, false)), v4, detector.ClassSYN, 0},
+		{"vlan/8021ad-single", f(Eth(layers.EthernetTypeQinQ), &layers.Dot1Q{VLANIdentifier: 10, Type: layers.EthernetTypeIPv4}, IPv4(v4, layers.IPProtocolUDP), UDP(53)), v4, detector.ClassUDP, 53},
+		{"vlan/qinq-v6-udp", f(Eth(layers.EthernetTypeQinQ), &layers.Dot1Q{VLANIdentifier: 100, Type: layers.EthernetTypeDot1Q}, &layers.Dot1Q{VLANIdentifier: 10, Type: layers.EthernetTypeIPv6}, IPv6(v6, layers.IPProtocolUDP), UDP(5353)), v6, detector.ClassUDP, 5353},
+		{"vlan/three-tags", f(Eth(layers.EthernetTypeQinQ), &layers.Dot1Q{VLANIdentifier: 1, Type: layers.EthernetTypeDot1Q}, &layers.Dot1Q{VLANIdentifier: 2, Type: layers.EthernetTypeDot1Q}, &layers.Dot1Q{VLANIdentifier: 3, Type: layers.EthernetTypeIPv4}, IPv4(v4, layers.IPProtocolUDP), UDP(53)), "", 0, 0},
+
+		// PPPoE sessions (RFC 2516) and the legacy QinQ TPID.
+		{"pppoe/v4-udp", f(Eth(layers.EthernetTypePPPoESession), gopacket.Payload(pppoe(0x0021)), IPv4(v4, layers.IPProtocolUDP), UDP(53)), v4, detector.ClassUDP, 53},
+		{"pppoe/v6-syn", f(Eth(layers.EthernetTypePPPoESession), gopacket.Payload(pppoe(0x0057)), IPv6(v6, layers.IPProtocolTCP), TCP(true, false)), v6, detector.ClassSYN, 0},
+		{"vlan/pppoe-v4-syn", f(Eth(layers.EthernetTypeDot1Q), &layers.Dot1Q{VLANIdentifier: 7, Type: layers.EthernetTypePPPoESession}, gopacket.Payload(pppoe(0x0021)), IPv4(v4, layers.IPProtocolTCP), TCP(true, false)), v4, detector.ClassSYN, 0},
+		{"vlan/9100-legacy-qinq", f(Eth(0x9100), &layers.Dot1Q{VLANIdentifier: 5, Type: layers.EthernetTypeIPv4}, IPv4(v4, layers.IPProtocolUDP), UDP(123)), v4, detector.ClassUDP, 123},
+		{"pppoe/lcp", raw(Frame(Eth(layers.EthernetTypePPPoESession), gopacket.Payload(append(pppoe(0xc021), make([]byte, 20)...)))), "", 0, 0},
+		{"pppoe/discovery-code", raw(Frame(Eth(layers.EthernetTypePPPoESession), gopacket.Payload(append(patch(pppoe(0x0021), 1, 0x09), make([]byte, 40)...)))), "", 0, 0},
+		{"pppoe/truncated", raw(Frame(Eth(layers.EthernetTypePPPoESession), gopacket.Payload([]byte{0x11, 0, 0}))), "", 0, 0},
+
+		// IPv6 and its extension headers.
+		{"v6/syn", f(Eth(layers.EthernetTypeIPv6), IPv6(v6, layers.IPProtocolTCP), TCP(true, false)), v6, detector.ClassSYN, 0},
+		{"v6/syn-ack", f(Eth(layers.EthernetTypeIPv6), IPv6(v6, layers.IPProtocolTCP), TCP(true, true)), v6, detector.ClassTCP, 0},
+		{"v6/icmpv6", f(Eth(layers.EthernetTypeIPv6), IPv6(v6, layers.IPProtocolICMPv6), &layers.ICMPv6{TypeCode: layers.CreateICMPv6TypeCode(128, 0)}, gopacket.Payload(make([]byte, 8))), v6, detector.ClassICMP, 0},
+		{"v6/icmpv4-number", f(Eth(layers.EthernetTypeIPv6), IPv6(v6, layers.IPProtocolICMPv4), gopacket.Payload(make([]byte, 8))), v6, detector.ClassICMP, 0},
+		{"v6/no-next-header", f(Eth(layers.EthernetTypeIPv6), IPv6(v6, layers.IPProtocolNoNextHeader)), v6, detector.ClassOther, 0},
+		{"v6/esp", f(Eth(layers.EthernetTypeIPv6), IPv6(v6, layers.IPProtocolESP), gopacket.Payload(make([]byte, 16))), v6, detector.ClassOther, 0},
+		{"v6/hbh-dst-routing-udp", f(Eth(layers.EthernetTypeIPv6), IPv6(v6, layers.IPProtocolIPv6HopByHop),
+			gopacket.Payload(append(append(IPv6Ext(layers.IPProtocolIPv6HopByHop, layers.IPProtocolIPv6Destination, 8),
+				IPv6Ext(layers.IPProtocolIPv6Destination, layers.IPProtocolIPv6Routing, 16)...),
+				IPv6Ext(layers.IPProtocolIPv6Routing, layers.IPProtocolUDP, 24)...)), UDP(123)), v6, detector.ClassUDP, 123},
+		{"v6/ah-syn", f(Eth(layers.EthernetTypeIPv6), IPv6(v6, layers.IPProtocolAH), gopacket.Payload(IPv6Ext(layers.IPProtocolAH, layers.IPProtocolTCP, 24)), TCP(true, false)), v6, detector.ClassSYN, 0},
+		{"v6/first-fragment-udp", f(Eth(layers.EthernetTypeIPv6), IPv6(v6, layers.IPProtocolIPv6Fragment), gopacket.Payload(IPv6Frag(layers.IPProtocolUDP, 0, true)), UDP(53), gopacket.Payload(make([]byte, 32))), v6, detector.ClassUDP, 53},
+		{"v6/first-fragment-dstopts-syn", f(Eth(layers.EthernetTypeIPv6), IPv6(v6, layers.IPProtocolIPv6Fragment), gopacket.Payload(append(IPv6Frag(layers.IPProtocolIPv6Destination, 0, true), IPv6Ext(layers.IPProtocolIPv6Destination, layers.IPProtocolTCP, 8)...)), TCP(true, false)), v6, detector.ClassSYN, 0},
+		{"v6/nonfirst-fragment-udp", f(Eth(layers.EthernetTypeIPv6), IPv6(v6, layers.IPProtocolIPv6Fragment), gopacket.Payload(append(IPv6Frag(layers.IPProtocolUDP, 185, false), udp8...))), v6, detector.ClassUDP, 0},
+		{"v6/nonfirst-fragment-tcp", f(Eth(layers.EthernetTypeIPv6), IPv6(v6, layers.IPProtocolIPv6Fragment), gopacket.Payload(append(IPv6Frag(layers.IPProtocolTCP, 10, true), syn20...))), v6, detector.ClassTCP, 0},
+		{"v6/nonfirst-fragment-icmpv6", f(Eth(layers.EthernetTypeIPv6), IPv6(v6, layers.IPProtocolIPv6Fragment), gopacket.Payload(append(IPv6Frag(layers.IPProtocolICMPv6, 3, false), make([]byte, 8)...))), v6, detector.ClassICMP, 0},
+		{"v6/six-ext-headers", f(Eth(layers.EthernetTypeIPv6), IPv6(v6, layers.IPProtocolIPv6Destination), gopacket.Payload(dstopts(6, layers.IPProtocolUDP)), UDP(53)), v6, detector.ClassUDP, 53},
+		// Longer chains and truncated extension headers still count by
+		// source (and obey rules), as class other.
+		{"v6/seven-ext-headers", f(Eth(layers.EthernetTypeIPv6), IPv6(v6, layers.IPProtocolIPv6Destination), gopacket.Payload(dstopts(7, layers.IPProtocolUDP)), UDP(53)), v6, detector.ClassOther, 0},
+		{"v6/truncated-ext-header", raw(Frame(Eth(layers.EthernetTypeIPv6), IPv6(v6, layers.IPProtocolIPv6HopByHop), gopacket.Payload(IPv6Ext(layers.IPProtocolIPv6HopByHop, layers.IPProtocolUDP, 32)[:16]))), v6, detector.ClassOther, 0},
+		{"v6/truncated-fragment-header", raw(Frame(Eth(layers.EthernetTypeIPv6), IPv6(v6, layers.IPProtocolIPv6Fragment), gopacket.Payload(IPv6Frag(layers.IPProtocolUDP, 0, true)[:6]))), v6, detector.ClassOther, 0},
+		{"v6/ext-header-no-room-for-length", raw(Frame(Eth(layers.EthernetTypeIPv6), IPv6(v6, layers.IPProtocolIPv6Destination), gopacket.Payload([]byte{17}))), v6, detector.ClassOther, 0},
+		{"v6/truncated-udp", f(Eth(layers.EthernetTypeIPv6), IPv6(v6, layers.IPProtocolUDP), gopacket.Payload(udp8[:7])), v6, detector.ClassUDP, 0},
+
+		// No readable IP source: passed and counted as unparsed.
+		{"arp", f(Eth(layers.EthernetTypeARP), &layers.ARP{AddrType: layers.LinkTypeEthernet, Protocol: layers.EthernetTypeIPv4, HwAddressSize: 6, ProtAddressSize: 4, Operation: 1,
+			SourceHwAddress: srcMAC, SourceProtAddress: net.IP{198, 18, 0, 1}, DstHwAddress: dstMAC, DstProtAddress: dst4}), "", 0, 0},
+		{"ethernet-only", raw(Frame(Eth(layers.EthernetTypeIPv4))), "", 0, 0},
+		{"v4/truncated-header", raw(Frame(Eth(layers.EthernetTypeIPv4), gopacket.Payload(make([]byte, 19)))), "", 0, 0},
+		{"v4/ihl-4", raw(patch(synV4(v4), 14, 0x44)), "", 0, 0},
+		{"v4/ihl-0", raw(patch(synV4(v4), 14, 0x40)), "", 0, 0},
+		{"v4/ihl-15-past-end", raw(patch(Frame(Eth(layers.EthernetTypeIPv4), IPv4(v4, layers.IPProtocolUDP), UDP(53)), 14, 0x4f)), "", 0, 0},
+		{"v4/version-6", raw(patch(synV4(v4), 14, 0x65)), "", 0, 0},
+		{"v6/truncated-header", raw(Frame(Eth(layers.EthernetTypeIPv6), gopacket.Payload(patch(make([]byte, 39), 0, 0x60)))), "", 0, 0},
+		{"v6/version-4", raw(patch(Frame(Eth(layers.EthernetTypeIPv6), IPv6(v6, layers.IPProtocolUDP), UDP(53)), 14, 0x40)), "", 0, 0},
+		{"vlan/truncated-tag", raw(Frame(Eth(layers.EthernetTypeDot1Q), gopacket.Payload([]byte{0, 10}))), "", 0, 0},
+		{"vlan/tag-then-nothing", raw(Frame(Eth(layers.EthernetTypeDot1Q), &layers.Dot1Q{VLANIdentifier: 10, Type: layers.EthernetTypeIPv4})), "", 0, 0},
+		{"ipx", raw(Frame(Eth(0x8137), gopacket.Payload(make([]byte, 46)))), "", 0, 0},
+	}
+}
+
+// pppoe returns a PPPoE session header (version 1, type 1, code 0, session
+// 0x1234) followed by the PPP protocol field.
+func pppoe(proto uint16) []byte {
+	return []byte{0x11, 0, 0x12, 0x34, 0, 0, byte(proto >> 8), byte(proto)}
+}
