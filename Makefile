@@ -9,8 +9,9 @@ export FLOODGUARD_PCAP_CORPUS ?= $(CORPUS)
 
 # Debian packages the tests use: clang/llvm/libbpf for `make generate` and the
 # freshness check of the committed BPF objects, bpftool for inspection,
-# iproute2 for the namespace tests, tcpdump for the replay benchmark.
-APT_PACKAGES := clang llvm libbpf-dev bpftool iproute2 tcpdump
+# iproute2 for the namespace tests, tcpdump and xdp-tools (xdp-filter) for
+# the benchmarks that compare against them.
+APT_PACKAGES := clang llvm libbpf-dev bpftool iproute2 tcpdump xdp-tools
 
 .PHONY: all build test demo bench generate check-generated deps bpffs fuzz vet clean install
 
@@ -68,6 +69,7 @@ demo: build
 # bench runs the side-by-side benchmarks recorded in BENCHMARKS.md.
 bench: build deps
 	./scripts/bench-replay.sh
+	./scripts/bench-xdp.sh
 
 fuzz:
 	$(GO) test -run '^$$' -fuzz FuzzParseConfig -fuzztime 30s ./detector/
