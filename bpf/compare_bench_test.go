@@ -145,7 +145,6 @@ func median(v []float64) float64 {
 	return (s[len(s)/2-1] + s[len(s)/2]) / 2
 }
 
-
 // BenchmarkMapMemory reports what the kernel charges for each map at the
 // default sizes (the memlock line of the map's fdinfo), on this machine's
 // number of possible CPUs: per-CPU maps grow with it.
