@@ -76,6 +76,7 @@ type Engine struct {
 	warmEnd uint32 // first tick after the warm-up
 
 	sources  table[Addr]
+	seen     seenOnce
 	prefixes table[prefixKey]
 	agg      [NumClasses + 1]aggState
 	srcPrior prior
@@ -136,6 +137,7 @@ func New(cfg Config, enf Enforcer) (*Engine, error) {
 		cfg: cfg, enf: enf, alpha: alpha, decay: newDecayTable(alpha),
 		warmEnd:  uint32((cfg.WarmUp.D() + tick - 1) / tick),
 		sources:  newTable[Addr](),
+		seen:     newSeenOnce(20),
 		prefixes: newTable[prefixKey](),
 		pidx:     make(map[prefixKey]int32),
 		ports:    make(map[uint16]float64),
@@ -300,7 +302,13 @@ func (e *Engine) judgeSource(src *Source) {
 		}
 		if !flagged && !over {
 			if s == nil {
-				if e.sources.len()+e.prefixes.len() >= e.cfg.Tracking.MaxKeys {
+				// A source is remembered from its second tick on: a
+				// spoofed flood's one-packet sources would otherwise each
+				// cost a table insertion and, soon after, an eviction.
+				// Until it is established it is judged against the prior
+				// anyway.
+				if !e.seen.testAndSet(src.Addr) || e.sources.len()+e.prefixes.len() >= e.cfg.Tracking.MaxKeys {
+					e.srcPrior.add(pps)
 					break
 				}
 				s = e.sources.add(src.Addr, e.tick)

@@ -1,5 +1,7 @@
 package detector
 
+import "encoding/binary"
+
 // keyState is what the detector remembers about one source or prefix. It is
 // kept small (48 bytes) because there may be millions of sources.
 type keyState struct {
@@ -102,4 +104,33 @@ func (t *table[K]) expire(now uint32, n int, idle, probation uint32) {
 			t.free = append(t.free, int32(i))
 		}
 	}
+}
+
+// seenOnce remembers approximately which addresses were seen before, in a
+// direct-mapped table of 32-bit tags: one slot per hash, overwritten on a
+// collision. A false "seen" only lets a source be tracked one tick early; a
+// false "not seen" one tick late.
+type seenOnce struct {
+	tags  []uint32
+	shift uint
+}
+
+func newSeenOnce(bits uint) seenOnce {
+	return seenOnce{tags: make([]uint32, 1<<bits), shift: 64 - bits}
+}
+
+// testAndSet reports whether a was seen before and records it.
+func (f *seenOnce) testAndSet(a Addr) bool {
+	lo := binary.LittleEndian.Uint64(a[:8])
+	hi := binary.LittleEndian.Uint64(a[8:])
+	// Multiplicative hashing: the high bits of the product depend on every
+	// bit of the input (IPv4 addresses differ only in the top bytes of hi).
+	h := hi*0x9e3779b97f4a7c15 ^ lo*0xc2b2ae3d27d4eb4f
+	t := (h ^ h>>29) * 0xbf58476d1ce4e5b9
+	i, tag := h>>f.shift, uint32(t>>32)|1
+	if f.tags[i] == tag {
+		return true
+	}
+	f.tags[i] = tag
+	return false
 }
