@@ -9,9 +9,9 @@ export FLOODGUARD_PCAP_CORPUS ?= $(CORPUS)
 
 # Debian packages the tests use: clang/llvm/libbpf for `make generate` and the
 # freshness check of the committed BPF objects, bpftool for inspection,
-# iproute2 for the namespace tests, tcpdump and xdp-tools (xdp-filter) for
+# iproute2 and hping3 for the namespace tests, tcpdump and xdp-tools (xdp-filter) for
 # the benchmarks that compare against them.
-APT_PACKAGES := clang llvm libbpf-dev bpftool iproute2 tcpdump xdp-tools
+APT_PACKAGES := clang llvm libbpf-dev bpftool iproute2 tcpdump xdp-tools hping3
 
 .PHONY: all build test demo bench generate check-generated deps bpffs fuzz vet clean install
 

@@ -1,6 +1,7 @@
 package daemon
 
 import (
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -9,6 +10,7 @@ import (
 	"github.com/floodguard/floodguard/bpf"
 	"github.com/floodguard/floodguard/detector"
 	"github.com/floodguard/floodguard/internal/yamlconf"
+	"go.yaml.in/yaml/v3"
 )
 
 // Config is the daemon's section of the config file (key "daemon").
@@ -126,4 +128,44 @@ func attachMode(s string) (bpf.AttachMode, error) {
 		return bpf.ModeGeneric, nil
 	}
 	return 0, fmt.Errorf("attach mode %q: want auto, native or generic", s)
+}
+
+// Paths are where a running daemon can be reached: what the operator
+// commands need of the config file.
+type Paths struct {
+	RuntimeDir string
+	PinDir     string
+}
+
+// LoadPaths reads only daemon.runtime_dir and daemon.pin_dir from the config
+// file, ignoring everything else, so operator commands keep working while
+// the file holds an edit the daemon rejected ("" means the defaults).
+func LoadPaths(path string) (Paths, error) {
+	def := DefaultFile().Daemon
+	p := Paths{RuntimeDir: def.RuntimeDir, PinDir: def.PinDir}
+	if path == "" {
+		return p, nil
+	}
+	data, err := os.ReadFile(path)
+	if errors.Is(err, os.ErrPermission) {
+		return p, fmt.Errorf("read config: %w (operator commands need root)", err)
+	}
+	if err != nil {
+		return p, fmt.Errorf("read config: %w", err)
+	}
+	var doc struct {
+		Daemon struct {
+			RuntimeDir string `yaml:"runtime_dir"`
+			PinDir     string `yaml:"pin_dir"`
+		} `yaml:"daemon"`
+	}
+	// Lenient on purpose: a bad key elsewhere must not lock the operator out.
+	_ = yaml.Unmarshal(data, &doc)
+	if doc.Daemon.RuntimeDir != "" {
+		p.RuntimeDir = doc.Daemon.RuntimeDir
+	}
+	if doc.Daemon.PinDir != "" {
+		p.PinDir = doc.Daemon.PinDir
+	}
+	return p, nil
 }

@@ -329,6 +329,7 @@ func (d *daemon) logEvents(t *detector.Tick, evs []detector.Event, live *capture
 			lvl = zerolog.WarnLevel
 		}
 		e := d.log.WithLevel(lvl).Str("event", ev.Kind.String()).Str("scope", ev.Scope.String()).
+			Str("tick_end", ev.Time.UTC().Format(time.RFC3339Nano)).
 			Str("target", ev.Target).Float64("pps", round(ev.PPS)).Float64("bps", round(ev.BPS)).
 			Float64("baseline", round(ev.BaselinePPS))
 		if ev.Class != "" {

@@ -28,7 +28,7 @@ type ctlFlags struct {
 	output string
 	ttl    time.Duration
 	args   []string
-	file   daemon.File
+	paths  daemon.Paths
 }
 
 func parseCtlFlags(e env, name, usage string, withTTL bool, args []string) (ctlFlags, error) {
@@ -63,13 +63,13 @@ func parseCtlFlags(e env, name, usage string, withTTL bool, args []string) (ctlF
 	if f.output != "table" && f.output != "json" {
 		return f, usageError("-o %q: want table or json", f.output)
 	}
-	file, err := daemon.LoadFile(f.config)
+	paths, err := daemon.LoadPaths(f.config)
 	if err != nil {
 		return f, err
 	}
-	f.file = file
+	f.paths = paths
 	if f.socket == "" {
-		f.socket = filepath.Join(file.Daemon.RuntimeDir, daemon.SocketName)
+		f.socket = filepath.Join(paths.RuntimeDir, daemon.SocketName)
 	}
 	return f, nil
 }
@@ -169,7 +169,7 @@ func runBans(e env, args []string) error {
 	source := "daemon"
 	if errors.Is(err, errDaemonDown) {
 		// The rules live in pinned maps: list them without the daemon.
-		bans, err = daemon.KernelBans(f.file.Daemon.PinDir)
+		bans, err = daemon.KernelBans(f.paths.PinDir)
 		source = "pinned maps (daemon not running)"
 	}
 	if err != nil {
@@ -219,7 +219,7 @@ func runChange(e env, op string, args []string) error {
 	var res map[string]string
 	err = call(f.socket, "POST", "/v1/"+op, req, &res)
 	if errors.Is(err, errDaemonDown) && op == "unblock" {
-		if err := daemon.UnblockPinned(f.file.Daemon.PinDir, cidr.Prefix); err != nil {
+		if err := daemon.UnblockPinned(f.paths.PinDir, cidr.Prefix); err != nil {
 			return err
 		}
 		res = map[string]string{"result": "unblocked " + cidr.String() + " in the pinned maps (daemon not running)"}
