@@ -6,118 +6,12 @@ import (
 	"io"
 	"os"
 	"path/filepath"
-	"regexp"
-	"strconv"
 	"strings"
 	"testing"
 
 	"github.com/floodguard/floodguard/detector"
+	"github.com/floodguard/floodguard/internal/corpus"
 )
-
-// corpusDir finds the shared capture corpus: $FLOODGUARD_PCAP_CORPUS, by
-// default ../shared/pcaps, relative to the repository root. Without it the
-// test skips, except under CI, which must not pass without it.
-func corpusDir(t *testing.T) string {
-	t.Helper()
-	dir := os.Getenv("FLOODGUARD_PCAP_CORPUS")
-	if dir == "" {
-		dir = filepath.Join("..", "shared", "pcaps")
-	}
-	if !filepath.IsAbs(dir) {
-		dir = filepath.Join(moduleRoot(t), dir)
-	}
-	if _, err := os.Stat(filepath.Join(dir, "MANIFEST.tsv")); err != nil {
-		if os.Getenv("CI") != "" {
-			t.Fatalf("pcap corpus missing under CI: %v", err)
-		}
-		t.Skipf("pcap corpus not found (set FLOODGUARD_PCAP_CORPUS): %v", err)
-	}
-	return dir
-}
-
-// moduleRoot walks up from the package directory to go.mod.
-func moduleRoot(t *testing.T) string {
-	t.Helper()
-	dir, err := os.Getwd()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			return dir
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			t.Fatal("no go.mod above the package directory")
-		}
-		dir = parent
-	}
-}
-
-// manifestRow is one MANIFEST.tsv line, with the packets column parsed.
-type manifestRow struct {
-	path, format string
-	packets      int  // whole packets a reader must return
-	broken       bool // "N then error: ...": an error must follow them
-	refused      bool // "n/a - ...": Open must refuse the file
-	note         string
-}
-
-var packetsColumn = regexp.MustCompile(`^(\d+)( then error: .*)?$`)
-
-// refusedFormat reports formats that are not pcap or pcapng, whatever the
-// packets column says.
-func refusedFormat(format string) bool {
-	for _, p := range []string{"zstd", "snoop", "not a capture"} {
-		if strings.HasPrefix(format, p) {
-			return true
-		}
-	}
-	return false
-}
-
-func readManifest(t *testing.T, dir string) []manifestRow {
-	t.Helper()
-	f, err := os.Open(filepath.Join(dir, "MANIFEST.tsv"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	var rows []manifestRow
-	sc := bufio.NewScanner(f)
-	for line := 0; sc.Scan(); line++ {
-		cols := strings.Split(sc.Text(), "\t")
-		if line == 0 {
-			if len(cols) < 8 || cols[0] != "path" || cols[6] != "packets" {
-				t.Fatalf("MANIFEST.tsv header changed: %q", sc.Text())
-			}
-			continue
-		}
-		if len(cols) < 8 {
-			t.Fatalf("MANIFEST.tsv line %d: %d columns", line+1, len(cols))
-		}
-		row := manifestRow{path: cols[0], format: cols[4], note: cols[7]}
-		switch m := packetsColumn.FindStringSubmatch(cols[6]); {
-		case strings.HasPrefix(cols[6], "n/a"), refusedFormat(cols[4]):
-			// tshark reads zstd and snoop files, so their rows carry a
-			// count; a pcap/pcapng reader must refuse them (README).
-			row.refused = true
-		case m != nil:
-			row.packets, _ = strconv.Atoi(m[1])
-			row.broken = m[2] != ""
-		default:
-			t.Fatalf("MANIFEST.tsv line %d: packets column %q", line+1, cols[6])
-		}
-		rows = append(rows, row)
-	}
-	if err := sc.Err(); err != nil {
-		t.Fatal(err)
-	}
-	if len(rows) == 0 {
-		t.Fatal("MANIFEST.tsv has no rows")
-	}
-	return rows
-}
 
 // Where the broken corpus files are damaged: from the MANIFEST notes for
 // the corpus-made cuts, and from the record header for the nDPI fuzz file
@@ -220,19 +114,19 @@ func replayFile(t *testing.T, paths []string, opt ReplayOptions) (corpusResult, 
 }
 
 func TestCorpus(t *testing.T) {
-	dir := corpusDir(t)
-	rows := readManifest(t, dir)
+	dir := corpus.Dir(t)
+	rows := corpus.Manifest(t, dir)
 	for _, row := range rows {
-		t.Run(row.path, func(t *testing.T) {
-			path := filepath.Join(dir, row.path)
-			if row.refused {
+		t.Run(row.Path, func(t *testing.T) {
+			path := filepath.Join(dir, row.Path)
+			if row.Refused {
 				r, err := Open(path, nil)
 				if err == nil {
 					r.Close()
 					t.Fatalf("opened as %v; MANIFEST says it must be refused", r.Format())
 				}
 				want := ErrNotCapture
-				if strings.HasPrefix(row.format, "zstd") {
+				if strings.HasPrefix(row.Format, "zstd") {
 					want = ErrZstd
 				}
 				if !errors.Is(err, want) || !strings.Contains(err.Error(), path) {
@@ -252,10 +146,10 @@ func TestCorpus(t *testing.T) {
 			// The whole replay path, decoding included.
 			res, _ := replayFile(t, []string{path}, ReplayOptions{})
 			checkEnd(t, row, path, res.packets, res.err, false)
-			if want, ok := corpusUndecodable[row.path]; ok && res.undecodable != want {
+			if want, ok := corpusUndecodable[row.Path]; ok && res.undecodable != want {
 				t.Errorf("%d undecodable packets, want %d", res.undecodable, want)
 			}
-			if want, ok := corpusClasses[row.path]; ok {
+			if want, ok := corpusClasses[row.Path]; ok {
 				if res.classes != want.packets {
 					t.Errorf("packets per class %v, want %v", res.classes, want.packets)
 				}
@@ -280,12 +174,12 @@ func TestCorpus(t *testing.T) {
 }
 
 // checkEnd compares a read of n packets ending in err with the manifest.
-func checkEnd(t *testing.T, row manifestRow, path string, n int, err error, gzipped bool) {
+func checkEnd(t *testing.T, row corpus.Row, path string, n int, err error, gzipped bool) {
 	t.Helper()
-	if n != row.packets {
-		t.Errorf("%s: %d packets, MANIFEST says %d", path, n, row.packets)
+	if n != row.Packets {
+		t.Errorf("%s: %d packets, MANIFEST says %d", path, n, row.Packets)
 	}
-	if !row.broken {
+	if !row.Broken {
 		if err != io.EOF {
 			t.Errorf("%s: ended with %v, want a clean io.EOF", path, err)
 		}
@@ -301,7 +195,7 @@ func checkEnd(t *testing.T, row manifestRow, path string, n int, err error, gzip
 	if !errors.Is(err, io.ErrUnexpectedEOF) {
 		t.Errorf("%s: error %v, want truncation (unexpected EOF)", path, err)
 	}
-	if want, ok := corpusDamageOffset[row.path]; ok && re.Offset != want {
+	if want, ok := corpusDamageOffset[row.Path]; ok && re.Offset != want {
 		t.Errorf("%s: damage reported at byte %d, want %d", path, re.Offset, want)
 	}
 }
@@ -310,7 +204,7 @@ func checkEnd(t *testing.T, row manifestRow, path string, n int, err error, gzip
 // one file cut into two: the two halves must give the very same ticks as
 // the whole, since ticks run on across files.
 func TestCorpusStdinAndSplit(t *testing.T) {
-	dir := corpusDir(t)
+	dir := corpus.Dir(t)
 	whole := filepath.Join(dir, "attacks", "stopddos__pkt.TCP.synflood.spoofed.pcap")
 	want, wantTicks := replayFile(t, []string{whole}, ReplayOptions{})
 	if want.err != io.EOF || want.packets != 37841 {

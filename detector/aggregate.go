@@ -257,11 +257,12 @@ func portName(p uint16) string {
 }
 
 func fmtRate(pps, bps float64) string {
-	return fmt.Sprintf("%s pps / %sbit/s", si(pps), si(bps))
+	return fmt.Sprintf("%s pps / %sbit/s", SI(pps), SI(bps))
 }
 
-// si formats a rate with an SI suffix (1.2k, 3.4M).
-func si(v float64) string {
+// SI formats a rate with an SI suffix (950, 1.2k, 3.4M) as events and the
+// command line show them.
+func SI(v float64) string {
 	switch {
 	case v >= 1e9:
 		return fmt.Sprintf("%.1fG", v/1e9)

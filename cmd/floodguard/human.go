@@ -93,15 +93,5 @@ func (o *humanOutput) summary(s replaySummary) error {
 	return nil
 }
 
-// human formats a number with an SI suffix.
-func human(v float64) string {
-	switch {
-	case v >= 1e9:
-		return fmt.Sprintf("%.1fG", v/1e9)
-	case v >= 1e6:
-		return fmt.Sprintf("%.1fM", v/1e6)
-	case v >= 1e4:
-		return fmt.Sprintf("%.1fk", v/1e3)
-	}
-	return fmt.Sprintf("%.0f", v)
-}
+// human formats a number with an SI suffix, as the detector's reasons do.
+func human(v float64) string { return detector.SI(v) }

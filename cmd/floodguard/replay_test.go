@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/floodguard/floodguard/internal/corpus"
 	"github.com/floodguard/floodguard/synth"
 )
 
@@ -217,18 +218,14 @@ func synthSeeds(t *testing.T) []int64 {
 // TestReplayCorpus replays every capture of the shared corpus: none may
 // panic; broken ones must fail with an error naming the file.
 func TestReplayCorpus(t *testing.T) {
-	root := corpusDir(t)
-	rows := readManifest(t, root)
+	root := corpus.Dir(t)
+	rows := corpus.Manifest(t, root)
 	for _, row := range rows {
-		t.Run(row.path, func(t *testing.T) {
-			path := filepath.Join(root, row.path)
+		t.Run(row.Path, func(t *testing.T) {
+			path := filepath.Join(root, row.Path)
 			evs, code, stderr := replayJSONL(t, path)
-			// Files tshark reads but a pcap/pcapng reader must refuse
-			// (zstd, snoop) count as broken here.
-			broken := strings.Contains(row.packets, "then error") || strings.HasPrefix(row.packets, "n/a") ||
-				strings.HasPrefix(row.format, "zstd") || strings.HasPrefix(row.format, "snoop")
-			if broken {
-				if code != 1 || !strings.Contains(stderr, filepath.Base(row.path)) {
+			if row.Broken || row.Refused {
+				if code != 1 || !strings.Contains(stderr, filepath.Base(row.Path)) {
 					t.Fatalf("exit %d, stderr %q: want exit 1 and an error naming the file", code, stderr)
 				}
 				return
@@ -237,46 +234,9 @@ func TestReplayCorpus(t *testing.T) {
 				t.Fatalf("exit %d: %s", code, stderr)
 			}
 			sum := evs[len(evs)-1]
-			if fmt.Sprint(sum.Packets) != row.packets {
-				t.Errorf("summary packets %d, manifest %s", sum.Packets, row.packets)
+			if sum.Packets != uint64(row.Packets) {
+				t.Errorf("summary packets %d, manifest %d", sum.Packets, row.Packets)
 			}
 		})
 	}
-}
-
-type manifestRow struct{ path, format, packets string }
-
-func corpusDir(t *testing.T) string {
-	t.Helper()
-	dir := os.Getenv("FLOODGUARD_PCAP_CORPUS")
-	if dir == "" {
-		dir = filepath.Join("..", "..", "..", "shared", "pcaps")
-	}
-	if _, err := os.Stat(filepath.Join(dir, "MANIFEST.tsv")); err != nil {
-		if os.Getenv("CI") != "" {
-			t.Fatalf("pcap corpus missing in CI (set FLOODGUARD_PCAP_CORPUS): %v", err)
-		}
-		t.Skipf("pcap corpus not found at %s (set FLOODGUARD_PCAP_CORPUS): %v", dir, err)
-	}
-	return dir
-}
-
-func readManifest(t *testing.T, dir string) []manifestRow {
-	t.Helper()
-	data, err := os.ReadFile(filepath.Join(dir, "MANIFEST.tsv"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	var rows []manifestRow
-	for i, line := range strings.Split(strings.TrimSpace(string(data)), "\n") {
-		f := strings.Split(line, "\t")
-		if i == 0 {
-			continue
-		}
-		if len(f) < 7 {
-			t.Fatalf("MANIFEST.tsv line %d: %d columns", i+1, len(f))
-		}
-		rows = append(rows, manifestRow{path: f[0], format: f[4], packets: f[6]})
-	}
-	return rows
 }
