@@ -13,7 +13,7 @@ export FLOODGUARD_PCAP_CORPUS ?= $(CORPUS)
 # the benchmarks that compare against them.
 APT_PACKAGES := clang llvm libbpf-dev bpftool iproute2 tcpdump xdp-tools hping3
 
-.PHONY: all build test demo bench generate check-generated deps bpffs fuzz vet clean install
+.PHONY: all build test demo bench bench-live generate check-generated deps bpffs fuzz vet clean install
 
 all: build
 
@@ -75,6 +75,12 @@ fuzz:
 	$(GO) test -run '^$$' -fuzz FuzzParseConfig -fuzztime 30s ./detector/
 	$(GO) test -run '^$$' -fuzz FuzzDecode -fuzztime 30s ./capture/
 	$(GO) test -run '^$$' -fuzz FuzzReplay -fuzztime 30s ./capture/
+
+# bench-live runs floodguard and FastNetMon one after the other on the same
+# namespace lab and flood (root; installs fastnetmon if missing).
+bench-live: build deps
+	@dpkg -s fastnetmon >/dev/null 2>&1 || DEBIAN_FRONTEND=noninteractive apt-get install -y -qq fastnetmon >/dev/null
+	./scripts/bench-live.sh
 
 # install puts the binary, the systemd unit and a default config in place
 # (an existing config is kept).

@@ -140,7 +140,10 @@ func (o Options) validate() error {
 	if !filepath.IsAbs(o.PinDir) || filepath.Clean(o.PinDir) != strings.TrimSuffix(o.PinDir, "/") || o.PinDir == "/" {
 		return fmt.Errorf("%w: pin directory %q must be a clean absolute path below /", ErrInvalidOptions, o.PinDir)
 	}
-	if strings.Contains(o.PinDir, ".") {
+	// bpffs refuses to create names with dots. Only the last component is
+	// necessarily created by floodguard; the directories above it may lie
+	// outside bpffs (a private mount under /tmp/x.y, say).
+	if strings.Contains(filepath.Base(o.PinDir), ".") {
 		return fmt.Errorf("%w: pin directory %q: bpffs does not allow dots in names", ErrInvalidOptions, o.PinDir)
 	}
 	if o.MaxSources > maxMaxSources {
