@@ -29,7 +29,8 @@
 #define FG_DEFAULT_MAX_SOURCES (1 << 20)
 #define FG_DEFAULT_MAX_RULES (1 << 16)
 
-/* Named bounds of the two header loops. */
+/* Named bounds of the two header loops; the replay decoder uses the same
+ * (capture.MaxVLANTags, capture.MaxIPv6ExtHeaders). */
 #define VLAN_MAX_DEPTH 2     /* 802.1Q and 802.1ad (QinQ) tags */
 #define IPV6_EXT_MAX_CHAIN 6 /* IPv6 extension headers walked */
 
@@ -176,7 +177,9 @@ static __always_inline int parse_ethhdr(struct hdr_cursor *nh, void *data_end)
 	}
 	if (proto == bpf_htons(ETH_P_PPP_SES)) {
 		/* PPPoE session, as the replay decoder reads it: IP inside
-		 * counts like any IP; anything else (LCP, ...) is not IP. */
+		 * counts like any IP; anything else (LCP, ...) is not IP. One
+		 * fixed-size header, no loop; its length field is not trusted
+		 * (data_end bounds everything, as for the IP lengths). */
 		struct pppoe_sess *ph = nh->pos;
 
 		if ((void *)(ph + 1) > data_end)

@@ -77,8 +77,10 @@ struct fg_stats {
 	__u64 bytes[FG_NUM_CLASSES];
 	__u64 dropped_packets;
 	__u64 dropped_bytes;
-	/* Frames passed without a readable IP source (non-IP, truncated, bad
-	 * IHL or version). They are never dropped. */
+	/* Frames passed without a readable IP source (non-IP, a third VLAN
+	 * tag, PPPoE not carrying IPv4/IPv6, truncated, bad IHL or version).
+	 * They are never dropped. The replay decoder counts the same frames
+	 * as undecodable (DESIGN.md, Parsing). */
 	__u64 unparsed_packets;
 	__u64 unparsed_bytes;
 	/* Frames whose source could not be inserted in fg_sources (full):

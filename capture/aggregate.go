@@ -105,7 +105,9 @@ func (a *aggregator) add(pkt *Packet, wire uint64) {
 	s := &a.srcs[i]
 	s.Packets[pkt.Class]++
 	s.Bytes[pkt.Class] += wire
-	if pkt.Class == detector.ClassUDP && pkt.L4 {
+	// Port 0 means "none" in the tick, as in the XDP program, which keeps
+	// the last non-zero port: a datagram from port 0 does not erase it.
+	if pkt.Class == detector.ClassUDP && pkt.L4 && pkt.UDPSrcPort != 0 {
 		s.UDPSrcPort = pkt.UDPSrcPort
 	}
 	a.cur.Total.Packets[pkt.Class]++

@@ -4,43 +4,113 @@ import (
 	"context"
 	"errors"
 	"os"
+	"runtime"
 	"testing"
 	"time"
 
 	"github.com/cilium/ebpf"
+	"golang.org/x/sys/unix"
 
 	"github.com/floodguard/floodguard/bpf"
 	"github.com/floodguard/floodguard/detector"
 	"github.com/floodguard/floodguard/internal/vectors"
 )
 
-// requirePrivileged skips t unless it runs as root, or fails it under
+// requirePrivilegedEnv makes privileged tests fail instead of skipping.
+const requirePrivilegedEnv = "FLOODGUARD_REQUIRE_PRIVILEGED"
+
+// skipOrFail skips tb with the reason, or fails it under
 // FLOODGUARD_REQUIRE_PRIVILEGED=1 (CI, where kernel tests must run).
-func requirePrivileged(t *testing.T) {
-	t.Helper()
-	if os.Geteuid() == 0 {
-		return
+func skipOrFail(tb testing.TB, format string, args ...any) {
+	tb.Helper()
+	if os.Getenv(requirePrivilegedEnv) == "1" {
+		tb.Fatalf(format+" ("+requirePrivilegedEnv+"=1 forbids skipping)", args...)
 	}
-	if os.Getenv("FLOODGUARD_REQUIRE_PRIVILEGED") == "1" {
-		t.Fatal("needs root to load BPF programs, and FLOODGUARD_REQUIRE_PRIVILEGED=1 forbids skipping")
+	tb.Skipf(format, args...)
+}
+
+// requirePrivileged skips tb unless it runs as root, or fails it under
+// FLOODGUARD_REQUIRE_PRIVILEGED=1.
+func requirePrivileged(tb testing.TB) {
+	tb.Helper()
+	if os.Geteuid() != 0 {
+		skipOrFail(tb, "needs root: loads the XDP program")
 	}
-	t.Skip("needs root to load BPF programs")
+}
+
+// loadXDP loads the real XDP program, unattached, for BPF_PROG_TEST_RUN.
+// The maps are kept small: the per-source map is preallocated per CPU.
+func loadXDP(tb testing.TB) *bpf.XDP {
+	tb.Helper()
+	requirePrivileged(tb)
+	x, err := bpf.Load(bpf.Options{MaxSources: 1024, MaxRules: 64})
+	if errors.Is(err, bpf.ErrPermission) || errors.Is(err, bpf.ErrKernelTooOld) {
+		skipOrFail(tb, "needs root: BPF cannot be loaded here: %v", err)
+	}
+	if err != nil {
+		tb.Fatalf("load: %v", err)
+	}
+	tb.Cleanup(func() { x.Close() })
+	return x
+}
+
+// xdpPass is the action the program returns for every frame while no rule
+// is installed.
+const xdpPass = 2
+
+// runXDP runs the program once on frame, which must pass.
+func runXDP(tb testing.TB, x *bpf.XDP, name string, frame []byte) {
+	tb.Helper()
+	ret, err := x.Program().Run(&ebpf.RunOptions{Data: frame})
+	if err != nil {
+		tb.Fatalf("%s: run: %v", name, err)
+	}
+	if ret != xdpPass {
+		tb.Fatalf("%s: XDP action %d, want pass", name, ret)
+	}
+}
+
+// onOneCPU runs fn on the calling goroutine's thread pinned to one CPU (the
+// first it may use). The program keeps the last UDP port per CPU and the
+// reader picks the CPU that saw the source last by a coarse clock, so "the
+// last port" is only well defined when every frame runs on one CPU.
+func onOneCPU(tb testing.TB, fn func()) {
+	tb.Helper()
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	var old, one unix.CPUSet
+	if err := unix.SchedGetaffinity(0, &old); err != nil {
+		tb.Fatalf("get affinity: %v", err)
+	}
+	for c := 0; c < len(old)*64; c++ {
+		if old.IsSet(c) {
+			one.Set(c)
+			break
+		}
+	}
+	if err := unix.SchedSetaffinity(0, &one); err != nil {
+		tb.Fatalf("pin to one CPU: %v", err)
+	}
+	defer unix.SchedSetaffinity(0, &old)
+	fn()
+}
+
+// bySource indexes a tick's sources.
+func bySource(tk *detector.Tick) map[detector.Addr]detector.Source {
+	m := make(map[detector.Addr]detector.Source, len(tk.Sources))
+	for _, s := range tk.Sources {
+		m[s.Addr] = s
+	}
+	return m
 }
 
 // TestXDPAndReplayAgree sends every shared vector, several times over,
 // through the real XDP program (BPF_PROG_TEST_RUN) read back by the live
 // source, and through the replay decoder and aggregator: the per-source
-// counters, the totals and the unparsed counts must be identical.
+// counters and UDP ports, the totals and the unparsed counts must be
+// identical.
 func TestXDPAndReplayAgree(t *testing.T) {
-	requirePrivileged(t)
-	x, err := bpf.Load(bpf.Options{})
-	if err != nil {
-		if errors.Is(err, bpf.ErrPermission) && os.Getenv("FLOODGUARD_REQUIRE_PRIVILEGED") != "1" {
-			t.Skipf("cannot load BPF here: %v", err)
-		}
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { x.Close() })
+	x := loadXDP(t)
 	live, err := NewLive(context.Background(), LiveMapsOf(x), LiveOptions{})
 	if err != nil {
 		t.Fatal(err)
@@ -54,36 +124,25 @@ func TestXDPAndReplayAgree(t *testing.T) {
 	agg.begin(start)
 	dec := NewDecoder()
 	vs := vectors.All()
-	for round := range 3 {
-		for i, v := range vs {
-			if round > 0 && i%(round+1) != 0 {
-				continue // uneven counts per source
+	onOneCPU(t, func() {
+		for round := range 3 {
+			for i, v := range vs {
+				if round > 0 && i%(round+1) != 0 {
+					continue // uneven counts per source
+				}
+				runXDP(t, x, v.Name, v.Frame)
+				p := dec.Decode(LinkTypeEthernet, v.Frame)
+				agg.add(&p, uint64(len(v.Frame)))
 			}
-			ret, err := x.Program().Run(&ebpf.RunOptions{Data: v.Frame})
-			if err != nil {
-				t.Fatalf("%s: run: %v", v.Name, err)
-			}
-			if ret != 2 { // XDP_PASS: no rules installed
-				t.Fatalf("%s: XDP action %d, want pass", v.Name, ret)
-			}
-			p := dec.Decode(LinkTypeEthernet, v.Frame)
-			agg.add(&p, uint64(len(v.Frame)))
 		}
-	}
+	})
 	want := agg.close(nil)
 	got, err := live.Collect(start.Add(time.Second))
 	if err != nil {
 		t.Fatal(err)
 	}
 
-	bySrc := func(tk *detector.Tick) map[detector.Addr]detector.Source {
-		m := map[detector.Addr]detector.Source{}
-		for _, s := range tk.Sources {
-			m[s.Addr] = s
-		}
-		return m
-	}
-	g, w := bySrc(got), bySrc(want)
+	g, w := bySource(got), bySource(want)
 	if len(g) != len(w) {
 		t.Errorf("XDP saw %d sources, replay %d", len(g), len(w))
 	}
@@ -93,8 +152,8 @@ func TestXDPAndReplayAgree(t *testing.T) {
 			t.Errorf("%s: counted by replay only", a)
 			continue
 		}
-		if gs.Counters != ws.Counters {
-			t.Errorf("%s: XDP %+v, replay %+v", a, gs.Counters, ws.Counters)
+		if gs != ws {
+			t.Errorf("%s: XDP %+v, replay %+v", a, gs, ws)
 		}
 	}
 	if got.Total != want.Total {
@@ -106,4 +165,72 @@ func TestXDPAndReplayAgree(t *testing.T) {
 	if got.UnparsedPackets == 0 || len(g) < 2 {
 		t.Fatalf("the vectors exercised too little: %d sources, %d unparsed", len(g), got.UnparsedPackets)
 	}
+	for _, s := range w {
+		if s.UDPSrcPort == 0 {
+			t.Errorf("%s: no UDP port: the vectors should leave one", s.Addr)
+		}
+	}
+}
+
+// maxLinearFrame is the largest frame BPF_PROG_TEST_RUN hands to XDP in one
+// piece (a 4 KiB page less head- and tailroom); bytes past it would go to
+// fragments, beyond data_end, which replay does not model.
+const maxLinearFrame = 3000
+
+// FuzzXDPAgreesWithReplay runs arbitrary Ethernet frames through the real
+// XDP program and the replay decoder: both must find the same source (or
+// none), class and UDP port. Its seeds are the shared vectors, so a plain
+// `go test` checks each of them one by one; `-fuzz` hunts for new
+// disagreements.
+func FuzzXDPAgreesWithReplay(f *testing.F) {
+	for _, v := range vectors.All() {
+		f.Add(v.Frame)
+	}
+	x := loadXDP(f)
+	r := x.NewSourceReader(0)
+	dec := NewDecoder()
+	var sources []bpf.Source
+	f.Fuzz(func(t *testing.T, frame []byte) {
+		if len(frame) < 14 || len(frame) > maxLinearFrame {
+			return // refused by, or not linear in, BPF_PROG_TEST_RUN
+		}
+		before, err := x.ReadStats()
+		if err != nil {
+			t.Fatal(err)
+		}
+		runXDP(t, x, "frame", frame)
+		after, err := x.ReadStats()
+		if err != nil {
+			t.Fatal(err)
+		}
+		sources, err = r.AppendSources(sources[:0])
+		if err != nil {
+			t.Fatal(err)
+		}
+		// Leave the map empty for the next frame.
+		for _, s := range sources {
+			if _, err := x.DeleteSources([]detector.Addr{s.Addr}); err != nil {
+				t.Fatal(err)
+			}
+		}
+
+		p := dec.Decode(LinkTypeEthernet, frame)
+		if !p.OK {
+			if after.UnparsedPackets-before.UnparsedPackets != 1 || len(sources) != 0 {
+				t.Fatalf("replay: unparsed; XDP: sources %+v, stats %+v -> %+v", sources, before, after)
+			}
+			return
+		}
+		wantPort := uint16(0)
+		if p.Class == detector.ClassUDP && p.L4 {
+			wantPort = p.UDPSrcPort
+		}
+		if len(sources) != 1 {
+			t.Fatalf("replay: %s class %s; XDP: sources %+v (unparsed %d -> %d)", p.Src, p.Class, sources, before.UnparsedPackets, after.UnparsedPackets)
+		}
+		s := sources[0]
+		if s.Addr != p.Src || s.Packets[p.Class] != 1 || s.TotalPackets() != 1 || s.UDPSrcPort != wantPort {
+			t.Fatalf("replay: %s class %s port %d; XDP: %+v", p.Src, p.Class, wantPort, s)
+		}
+	})
 }

@@ -11,12 +11,13 @@ import (
 // or the two data sources will disagree on deeply nested frames.
 const (
 	// MaxVLANTags is the most 802.1Q/802.1ad tags (TPID 0x8100, 0x88a8,
-	// 0x9100) walked after the Ethernet (or cooked) header. A frame with
+	// 0x9100) walked after the Ethernet (or cooked) header: 802.1Q inside
+	// 802.1ad (QinQ), as the XDP program's VLAN_MAX_DEPTH. A frame with
 	// more is undecodable.
 	MaxVLANTags = 2
 	// MaxIPv6ExtHeaders is the most IPv6 extension headers walked looking
-	// for the transport header. A longer chain is attributed to its
-	// source with ClassOther.
+	// for the transport header (the XDP program's IPV6_EXT_MAX_CHAIN). A
+	// longer chain is attributed to its source with ClassOther.
 	MaxIPv6ExtHeaders = 6
 )
 
@@ -174,32 +175,40 @@ func NewDecoder() *Decoder {
 // PPPoE session: 6-byte PPPoE header (version/type 0x11, code 0) then a
 // 2-byte PPP protocol, 0x0021 IPv4 or 0x0057 IPv6. Anything else is not IP.
 //
+// These are the XDP program's rules (bpf/floodguard.c), byte for byte: the
+// shared vectors in internal/vectors hold both to them. In particular the
+// IP length fields (IPv4 total length, IPv6 payload length) are not read:
+// headers are bounded by the captured frame alone, as XDP bounds them by
+// data_end, so a sender cannot make the two paths disagree by understating
+// them. (Ethernet padding after a well-formed packet never reaches a
+// header.)
+//
 // IPv4: at least 20 bytes captured, version nibble 4, IHL (low nibble of
 // byte 0) >= 5 and IHL*4 bytes captured; otherwise not decodable. Source at
-// bytes 12-15, protocol at byte 9. The packet ends at the total length
-// (bytes 2-3) or at the end of the capture if that is shorter or the field
-// is 0 (Linux BIG TCP / TSO); a total length below IHL*4 leaves no
-// transport bytes. Fragment offset is bytes 6-7 & 0x1fff; if non-zero the
-// packet is a non-first fragment.
+// bytes 12-15, protocol at byte 9; the transport header follows the IHL*4
+// bytes. Fragment offset is bytes 6-7 & 0x1fff; if non-zero the packet is a
+// non-first fragment.
 //
 // IPv6: at least 40 bytes captured, version nibble 6; source at bytes
-// 8-23, next header at byte 6. The packet ends at 40 + payload length
-// (bytes 4-5), or at the end of the capture if that is shorter or the field
-// is 0 (jumbogram / BIG TCP). Up to MaxIPv6ExtHeaders extension headers are
-// skipped: hop-by-hop (0), routing (43) and destination options (60), each
-// (byte 1 + 1) * 8 bytes; AH (51), (byte 1 + 2) * 4 bytes; fragment (44),
-// 8 bytes, offset = bytes 2-3 >> 3, non-first if non-zero, and then its
-// next header (byte 0) names the protocol with no further walking. A chain
-// that is too long or runs past the packet leaves the protocol at the
+// 8-23, next header at byte 6. Up to MaxIPv6ExtHeaders extension headers
+// are skipped: hop-by-hop (0), routing (43) and destination options (60),
+// each (byte 1 + 1) * 8 bytes; AH (51), (byte 1 + 2) * 4 bytes; fragment
+// (44), 8 bytes, offset = bytes 2-3 >> 3, non-first if non-zero, and then
+// its next header (byte 0) names the protocol with no further walking. A
+// chain longer than MaxIPv6ExtHeaders (a fragment header in seventh place
+// included) or running past the capture leaves the protocol at the
 // extension header's number, which classifies as ClassOther.
 //
 // Transport, only in a first fragment (or unfragmented packet): TCP needs
-// 20 bytes and reads the flags at byte 13; UDP needs 8 and reads the
-// source port at bytes 0-1.
+// 20 bytes and a data offset (byte 12 >> 4) of at least 5, and reads the
+// flags at byte 13; UDP needs 8 and reads the source port at bytes 0-1.
 //
 // Class: TCP (6) is ClassSYN when SYN (0x02) is set and ACK (0x10) clear,
-// else ClassTCP (also when the flags were not read); UDP (17) ClassUDP;
-// ICMP (1) and ICMPv6 (58) ClassICMP; any other protocol ClassOther.
+// else ClassTCP (also when the flags were not read); UDP (17) ClassUDP
+// (with or without a port); ICMP (1) and ICMPv6 (58) ClassICMP; any other
+// protocol ClassOther. Once the source is read the frame counts under it
+// whatever follows, so a truncated or malformed transport header cannot
+// hide a source.
 func (d *Decoder) Decode(lt LinkType, data []byte) Packet {
 	k := kindOf(lt)
 	if k == linkNone {

@@ -58,15 +58,10 @@ func (l *ipv4Layer) DecodeFromBytes(data []byte, _ gopacket.DecodeFeedback) erro
 	}
 	l.src = [4]byte(data[12:16])
 	l.proto = data[9]
-	end := len(data)
-	if tl := int(binary.BigEndian.Uint16(data[2:4])); tl != 0 && tl < end {
-		end = tl // drop Ethernet padding; 0 means BIG TCP/TSO: use the capture
-	}
+	// The total length is not read: like the XDP program, only the
+	// frame bounds the headers, so understating it hides no SYN.
 	first := binary.BigEndian.Uint16(data[6:8])&0x1fff == 0
-	l.next, l.payload = transport(l.proto, first), nil
-	if end > ihl {
-		l.payload = data[ihl:end]
-	}
+	l.next, l.payload = transport(l.proto, first), data[ihl:]
 	return nil
 }
 
@@ -88,14 +83,19 @@ func (l *ipv6Layer) DecodeFromBytes(data []byte, _ gopacket.DecodeFeedback) erro
 		return errBadVersion
 	}
 	l.src = detector.Addr(data[8:24])
+	// As for IPv4, the payload length bounds nothing: the frame does.
 	end := len(data)
-	if plen := int(binary.BigEndian.Uint16(data[4:6])); plen != 0 && 40+plen < end {
-		end = 40 + plen // 0 means jumbogram or BIG TCP: use the capture
-	}
 	proto, off, first := data[6], 40, true
 walk:
 	for n := 0; ; n++ {
 		var hlen int
+		if n == MaxIPv6ExtHeaders {
+			// Checked before the header is read, so that a fragment
+			// header past the bound does not end the walk with its
+			// payload's protocol: an extension header left in proto
+			// is ClassOther, as in the XDP program.
+			break walk
+		}
 		switch proto {
 		case ext6HopByHop, ext6Routing, ext6DestOpts:
 			if off+2 > end {
@@ -122,7 +122,7 @@ walk:
 		default:
 			break walk // a transport or other final protocol
 		}
-		if n == MaxIPv6ExtHeaders || off+hlen > end {
+		if off+hlen > end {
 			break walk // proto stays an extension header: ClassOther
 		}
 		proto, off = data[off], off+hlen

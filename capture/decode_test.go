@@ -98,8 +98,9 @@ func decodeCases(tb testing.TB) []decodeCase {
 		{"eth/ipv4-options-ihl6/tcp", LinkTypeEthernet, withOpts(1), syn4},
 		{"eth/ipv4-options-ihl15/tcp", LinkTypeEthernet, withOpts(10), syn4},
 		{"eth/ipv4-totlen0-bigtcp/tcp", LinkTypeEthernet, patch16(s(eth(layers.EthernetTypeIPv4), ip4(tSrc4, layers.IPProtocolTCP), tcpSYN(), payload(100)), 16, 0), syn4},
-		{"eth/ipv4-totlen-below-ihl/tcp", LinkTypeEthernet, patch16(s(eth(layers.EthernetTypeIPv4), ip4(tSrc4, layers.IPProtocolTCP), tcpSYN()), 16, 10), tcp4noL4},
-		{"eth/ipv4-totlen-cuts-tcp", LinkTypeEthernet, patch16(s(eth(layers.EthernetTypeIPv4), ip4(tSrc4, layers.IPProtocolTCP), tcpSYN()), 16, 30), tcp4noL4},
+		// The IP length fields bound nothing, as in the XDP program.
+		{"eth/ipv4-totlen-below-ihl/tcp", LinkTypeEthernet, patch16(s(eth(layers.EthernetTypeIPv4), ip4(tSrc4, layers.IPProtocolTCP), tcpSYN()), 16, 10), syn4},
+		{"eth/ipv4-totlen-cuts-tcp", LinkTypeEthernet, patch16(s(eth(layers.EthernetTypeIPv4), ip4(tSrc4, layers.IPProtocolTCP), tcpSYN()), 16, 30), syn4},
 		{"eth/ipv4-padding-ignored/udp", LinkTypeEthernet, cat(s(eth(layers.EthernetTypeIPv4), ip4(tSrc4, layers.IPProtocolUDP), udp(7)), make([]byte, 18)), udp4(7)},
 		// IPv4 fragments.
 		{"eth/ipv4-frag-first/udp", LinkTypeEthernet, frag4(layers.IPProtocolUDP, 0, true, udp(53), payload(100)), udp4(53)},
@@ -151,7 +152,7 @@ func decodeCases(tb testing.TB) []decodeCase {
 		{"eth/ipv6/chain-at-max/udp", LinkTypeEthernet, chain6(MaxIPv6ExtHeaders, layers.IPProtocolUDP), udp6},
 		{"eth/ipv6/chain-too-long/udp", LinkTypeEthernet, chain6(MaxIPv6ExtHeaders+1, layers.IPProtocolUDP), other6},
 		{"eth/ipv6/ext-cut-by-capture", LinkTypeEthernet, cat(ethHdr(0x86dd), s(ip6(tSrc6, layers.IPProtocolIPv6HopByHop), ext6(layers.IPProtocolUDP, 3))[:60]), other6},
-		{"eth/ipv6/ext-past-payload-length", LinkTypeEthernet, patch16(s(eth(layers.EthernetTypeIPv6), ip6(tSrc6, layers.IPProtocolIPv6HopByHop), ext6(layers.IPProtocolUDP, 3), udp(53)), 18, 8), other6},
+		{"eth/ipv6/ext-past-payload-length", LinkTypeEthernet, patch16(s(eth(layers.EthernetTypeIPv6), ip6(tSrc6, layers.IPProtocolIPv6HopByHop), ext6(layers.IPProtocolUDP, 3), udp(53)), 18, 8), udp6},
 		{"eth/ipv6/no-next-header", LinkTypeEthernet, s(eth(layers.EthernetTypeIPv6), ip6(tSrc6, layers.IPProtocolNoNextHeader)), other6},
 		{"eth/ipv6/ipv4-inside", LinkTypeEthernet, s(eth(layers.EthernetTypeIPv6), ip6(tSrc6, layers.IPProtocolIPv4), ip4(tSrc4, layers.IPProtocolTCP), tcpSYN()), other6},
 		{"eth/ipv6-plen0-jumbo/hbh/tcp", LinkTypeEthernet, patch16(s(eth(layers.EthernetTypeIPv6), ip6(tSrc6, layers.IPProtocolIPv6HopByHop),

@@ -222,7 +222,7 @@ func (l *Live) Collect(now time.Time) (*detector.Tick, error) {
 		var d detector.Source
 		sent := deltaCounters(&d.Counters, &s.Counters, base)
 		if sent {
-			d.Addr, d.UDPSrcPort = s.Addr, s.UDPSrcPort
+			d.Addr, d.UDPSrcPort = s.Addr, tickPort(&d.Counters, s.UDPSrcPort)
 			t.Sources = append(t.Sources, d)
 		}
 		snap.c, snap.epoch = s.Counters, l.epoch
@@ -275,14 +275,25 @@ func (l *Live) evictIdle() error {
 		if deltaCounters(&d, &s.Counters, &snap.c) && l.primed {
 			if j, ok := l.idleI[s.Addr]; ok {
 				t.Sources[j].Add(&d)
+				t.Sources[j].UDPSrcPort = tickPort(&t.Sources[j].Counters, s.UDPSrcPort)
 			} else {
-				t.Sources = append(t.Sources, detector.Source{Addr: s.Addr, Counters: d, UDPSrcPort: s.UDPSrcPort})
+				t.Sources = append(t.Sources, detector.Source{Addr: s.Addr, Counters: d, UDPSrcPort: tickPort(&d, s.UDPSrcPort)})
 			}
 		}
 		delete(l.prev, s.Addr)
 		l.stats.Evicted++
 	}
 	return nil
+}
+
+// tickPort is the UDP source port to report for a source whose counts in
+// the tick are c: the map keeps the last port ever seen, but a tick without
+// UDP from the source has none, as replay reports it.
+func tickPort(c *detector.Counters, port uint16) uint16 {
+	if c.Packets[detector.ClassUDP] == 0 {
+		return 0
+	}
+	return port
 }
 
 // xdpMaps adapts a loaded program to LiveMaps.

@@ -1,8 +1,14 @@
 // Package vectors holds the one set of test frames that feeds both packet
 // parsers, the XDP program (through BPF_PROG_TEST_RUN) and the replay
 // decoder, with what each must make of every frame: the two paths can never
-// disagree about what a packet is. Addresses come from 198.18.0.0/15 and
-// 2001:db8::/32 only.
+// disagree about what a packet is. Every frame is Ethernet
+// (LINKTYPE_ETHERNET, 1), as XDP sees it. Addresses come from 198.18.0.0/15
+// and 2001:db8::/32 only.
+//
+// Both suites run the table: bpf/parse_test.go through BPF_PROG_TEST_RUN,
+// capture/vectors_test.go through the replay decoder, and
+// capture/crosscheck_test.go through both at once, comparing the counters.
+// A new parsing rule starts here, with a vector on each side of its edge.
 package vectors
 
 import (
@@ -122,6 +128,13 @@ func patch(b []byte, off int, v byte) []byte {
 	return b
 }
 
+// patch16 returns a copy of b with the big-endian v at b[off:off+2].
+func patch16(b []byte, off int, v uint16) []byte {
+	b = patch(b, off, byte(v>>8))
+	b[off+1] = byte(v)
+	return b
+}
+
 func synV4(src string) []byte {
 	return Frame(Eth(layers.EthernetTypeIPv4), IPv4(src, layers.IPProtocolTCP), TCP(true, false))
 }
@@ -190,6 +203,15 @@ func All() []Vector {
 		{"v4/truncated-tcp", f(Eth(layers.EthernetTypeIPv4), IPv4(v4, layers.IPProtocolTCP), gopacket.Payload(syn20[:10])), v4, detector.ClassTCP, 0},
 		{"v4/tcp-doff-4", raw(patch(synV4(v4), 14+20+12, 0x40)), v4, detector.ClassTCP, 0},
 		{"v4/truncated-udp", f(Eth(layers.EthernetTypeIPv4), IPv4(v4, layers.IPProtocolUDP), gopacket.Payload(udp8[:4])), v4, detector.ClassUDP, 0},
+		{"v4/udp-port-0", f(Eth(layers.EthernetTypeIPv4), IPv4(v4, layers.IPProtocolUDP), UDP(0)), v4, detector.ClassUDP, 0},
+		{"v4/tcp-doff-15-past-end", raw(patch(synV4(v4), 14+20+12, 0xf0)), v4, detector.ClassSYN, 0},
+		// Headers are bounded by the frame, never by the IP length
+		// fields: an attacker who understates them still shows his SYNs
+		// and ports to both parsers.
+		{"v4/total-length-cuts-tcp", raw(patch16(synV4(v4), 14+2, 30)), v4, detector.ClassSYN, 0},
+		{"v4/total-length-below-ihl", raw(patch16(f(Eth(layers.EthernetTypeIPv4), IPv4(v4, layers.IPProtocolUDP), UDP(161)), 14+2, 10)), v4, detector.ClassUDP, 161},
+		{"v4/total-length-zero", raw(patch16(synV4(v4), 14+2, 0)), v4, detector.ClassSYN, 0},
+		{"v4/total-length-past-end", raw(patch16(synV4(v4), 14+2, 1500)), v4, detector.ClassSYN, 0},
 
 		// VLAN tags.
 		{"vlan/syn", f(Eth(layers.EthernetTypeDot1Q), &layers.Dot1Q{VLANIdentifier: 10, Type: layers.EthernetTypeIPv4}, IPv4(v4, layers.IPProtocolTCP), TCP(true, false)), v4, detector.ClassSYN, 0},
@@ -205,6 +227,20 @@ func All() []Vector {
 		{"pppoe/lcp", raw(Frame(Eth(layers.EthernetTypePPPoESession), gopacket.Payload(append(pppoe(0xc021), make([]byte, 20)...)))), "", 0, 0},
 		{"pppoe/discovery-code", raw(Frame(Eth(layers.EthernetTypePPPoESession), gopacket.Payload(append(patch(pppoe(0x0021), 1, 0x09), make([]byte, 40)...)))), "", 0, 0},
 		{"pppoe/truncated", raw(Frame(Eth(layers.EthernetTypePPPoESession), gopacket.Payload([]byte{0x11, 0, 0}))), "", 0, 0},
+		{"pppoe/no-ppp-protocol", raw(Frame(Eth(layers.EthernetTypePPPoESession), gopacket.Payload(pppoe(0x0021)[:7]))), "", 0, 0},
+		{"pppoe/bad-version", raw(Frame(Eth(layers.EthernetTypePPPoESession), gopacket.Payload(patch(pppoe(0x0021), 0, 0x22)), IPv4(v4, layers.IPProtocolUDP), UDP(53))), "", 0, 0},
+		{"pppoe/truncated-ipv4", raw(Frame(Eth(layers.EthernetTypePPPoESession), gopacket.Payload(append(pppoe(0x0021), make([]byte, 19)...)))), "", 0, 0},
+		{"pppoe/ipv4-protocol-holding-ipv6", f(Eth(layers.EthernetTypePPPoESession), gopacket.Payload(pppoe(0x0021)), IPv6(v6, layers.IPProtocolUDP), UDP(53)), "", 0, 0},
+		{"pppoe/discovery-ethertype", f(Eth(layers.EthernetTypePPPoEDiscovery), gopacket.Payload(pppoe(0x0021)), IPv4(v4, layers.IPProtocolUDP), UDP(53)), "", 0, 0},
+		{"pppoe/v6-ext-truncated-tcp", f(Eth(layers.EthernetTypePPPoESession), gopacket.Payload(pppoe(0x0057)), IPv6(v6, layers.IPProtocolIPv6Destination),
+			gopacket.Payload(append(IPv6Ext(layers.IPProtocolIPv6Destination, layers.IPProtocolTCP, 8), syn20[:19]...))), v6, detector.ClassTCP, 0},
+		{"vlan/qinq-pppoe-v4-udp", f(Eth(layers.EthernetTypeQinQ), &layers.Dot1Q{VLANIdentifier: 100, Type: layers.EthernetTypeDot1Q},
+			&layers.Dot1Q{VLANIdentifier: 7, Type: layers.EthernetTypePPPoESession}, gopacket.Payload(pppoe(0x0021)), IPv4(v4, layers.IPProtocolUDP), UDP(500)), v4, detector.ClassUDP, 500},
+		// The PPP protocol field is not an EtherType: 0x8100 there is
+		// no VLAN tag.
+		{"vlan/qinq-pppoe-ppp-protocol-8100", f(Eth(layers.EthernetTypeQinQ), &layers.Dot1Q{VLANIdentifier: 100, Type: layers.EthernetTypeDot1Q},
+			&layers.Dot1Q{VLANIdentifier: 7, Type: layers.EthernetTypePPPoESession}, gopacket.Payload(pppoe(0x8100)), &layers.Dot1Q{VLANIdentifier: 3, Type: layers.EthernetTypeIPv4},
+			IPv4(v4, layers.IPProtocolUDP), UDP(53)), "", 0, 0},
 
 		// IPv6 and its extension headers.
 		{"v6/syn", f(Eth(layers.EthernetTypeIPv6), IPv6(v6, layers.IPProtocolTCP), TCP(true, false)), v6, detector.ClassSYN, 0},
@@ -231,6 +267,23 @@ func All() []Vector {
 		{"v6/truncated-fragment-header", raw(Frame(Eth(layers.EthernetTypeIPv6), IPv6(v6, layers.IPProtocolIPv6Fragment), gopacket.Payload(IPv6Frag(layers.IPProtocolUDP, 0, true)[:6]))), v6, detector.ClassOther, 0},
 		{"v6/ext-header-no-room-for-length", raw(Frame(Eth(layers.EthernetTypeIPv6), IPv6(v6, layers.IPProtocolIPv6Destination), gopacket.Payload([]byte{17}))), v6, detector.ClassOther, 0},
 		{"v6/truncated-udp", f(Eth(layers.EthernetTypeIPv6), IPv6(v6, layers.IPProtocolUDP), gopacket.Payload(udp8[:7])), v6, detector.ClassUDP, 0},
+		// The seventh header is a fragment header: past the bound, even
+		// though a non-first fragment would end the walk.
+		{"v6/six-ext-then-nonfirst-fragment", f(Eth(layers.EthernetTypeIPv6), IPv6(v6, layers.IPProtocolIPv6Destination),
+			gopacket.Payload(append(dstopts(6, layers.IPProtocolIPv6Fragment), append(IPv6Frag(layers.IPProtocolUDP, 10, false), udp8...)...))), v6, detector.ClassOther, 0},
+		{"v6/five-ext-then-nonfirst-fragment", f(Eth(layers.EthernetTypeIPv6), IPv6(v6, layers.IPProtocolIPv6Destination),
+			gopacket.Payload(append(dstopts(5, layers.IPProtocolIPv6Fragment), append(IPv6Frag(layers.IPProtocolUDP, 10, false), udp8...)...))), v6, detector.ClassUDP, 0},
+		{"v6/ah-past-end", raw(Frame(Eth(layers.EthernetTypeIPv6), IPv6(v6, layers.IPProtocolAH), gopacket.Payload(IPv6Ext(layers.IPProtocolAH, layers.IPProtocolTCP, 24)[:12]))), v6, detector.ClassOther, 0},
+		{"v6/ext-then-truncated-tcp", f(Eth(layers.EthernetTypeIPv6), IPv6(v6, layers.IPProtocolIPv6HopByHop),
+			gopacket.Payload(append(IPv6Ext(layers.IPProtocolIPv6HopByHop, layers.IPProtocolTCP, 8), syn20[:19]...))), v6, detector.ClassTCP, 0},
+		{"v6/ext-then-truncated-udp", f(Eth(layers.EthernetTypeIPv6), IPv6(v6, layers.IPProtocolIPv6Routing),
+			gopacket.Payload(append(IPv6Ext(layers.IPProtocolIPv6Routing, layers.IPProtocolUDP, 16), udp8[:7]...))), v6, detector.ClassUDP, 0},
+		{"v6/tcp-doff-4", raw(patch(f(Eth(layers.EthernetTypeIPv6), IPv6(v6, layers.IPProtocolTCP), TCP(true, false)), 14+40+12, 0x40)), v6, detector.ClassTCP, 0},
+		// The payload length bounds nothing either (0 is also a jumbogram).
+		{"v6/payload-length-cuts-ext", raw(patch16(f(Eth(layers.EthernetTypeIPv6), IPv6(v6, layers.IPProtocolIPv6HopByHop),
+			gopacket.Payload(IPv6Ext(layers.IPProtocolIPv6HopByHop, layers.IPProtocolUDP, 8)), UDP(123)), 14+4, 4)), v6, detector.ClassUDP, 123},
+		{"v6/payload-length-cuts-tcp", raw(patch16(f(Eth(layers.EthernetTypeIPv6), IPv6(v6, layers.IPProtocolTCP), TCP(true, false)), 14+4, 8)), v6, detector.ClassSYN, 0},
+		{"v6/payload-length-zero", raw(patch16(f(Eth(layers.EthernetTypeIPv6), IPv6(v6, layers.IPProtocolUDP), UDP(53)), 14+4, 0)), v6, detector.ClassUDP, 53},
 
 		// No readable IP source: passed and counted as unparsed.
 		{"arp", f(Eth(layers.EthernetTypeARP), &layers.ARP{AddrType: layers.LinkTypeEthernet, Protocol: layers.EthernetTypeIPv4, HwAddressSize: 6, ProtAddressSize: 4, Operation: 1,
@@ -246,6 +299,8 @@ func All() []Vector {
 		{"vlan/truncated-tag", raw(Frame(Eth(layers.EthernetTypeDot1Q), gopacket.Payload([]byte{0, 10}))), "", 0, 0},
 		{"vlan/tag-then-nothing", raw(Frame(Eth(layers.EthernetTypeDot1Q), &layers.Dot1Q{VLANIdentifier: 10, Type: layers.EthernetTypeIPv4})), "", 0, 0},
 		{"ipx", raw(Frame(Eth(0x8137), gopacket.Payload(make([]byte, 46)))), "", 0, 0},
+		{"802.3-length", raw(Frame(Eth(0x002e), gopacket.Payload(make([]byte, 46)))), "", 0, 0},
+		{"mpls-holding-ipv4", f(Eth(layers.EthernetTypeMPLSUnicast), gopacket.Payload([]byte{0, 0x01, 0x01, 0x40}), IPv4(v4, layers.IPProtocolUDP), UDP(53)), "", 0, 0},
 	}
 }
 
