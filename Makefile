@@ -9,11 +9,24 @@ export FLOODGUARD_PCAP_CORPUS ?= $(CORPUS)
 
 # Debian packages the tests use: clang/llvm/libbpf for `make generate` and the
 # freshness check of the committed BPF objects, bpftool for inspection,
-# iproute2 and hping3 for the namespace tests, tcpdump and xdp-tools (xdp-filter) for
-# the benchmarks that compare against them.
+# iproute2 for the namespace tests, hping3 for the live demo, tcpdump and
+# xdp-tools (xdp-filter) for the benchmarks that compare against them.
 APT_PACKAGES := clang llvm libbpf-dev bpftool iproute2 tcpdump xdp-tools hping3
+# What the live demo needs: namespaces and an hping3 flood.
+DEMO_PACKAGES := iproute2 hping3
 
-.PHONY: all build test demo bench bench-live generate check-generated deps bpffs fuzz vet clean install
+# apt-install installs those of the Debian packages $(1) that are missing
+# (as root, or with sudo).
+define apt-install
+	@missing=""; for p in $(1); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then \
+		echo "installing:$$missing"; \
+		SUDO=""; [ "$$(id -u)" = 0 ] || SUDO=sudo; \
+		$$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq $$missing >/dev/null; \
+	fi
+endef
+
+.PHONY: all build test demo demo-replay demo-deps bench bench-live generate check-generated deps bpffs fuzz vet clean install
 
 all: build
 
@@ -22,12 +35,7 @@ build:
 
 # deps installs missing Debian packages (root, or sudo) and mounts bpffs.
 deps:
-	@missing=""; for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
-	if [ -n "$$missing" ]; then \
-		echo "installing:$$missing"; \
-		SUDO=""; [ "$$(id -u)" = 0 ] || SUDO=sudo; \
-		$$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq $$missing >/dev/null; \
-	fi
+	$(call apt-install,$(APT_PACKAGES))
 	@$(MAKE) --no-print-directory bpffs
 
 bpffs:
@@ -55,9 +63,24 @@ check-generated:
 		git status --short -- bpf/; exit 1; \
 	fi
 
-# demo synthesizes a single-source flood and a reflection flood, and replays
-# them through the detector.
-demo: build
+# demo is the live demo (root): a lab of network namespaces joined by a
+# bridge, an HTTP server behind `floodguard run`, a benign client, an hping3
+# flood from another host; about half a minute, cleaned up even on Ctrl-C.
+demo:
+	@if [ "$$(id -u)" != 0 ]; then \
+		echo "make demo needs root: it creates network namespaces and attaches an XDP program."; \
+		echo "Run it as root (sudo make demo), or run 'make demo-replay', the offline demo, as any user."; \
+		exit 1; \
+	fi
+	@$(MAKE) --no-print-directory build demo-deps
+	@./$(BIN) demo
+
+demo-deps:
+	$(call apt-install,$(DEMO_PACKAGES))
+
+# demo-replay synthesizes a single-source flood and a reflection flood, and
+# replays them through the detector (no root needed).
+demo-replay: build
 	@mkdir -p $(OUT)
 	@./$(BIN) synth -out $(OUT) -seed 1 single-source udp-reflection >/dev/null
 	@echo "== single-source UDP flood (labels: $(OUT)/single-source.labels.json)"

@@ -64,6 +64,8 @@ type daemon struct {
 	host     []netip.Prefix
 	ctl      *control
 	started  time.Time
+	// warm is set once the warm-up is over and that has been logged.
+	warm bool
 }
 
 func (d *daemon) run(ctx context.Context) error {
@@ -117,6 +119,7 @@ func (d *daemon) run(ctx context.Context) error {
 
 	runErr := detector.Run(ctx, live, d.eng, func(t *detector.Tick, evs []detector.Event) error {
 		d.logEvents(t, evs, live)
+		d.logWarm()
 		d.ctl.setStatus(d.status(t))
 		d.ctl.serve()
 		now := time.Now()
@@ -222,6 +225,24 @@ func (d *daemon) adoptKernelRules() {
 		d.eng.AdoptBan(detector.Rule{Prefix: r.Prefix, TTL: r.TimeLeft, Expires: now.Add(r.TimeLeft)}, scope)
 		d.log.Info().Str("event", "rule_adopted").Str("target", r.Prefix.String()).Str("time_left", r.TimeLeft.Round(time.Second).String()).Msg("adopted kernel rule")
 	}
+}
+
+// logWarm says once when the warm-up is over (at the first tick if the
+// restored detector had finished it): from then on anomalies are judged
+// against learnt baselines, not only the ceilings.
+func (d *daemon) logWarm() {
+	if d.warm {
+		return
+	}
+	tick, warm := d.file.Tick.D(), d.file.WarmUp.D()
+	st := d.eng.Stats()
+	if st.Ticks*uint64(tick) < uint64(warm) {
+		return
+	}
+	d.warm = true
+	d.log.Info().Str("event", "warmed_up").Float64("baseline", round(d.eng.AggregateBaseline())).
+		Int("sources", st.TrackedSources).Uint64("ticks", st.Ticks).
+		Msg("warm-up over: baselines learnt, judging traffic against them")
 }
 
 func (d *daemon) refreshHost(now time.Time) {

@@ -6,6 +6,7 @@
 //	floodguard synth [flags] SCENARIO... write labelled synthetic captures
 //	floodguard run --interface IFACE     protect an interface (the daemon)
 //	floodguard status|bans|block|unblock operator commands (root, Unix socket)
+//	floodguard demo                     the live demo in network namespaces (root)
 //	floodguard version                  print the version
 package main
 
@@ -43,6 +44,7 @@ func commands() []command {
 		{"bans", "list drop rules with their hit counters", runBans},
 		{"block", "drop a CIDR for a while (never undone by the detector)", runBlock},
 		{"unblock", "remove a drop rule", runUnblock},
+		{"demo", "the live demo in network namespaces (root; make demo)", runDemo},
 		{"version", "print the version", func(e env, _ []string) error {
 			_, err := fmt.Fprintln(e.stdout, "floodguard", version)
 			return err
