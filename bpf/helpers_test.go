@@ -19,21 +19,13 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/floodguard/floodguard/detector"
+	"github.com/floodguard/floodguard/internal/privtest"
 	"github.com/floodguard/floodguard/internal/vectors"
 )
 
-// requirePrivilegedEnv makes privileged tests fail instead of skipping.
-const requirePrivilegedEnv = "FLOODGUARD_REQUIRE_PRIVILEGED"
-
-// skipOrFail skips t with the reason, or fails it when
-// FLOODGUARD_REQUIRE_PRIVILEGED=1 (CI that must run the kernel tests).
-func skipOrFail(t testing.TB, format string, args ...any) {
-	t.Helper()
-	if os.Getenv(requirePrivilegedEnv) == "1" {
-		t.Fatalf(format+" ("+requirePrivilegedEnv+"=1)", args...)
-	}
-	t.Skipf(format, args...)
-}
+// skipOrFail skips t with the reason, or fails it under
+// FLOODGUARD_REQUIRE_PRIVILEGED=1 (CI, which must run the kernel tests).
+var skipOrFail = privtest.SkipOrFail
 
 var (
 	bpfProbeOnce sync.Once

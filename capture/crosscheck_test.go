@@ -3,7 +3,6 @@ package capture
 import (
 	"context"
 	"errors"
-	"os"
 	"runtime"
 	"testing"
 	"time"
@@ -13,30 +12,16 @@ import (
 
 	"github.com/floodguard/floodguard/bpf"
 	"github.com/floodguard/floodguard/detector"
+	"github.com/floodguard/floodguard/internal/privtest"
 	"github.com/floodguard/floodguard/internal/vectors"
 )
 
-// requirePrivilegedEnv makes privileged tests fail instead of skipping.
-const requirePrivilegedEnv = "FLOODGUARD_REQUIRE_PRIVILEGED"
-
 // skipOrFail skips tb with the reason, or fails it under
 // FLOODGUARD_REQUIRE_PRIVILEGED=1 (CI, where kernel tests must run).
-func skipOrFail(tb testing.TB, format string, args ...any) {
-	tb.Helper()
-	if os.Getenv(requirePrivilegedEnv) == "1" {
-		tb.Fatalf(format+" ("+requirePrivilegedEnv+"=1 forbids skipping)", args...)
-	}
-	tb.Skipf(format, args...)
-}
+var skipOrFail = privtest.SkipOrFail
 
-// requirePrivileged skips tb unless it runs as root, or fails it under
-// FLOODGUARD_REQUIRE_PRIVILEGED=1.
-func requirePrivileged(tb testing.TB) {
-	tb.Helper()
-	if os.Geteuid() != 0 {
-		skipOrFail(tb, "needs root: loads the XDP program")
-	}
-}
+// requirePrivileged skips (or fails) tb unless it runs as root.
+func requirePrivileged(tb testing.TB) { privtest.RequireRoot(tb, "loads the XDP program") }
 
 // loadXDP loads the real XDP program, unattached, for BPF_PROG_TEST_RUN.
 // The maps are kept small: the per-source map is preallocated per CPU.

@@ -13,20 +13,13 @@ import (
 
 	"github.com/google/gopacket"
 	"github.com/google/gopacket/layers"
+
+	"github.com/floodguard/floodguard/internal/privtest"
 )
 
-// requirePrivilegedEnv makes privileged tests fail instead of skipping.
-const requirePrivilegedEnv = "FLOODGUARD_REQUIRE_PRIVILEGED"
-
-// skipOrFail skips t with the reason, or fails it when
-// FLOODGUARD_REQUIRE_PRIVILEGED=1 (CI that must run the kernel tests).
-func skipOrFail(t testing.TB, format string, args ...any) {
-	t.Helper()
-	if os.Getenv(requirePrivilegedEnv) == "1" {
-		t.Fatalf(format+" ("+requirePrivilegedEnv+"=1)", args...)
-	}
-	t.Skipf(format, args...)
-}
+// skipOrFail skips t with the reason, or fails it under
+// FLOODGUARD_REQUIRE_PRIVILEGED=1 (CI, which must run the kernel tests).
+var skipOrFail = privtest.SkipOrFail
 
 // newLab returns a lab closed when t ends, skipping (or failing) t when
 // namespaces cannot be made here.
