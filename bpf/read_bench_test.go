@@ -1,0 +1,235 @@
+package bpf
+
+import (
+	"errors"
+	"fmt"
+	"runtime"
+	"strings"
+	"testing"
+	"time"
+	"unsafe"
+
+	"github.com/cilium/ebpf"
+
+	"github.com/floodguard/floodguard/detector"
+)
+
+// readTarget is the budget for reading 1M active sources in one tick.
+const readTarget = 250 * time.Millisecond
+
+// BenchmarkRead1MSources measures what the daemon does once per tick with a
+// full per-source map: read 1<<20 active sources (SourceReader.AppendSources
+// into a reused slice), on one pinned CPU, with medians over READ_ROUNDS
+// (default 5) interleaved rounds, time and allocations per read. To find
+// where the time goes, it also runs, in the same rounds:
+//   - AppendSources with other batch sizes;
+//   - the kernel's part alone: BPF_MAP_LOOKUP_BATCH over the whole map
+//     into the reader's buffers, nothing summed;
+//   - the user-space part alone: summing 1M entries' per-CPU copies out of
+//     one batch-sized buffer (all fields; only packets and bytes);
+//   - the kernel's part on scratch maps with the same 1M keys but smaller
+//     values (per-CPU 64 and 8 bytes) or one copy per entry (a plain hash
+//     of 128-byte values): does copying fewer bytes help?
+//
+// Run it once: go test -run '^$' -bench Read1MSources -benchtime 1x -cpu 1 ./bpf/
+func BenchmarkRead1MSources(b *testing.B) {
+	const n = 1 << 20
+	rounds := benchEnvInt(b, "READ_ROUNDS", 5)
+	x := loadTest(b, Options{MaxSources: n})
+	fillSources(b, x, n)
+	ncpu := x.ncpu
+
+	type readCase struct {
+		key, label string
+		read       func() int // returns the entries read
+		// Per round: thread CPU time and wall-clock time of the read, in
+		// ms, and the heap allocations it made.
+		ms, wallMs    []float64
+		allocs, bytes []float64
+	}
+	dst := make([]Source, 0, n)
+	var cases []*readCase
+	add := func(key, label string, read func() int) {
+		cases = append(cases, &readCase{key: key, label: label, read: read})
+	}
+
+	for _, batch := range []int{1024, DefaultReadBatch, 16384, 65536, 262144} {
+		r := x.NewSourceReader(batch)
+		label := fmt.Sprintf("AppendSources, batch %d", batch)
+		if batch == DefaultReadBatch {
+			label += " (default)"
+		}
+		add(fmt.Sprintf("append-%d", batch), label, func() int {
+			var err error
+			if dst, err = r.AppendSources(dst[:0]); err != nil {
+				b.Fatal(err)
+			}
+			return len(dst)
+		})
+	}
+	for _, batch := range []int{DefaultReadBatch, 65536} {
+		keys := make([]detector.Addr, batch)
+		vals := make([]SourceValue, batch*ncpu)
+		add(fmt.Sprintf("kernel-%d", batch), fmt.Sprintf("kernel only: BPF_MAP_LOOKUP_BATCH of fg_sources, batch %d, no sum", batch), func() int {
+			return batchLookupAll(b, x.sources, keys, vals)
+		})
+	}
+
+	// The user-space part: one batch of values, summed n/batch times.
+	{
+		r := x.NewSourceReader(DefaultReadBatch)
+		var cursor ebpf.MapBatchCursor
+		if _, err := x.sources.BatchLookup(&cursor, r.keys, r.vals, nil); err != nil {
+			b.Fatal(err)
+		}
+		add("sum-all", "user space only: sum the per-CPU copies (all fields) of 1M entries", func() int {
+			dst = dst[:0]
+			for range n / DefaultReadBatch {
+				for i := range DefaultReadBatch {
+					dst = append(dst, Source{})
+					sumSource(&dst[len(dst)-1], &r.keys[i], r.vals[i*ncpu:(i+1)*ncpu])
+				}
+			}
+			return len(dst)
+		})
+		add("sum-counters", "user space only: sum packets and bytes only (fewer bytes)", func() int {
+			dst = dst[:0]
+			for range n / DefaultReadBatch {
+				for i := range DefaultReadBatch {
+					dst = append(dst, Source{Addr: r.keys[i]})
+					s := &dst[len(dst)-1]
+					for _, v := range r.vals[i*ncpu : (i+1)*ncpu] {
+						for c := range NumClasses {
+							s.Packets[c] += v.Packets[c]
+							s.Bytes[c] += v.Bytes[c]
+						}
+					}
+				}
+			}
+			return len(dst)
+		})
+	}
+
+	// Scratch maps with the same keys: fewer bytes per entry.
+	for _, sc := range []struct {
+		key, label string
+		typ        ebpf.MapType
+		newScratch func(tb testing.TB, typ ebpf.MapType, n, copies int) func() int
+	}{
+		{"scratch-percpu-64", "kernel only: scratch PERCPU_HASH, same 1M keys, 64-byte values", ebpf.PerCPUHash, scratchMap[[64]byte]},
+		{"scratch-percpu-8", "kernel only: scratch PERCPU_HASH, same 1M keys, 8-byte values", ebpf.PerCPUHash, scratchMap[[8]byte]},
+		{"scratch-hash-128", "kernel only: scratch HASH (one copy per entry), same 1M keys, 128-byte values", ebpf.Hash, scratchMap[[128]byte]},
+	} {
+		copies := 1
+		if sc.typ == ebpf.PerCPUHash {
+			copies = ncpu
+		}
+		add(sc.key, sc.label+fmt.Sprintf(", batch %d", DefaultReadBatch), sc.newScratch(b, sc.typ, n, copies))
+	}
+
+	cpu := pinBenchCPU(b)
+	for b.Loop() {
+		var ms runtime.MemStats
+		for r := -1; r < rounds; r++ { // round -1 warms up
+			for _, c := range cases {
+				runtime.ReadMemStats(&ms)
+				mallocs, total := ms.Mallocs, ms.TotalAlloc
+				start, startCPU := time.Now(), threadCPUTime(b)
+				got := c.read()
+				cpuNs, wall := threadCPUTime(b)-startCPU, time.Since(start)
+				runtime.ReadMemStats(&ms)
+				if got != n {
+					b.Fatalf("%s: read %d entries, want %d", c.key, got, n)
+				}
+				if r >= 0 {
+					c.ms = append(c.ms, float64(cpuNs)/1e6)
+					c.wallMs = append(c.wallMs, float64(wall.Microseconds())/1000)
+					c.allocs = append(c.allocs, float64(ms.Mallocs-mallocs))
+					c.bytes = append(c.bytes, float64(ms.TotalAlloc-total))
+				}
+			}
+		}
+	}
+
+	byKey := map[string]*readCase{}
+	for _, c := range cases {
+		byKey[c.key] = c
+		b.ReportMetric(median(c.ms), c.key+"-ms")
+	}
+	var sb strings.Builder
+	fmt.Fprintf(&sb, "BenchmarkRead1MSources: %d active sources (%d IPv4, the rest IPv6) in fg_sources (max_entries %d, %d possible CPUs: %d B of values per entry); "+
+		"%d rounds after a warm-up, interleaved; medians; GOMAXPROCS=%d, pinned to CPU %d.\n\n",
+		n, 1<<17, n, ncpu, ncpu*int(x.sources.ValueSize()), rounds, runtime.GOMAXPROCS(0), cpu)
+	sb.WriteString("ms: CPU time of the reading thread (user + kernel; what the read costs one core, without the time other tasks took the core); wall: elapsed time of the same reads.\n\n")
+	sb.WriteString("| read of 1M entries | ms per read | min–max | wall ms | ns per entry | allocations per read | bytes allocated per read |\n")
+	sb.WriteString("|---|---|---|---|---|---|---|\n")
+	for _, c := range cases {
+		m := median(c.ms)
+		fmt.Fprintf(&sb, "| %s | %.0f | %s | %.0f | %.0f | %.0f | %.0f |\n", c.label, m, spread(c.ms, "%.0f"), median(c.wallMs), m*1e6/n, median(c.allocs), median(c.bytes))
+	}
+	defCase := byKey[fmt.Sprintf("append-%d", DefaultReadBatch)]
+	def := median(defCase.ms)
+	kern := median(byKey[fmt.Sprintf("kernel-%d", DefaultReadBatch)].ms)
+	verdict := "**not met**"
+	if def < float64(readTarget.Milliseconds()) {
+		verdict = "**met**"
+	}
+	fmt.Fprintf(&sb, "\nTarget: reading 1M active sources in under %v on one core: %.0f ms of CPU (%.0f ms wall) with the default reader, %.0f allocations per read: %s. "+
+		"The kernel's batch lookup alone: %.0f ms; summing in user space: %.0f ms.\n",
+		readTarget, def, median(defCase.wallMs), median(defCase.allocs), verdict, kern, median(byKey["sum-all"].ms))
+	writeBenchTable(b, "xdp-read.md", sb.String())
+}
+
+// batchLookupAll reads the whole map m with BPF_MAP_LOOKUP_BATCH into the
+// reused buffers and returns the number of entries read.
+func batchLookupAll(tb testing.TB, m *ebpf.Map, keys []detector.Addr, vals any) int {
+	var cursor ebpf.MapBatchCursor
+	total := 0
+	for {
+		got, err := m.BatchLookup(&cursor, keys, vals, nil)
+		total += got
+		if errors.Is(err, ebpf.ErrKeyNotExist) {
+			return total
+		}
+		if err != nil {
+			tb.Fatalf("batch lookup: %v", err)
+		}
+	}
+}
+
+// scratchMap creates a hash map of typ with n entries under the keys
+// fillSources uses and values of type V (copies per key: 1, or the number
+// of CPUs for per-CPU maps), and returns a function reading all of it with
+// batch lookups of DefaultReadBatch entries.
+func scratchMap[V any](tb testing.TB, typ ebpf.MapType, n, copies int) func() int {
+	tb.Helper()
+	var zero V
+	m, err := ebpf.NewMap(&ebpf.MapSpec{Type: typ, KeySize: 16, ValueSize: uint32(unsafe.Sizeof(zero)), MaxEntries: uint32(n)})
+	if err != nil {
+		tb.Fatalf("scratch map: %v", err)
+	}
+	tb.Cleanup(func() { m.Close() })
+	const chunk = 1 << 14
+	keys := make([]detector.Addr, 0, chunk)
+	vals := make([]V, chunk*copies)
+	for i := range n {
+		keys = append(keys, sourceKey(i))
+		if len(keys) == chunk || i == n-1 {
+			if _, err := m.BatchUpdate(keys, vals[:len(keys)*copies], nil); err != nil {
+				tb.Fatalf("fill scratch map: %v", err)
+			}
+			keys = keys[:0]
+		}
+	}
+	keys = make([]detector.Addr, DefaultReadBatch)
+	vals = make([]V, DefaultReadBatch*copies)
+	return func() int { return batchLookupAll(tb, m, keys, vals) }
+}
+
+// sourceKey is the i-th key fillSources inserts.
+func sourceKey(i int) detector.Addr {
+	if i < 1<<17 {
+		return detector.AddrFrom4([4]byte{198, 18 + byte(i>>16&1), byte(i >> 8), byte(i)})
+	}
+	return detector.Addr{0x20, 0x01, 0x0d, 0xb8, 12: byte(i >> 24), 13: byte(i >> 16), 14: byte(i >> 8), 15: byte(i)}
+}
