@@ -66,6 +66,8 @@ type daemon struct {
 	started  time.Time
 	// warm is set once the warm-up is over and that has been logged.
 	warm bool
+	// lastSlowRead rate-limits the slow_map_read warning.
+	lastSlowRead time.Time
 }
 
 func (d *daemon) run(ctx context.Context) error {
@@ -365,7 +367,13 @@ func (d *daemon) logEvents(t *detector.Tick, evs []detector.Event, live *capture
 		d.log.Warn().Str("event", "sources_lost").Uint64("packets", t.SourcesLost).
 			Msg("per-source map full: per-source view partial this tick")
 	}
-	_ = live
+	// A map read that eats half the tick delays detection: say so, at most
+	// once a minute (see BENCHMARKS.md on reading large per-source maps).
+	if rt := live.Stats().LastReadTime; rt > d.file.Tick.D()/2 && time.Since(d.lastSlowRead) > time.Minute {
+		d.lastSlowRead = time.Now()
+		d.log.Warn().Str("event", "slow_map_read").Str("read_time", rt.String()).Int("sources", live.Stats().Sources).
+			Msg("reading the kernel's per-source map took over half a tick; consider a smaller daemon.max_sources or a longer tick")
+	}
 }
 
 func round(v float64) float64 { return float64(int64(v*10+0.5)) / 10 }
