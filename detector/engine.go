@@ -2,6 +2,7 @@ package detector
 
 import (
 	"fmt"
+	"math"
 	"net/netip"
 	"slices"
 	"time"
@@ -54,15 +55,16 @@ type prefixSlot struct {
 	bits uint8
 }
 
-// prefixAcc sums one prefix's sources within a tick.
+// prefixAcc sums one prefix's sources within a tick. The fields every
+// source adds to come first.
 type prefixAcc struct {
 	key     prefixKey
 	slot    uint8
+	sources uint32
+	legit   uint64 // packets of legitimate-looking sources
 	total   Counters
 	flagged [NumClasses]uint64 // passed packets of flagged sources
 	flagB   [NumClasses]uint64 // and their bytes
-	legit   uint64             // packets of legitimate-looking sources
-	sources uint32
 }
 
 // Engine is the detector. It is not safe for concurrent use; one goroutine
@@ -75,7 +77,7 @@ type Engine struct {
 	tick    uint32 // ticks processed so far
 	warmEnd uint32 // first tick after the warm-up
 
-	sources  table[Addr]
+	sources  sourceTable
 	seen     seenOnce
 	prefixes table[prefixKey]
 	agg      [NumClasses + 1]aggState
@@ -83,17 +85,25 @@ type Engine struct {
 	slots    []prefixSlot
 	pfxPrior []prior
 
+	// slots4 and slots6 list the indexes in slots of each family.
+	slots4, slots6 []uint8
+
 	// per-tick scratch, reused
-	secs    float64
+	secs float64
+	// invSecs is 1/secs when secs is a power of two (the default 1s
+	// tick), else 0: dividing by a power of two and multiplying by its
+	// inverse give the same result, and a multiplication is cheaper.
+	invSecs float64
 	warm    bool
-	now     time.Time
-	pidx    map[prefixKey]int32
-	pacc    []prefixAcc
-	order   []int32
-	flagged [NumClasses + 1]float64 // pps of flagged passed traffic
-	flagBPS [NumClasses + 1]float64
-	dropP   [NumClasses]float64 // dropped packets by class, from sources
-	dropB   [NumClasses]float64
+	// A source at or under both quiet rates cannot be over threshold:
+	// the source floors, or the ceilings in the warm-up.
+	quietPPS, quietBPS float64
+	now                time.Time
+	tickPfx            []tickPrefixes          // this tick's prefixes, one set per slot
+	flagged            [NumClasses + 1]float64 // pps of flagged passed traffic
+	flagBPS            [NumClasses + 1]float64
+	dropP              [NumClasses]float64 // dropped packets by class, from sources
+	dropB              [NumClasses]float64
 	// legitPPS is this tick's rate of established sources within their
 	// band; banLegitShare is the share of it the ban being judged would
 	// drop (set around a prefix's judgement).
@@ -136,10 +146,9 @@ func New(cfg Config, enf Enforcer) (*Engine, error) {
 	e := &Engine{
 		cfg: cfg, enf: enf, alpha: alpha, decay: newDecayTable(alpha),
 		warmEnd:  uint32((cfg.WarmUp.D() + tick - 1) / tick),
-		sources:  newTable[Addr](),
+		sources:  newSourceTable(),
 		seen:     newSeenOnce(20),
 		prefixes: newTable[prefixKey](),
-		pidx:     make(map[prefixKey]int32),
 		ports:    make(map[uint16]float64),
 		bans:     newBanBook(),
 	}
@@ -156,6 +165,14 @@ func New(cfg Config, enf Enforcer) (*Engine, error) {
 		e.slots = append(e.slots, prefixSlot{bits: uint8(l)})
 	}
 	e.pfxPrior = make([]prior, len(e.slots))
+	for i, sl := range e.slots {
+		if sl.v4 {
+			e.slots4 = append(e.slots4, uint8(i))
+		} else {
+			e.slots6 = append(e.slots6, uint8(i))
+		}
+		e.tickPfx = append(e.tickPfx, newTickPrefixes(i, sl))
+	}
 	for _, c := range cfg.Bans.Allowlist {
 		e.allow = append(e.allow, c.Prefix)
 	}
@@ -184,8 +201,16 @@ func (e *Engine) Step(t *Tick) []Event {
 	if e.secs <= 0 {
 		e.secs = e.cfg.Tick.D().Seconds()
 	}
+	e.invSecs = 0
+	if frac, _ := math.Frexp(e.secs); frac == 0.5 {
+		e.invSecs = 1 / e.secs
+	}
 	e.now = t.End()
 	e.warm = e.tick < e.warmEnd
+	e.quietPPS, e.quietBPS = e.cfg.Source.FloorPPS, e.cfg.Source.FloorBPS
+	if e.warm {
+		e.quietPPS, e.quietBPS = e.cfg.Source.CeilingPPS, e.cfg.Source.CeilingBPS
+	}
 	e.flagged = [NumClasses + 1]float64{}
 	e.flagBPS = [NumClasses + 1]float64{}
 	e.dropP = [NumClasses]float64{}
@@ -193,8 +218,20 @@ func (e *Engine) Step(t *Tick) []Event {
 	e.dropB = [NumClasses]float64{}
 	e.resetPrefixes()
 
-	for i := range t.Sources {
-		e.judgeSource(&t.Sources[i])
+	// Sources are looked up lookAhead at a time before they are judged: the
+	// lookups are independent, so their cache misses (at a million sources
+	// nearly every lookup misses) overlap instead of stalling each
+	// judgement in turn.
+	var slots [lookAhead]int32
+	for srcs := t.Sources; len(srcs) > 0; {
+		batch := srcs[:min(lookAhead, len(srcs))]
+		srcs = srcs[len(batch):]
+		for i := range batch {
+			slots[i] = e.sources.find(batch[i].Addr, e.sources.hash(batch[i].Addr))
+		}
+		for i := range batch {
+			e.judgeSource(&batch[i], slots[i])
+		}
 	}
 	e.absentSources()
 	e.judgePrefixes()
@@ -210,7 +247,7 @@ func (e *Engine) Step(t *Tick) []Event {
 	idle, probation := ticks(e.cfg.Tracking.IdleTimeout), ticks(e.cfg.Tracking.ProbationTimeout)
 	// Sweep a bounded slice of each table per tick: the whole table is
 	// covered every 64 ticks without a per-tick pause proportional to it.
-	e.sources.expire(e.tick, len(e.sources.states)/64+64, idle, probation)
+	e.sources.expire(e.tick, len(e.sources.recs)/64+64, idle, probation)
 	e.prefixes.expire(e.tick, len(e.prefixes.states)/64+64, idle, probation)
 	e.tick++
 	sortEvents(e.events)
@@ -218,23 +255,38 @@ func (e *Engine) Step(t *Tick) []Event {
 }
 
 func (e *Engine) resetPrefixes() {
-	clear(e.pidx)
-	e.pacc = e.pacc[:0]
+	for i := range e.tickPfx {
+		e.tickPfx[i].reset()
+	}
+}
+
+// perSec returns v/e.secs.
+func (e *Engine) perSec(v float64) float64 {
+	if e.invSecs != 0 {
+		return v * e.invSecs
+	}
+	return v / e.secs
 }
 
 // catchUp folds in the zero-rate ticks a key was absent for.
 func (e *Engine) catchUp(s *keyState) {
-	if gap := e.tick - s.lastTick; gap > 1 {
-		// Absent means under threshold: the run of over-threshold
-		// ticks is broken.
-		s.over = 0
-		if s.samples > 0 {
-			dn := e.decay.pow(gap - 1)
-			s.pps.decayIdle(dn)
-			s.bps.decayIdle(dn)
-		}
+	// Small enough to inline: most keys were seen in the last tick.
+	if e.tick-s.lastTick > 1 {
+		e.catchUpGap(s)
 	}
 	s.lastTick = e.tick
+}
+
+func (e *Engine) catchUpGap(s *keyState) {
+	gap := e.tick - s.lastTick
+	// Absent means under threshold: the run of over-threshold ticks is
+	// broken.
+	s.over = 0
+	if s.samples > 0 {
+		dn := e.decay.pow(gap - 1)
+		s.pps.decayIdle(dn)
+		s.bps.decayIdle(dn)
+	}
 }
 
 // overThreshold reports whether a rate pair is over the thresholds given the
@@ -268,16 +320,65 @@ func baselines(s *keyState, p *prior) (ewma, ewma) {
 	return pb, ewma{}
 }
 
-func (e *Engine) judgeSource(src *Source) {
-	pkts := src.TotalPackets()
-	bytes := src.TotalBytes()
+// lookAhead is how many sources Step looks up ahead of judging them.
+const lookAhead = 32
+
+// judgeSource judges one source; slot is where Step found it in the table
+// before judging the sources ahead of it, or -1.
+func (e *Engine) judgeSource(src *Source, slot int32) {
+	pkts, bytes := totals(&src.Counters)
+	if slot < 0 {
+		// Absent then; but a source judged since may have added it (a
+		// tick should not name an address twice, but if one does, it is
+		// judged as before).
+		s, h := e.sources.lookup(src.Addr)
+		if s != nil {
+			e.catchUp(s)
+		}
+		e.judgeSourceSlow(src, s, h, pkts, bytes)
+		return
+	}
+	// Nothing is removed from the table while sources are judged, so the
+	// slot still holds the source.
+	s := &e.sources.recs[slot].keyState
+	e.catchUp(s)
+	// The common case, almost every source in almost every tick: a tracked
+	// source, neither anomalous nor banned nor dropped, under its floors
+	// (its ceilings in the warm-up). It is not over threshold whatever its
+	// baseline (see overThreshold), so it is learnt from straight away:
+	// this is judgeSourceSlow without the branches it would not take.
+	if s.flags&(flagAnomalous|flagBanned) == 0 && src.DroppedPackets|src.DroppedBytes == 0 {
+		pps, bps := e.perSec(float64(pkts)), e.perSec(float64(bytes)*8)
+		if pps <= e.quietPPS && bps <= e.quietBPS {
+			legit := s.samples >= established
+			e.learn(s, pps, bps)
+			e.srcPrior.add(pps)
+			if legit {
+				e.legitPPS += pps
+			}
+			e.accumulatePrefixes(src, pkts, bytes, false, legit)
+			return
+		}
+	}
+	e.judgeSourceSlow(src, s, 0, pkts, bytes)
+}
+
+// totals returns c.TotalPackets() and c.TotalBytes() in one pass (and
+// without the copy of the arrays that ranging over them by value makes).
+func totals(c *Counters) (pkts, bytes uint64) {
+	for i := range c.Packets {
+		pkts += c.Packets[i]
+		bytes += c.Bytes[i]
+	}
+	return pkts, bytes
+}
+
+// judgeSourceSlow judges a source the fast path in judgeSource does not:
+// s is its state (caught up) or nil, h its hash, pkts and bytes its totals.
+func (e *Engine) judgeSourceSlow(src *Source, s *keyState, h uint64, pkts, bytes uint64) {
+	thr := &e.cfg.Source
 	passedP := float64(pkts - min(src.DroppedPackets, pkts))
 	passedB := float64(bytes - min(src.DroppedBytes, bytes))
-	s := e.sources.get(src.Addr)
-	if s != nil {
-		e.catchUp(s)
-	}
-	thr := &e.cfg.Source
 	var flagged, legit bool
 	switch {
 	case s != nil && s.flags&flagBanned != 0:
@@ -295,7 +396,7 @@ func (e *Engine) judgeSource(src *Source) {
 		pb, bb := baselines(s, &e.srcPrior)
 		over := e.overThreshold(thr, &pb, &bb, pps, bps)
 		if s == nil && over {
-			s = e.sources.add(src.Addr, e.tick)
+			s = e.sources.addHashed(src.Addr, h, e.tick)
 		}
 		if s != nil && (over || s.flags&flagAnomalous != 0) {
 			flagged = e.stepAttack(s, ScopeSource, src.Addr.Prefix(), thr, &pb, &bb, pps, bps, over)
@@ -311,7 +412,7 @@ func (e *Engine) judgeSource(src *Source) {
 					e.srcPrior.add(pps)
 					break
 				}
-				s = e.sources.add(src.Addr, e.tick)
+				s = e.sources.addHashed(src.Addr, h, e.tick)
 			}
 			// Established and within its band: legitimate-looking, which
 			// no single ban may drop much of (see Bans.MaxLegitShare).
@@ -342,7 +443,7 @@ func (e *Engine) judgeSource(src *Source) {
 			e.flagBPS[c] += b
 		}
 	}
-	e.accumulatePrefixes(src, flagged, legit)
+	e.accumulatePrefixes(src, pkts, bytes, flagged, legit)
 }
 
 // learn folds a normal sample into a key's baseline.

@@ -1,6 +1,11 @@
 package detector
 
-import "net/netip"
+import (
+	"encoding/binary"
+	"math/bits"
+	"math/rand/v2"
+	"net/netip"
+)
 
 // maskAddr keeps the first bits of a within its family.
 func maskAddr(a Addr, v4 bool, bits uint8) Addr {
@@ -27,30 +32,138 @@ func (e *Engine) prefixKeyOf(p netip.Prefix) prefixKey {
 	return prefixKey{addr: AddrFrom(p.Addr()), bits: uint8(p.Bits())}
 }
 
-// accumulatePrefixes adds a source's tick to each tracked prefix holding it.
-// flagged says the source's passed traffic is already attack traffic (so it
-// does not count again towards its prefixes' own judgement).
-func (e *Engine) accumulatePrefixes(src *Source, flagged, legit bool) {
-	v4 := src.Addr.Is4()
-	for i, sl := range e.slots {
-		if sl.v4 != v4 {
-			continue
+// tickPrefixes gathers one tracked prefix length's prefixes over a tick:
+// their accumulators in order of first appearance, and an index from masked
+// address to accumulator. It is looked up for every source, so the index is
+// open-addressed with the key in the entry, and it is emptied in O(1) each
+// tick: an entry stamped with an older tick counts as empty.
+type tickPrefixes struct {
+	slot  uint8
+	bits  uint8
+	mask  [2]uint64 // maskAddr as an AND mask, little-endian words
+	accs  []prefixAcc
+	index []prefixEnt // length a power of two
+	shift uint        // 64 - log2(len(index))
+	gen   uint32      // this tick's stamp
+	seed  [2]uint64   // keys the hash, as in sourceTable
+}
+
+type prefixEnt struct {
+	addr Addr
+	acc  uint32 // index in accs
+	gen  uint32
+}
+
+func newTickPrefixes(slot int, sl prefixSlot) tickPrefixes {
+	var ones Addr
+	for i := range ones {
+		ones[i] = 0xff
+	}
+	m := maskAddr(ones, sl.v4, sl.bits)
+	t := tickPrefixes{
+		slot: uint8(slot), bits: sl.bits,
+		mask: [2]uint64{binary.LittleEndian.Uint64(m[:8]), binary.LittleEndian.Uint64(m[8:])},
+		seed: [2]uint64{rand.Uint64(), rand.Uint64()},
+	}
+	t.grow(64)
+	return t
+}
+
+// reset empties the set for a new tick.
+func (t *tickPrefixes) reset() {
+	t.accs = t.accs[:0]
+	t.gen++
+	if t.gen == 0 {
+		// The stamp wrapped: entries of 2³² ticks ago would look current.
+		clear(t.index)
+		t.gen = 1
+	}
+}
+
+func (t *tickPrefixes) hash(lo, hi uint64) uint64 {
+	h, l := bits.Mul64(lo^t.seed[0], hi^t.seed[1])
+	return h ^ l
+}
+
+// find returns the accumulator of the prefix holding the address with
+// little-endian words lo and hi, or nil if it has none this tick.
+func (t *tickPrefixes) find(lo, hi uint64) *prefixAcc {
+	lo, hi = lo&t.mask[0], hi&t.mask[1]
+	idx := t.index
+	mask := len(idx) - 1
+	for i := int(t.hash(lo, hi)>>t.shift) & mask; ; i = (i + 1) & mask {
+		e := &idx[i]
+		if e.gen != t.gen {
+			return nil
 		}
-		k := prefixKey{addr: maskAddr(src.Addr, v4, sl.bits), bits: sl.bits}
-		j, ok := e.pidx[k]
-		if !ok {
-			j = int32(len(e.pacc))
-			e.pacc = append(e.pacc, prefixAcc{key: k, slot: uint8(i)})
-			e.pidx[k] = j
+		if binary.LittleEndian.Uint64(e.addr[:8]) == lo && binary.LittleEndian.Uint64(e.addr[8:]) == hi {
+			return &t.accs[e.acc]
 		}
-		a := &e.pacc[j]
+	}
+}
+
+// get is find, adding the prefix if it has no accumulator yet.
+func (t *tickPrefixes) get(lo, hi uint64) *prefixAcc {
+	lo, hi = lo&t.mask[0], hi&t.mask[1]
+	idx := t.index
+	mask := len(idx) - 1
+	i := int(t.hash(lo, hi)>>t.shift) & mask
+	for ; idx[i].gen == t.gen; i = (i + 1) & mask {
+		e := &idx[i]
+		if binary.LittleEndian.Uint64(e.addr[:8]) == lo && binary.LittleEndian.Uint64(e.addr[8:]) == hi {
+			return &t.accs[e.acc]
+		}
+	}
+	k := prefixKey{bits: t.bits}
+	binary.LittleEndian.PutUint64(k.addr[:8], lo)
+	binary.LittleEndian.PutUint64(k.addr[8:], hi)
+	t.accs = append(t.accs, prefixAcc{key: k, slot: t.slot})
+	idx[i] = prefixEnt{addr: k.addr, acc: uint32(len(t.accs) - 1), gen: t.gen}
+	// Keep the index at most half full; growing moves the entries, not
+	// the accumulators.
+	if 2*len(t.accs) > len(idx) {
+		t.grow(2 * len(idx))
+	}
+	return &t.accs[len(t.accs)-1]
+}
+
+func (t *tickPrefixes) grow(n int) {
+	t.index = make([]prefixEnt, n)
+	t.shift = uint(64 - bits.TrailingZeros(uint(n)))
+	if t.gen == 0 {
+		t.gen = 1
+	}
+	mask := n - 1
+	for j := range t.accs {
+		a := t.accs[j].key.addr
+		lo, hi := binary.LittleEndian.Uint64(a[:8]), binary.LittleEndian.Uint64(a[8:])
+		i := int(t.hash(lo, hi)>>t.shift) & mask
+		for t.index[i].gen == t.gen {
+			i = (i + 1) & mask
+		}
+		t.index[i] = prefixEnt{addr: a, acc: uint32(j), gen: t.gen}
+	}
+}
+
+// accumulatePrefixes adds a source's tick (pkts and bytes are its totals)
+// to each tracked prefix holding it. flagged says the source's passed
+// traffic is already attack traffic (so it does not count again towards
+// its prefixes' own judgement).
+func (e *Engine) accumulatePrefixes(src *Source, pkts, bytes uint64, flagged, legit bool) {
+	lo := binary.LittleEndian.Uint64(src.Addr[:8])
+	hi := binary.LittleEndian.Uint64(src.Addr[8:])
+	slots := e.slots6
+	if lo == 0 && uint32(hi) == 0xffff_0000 { // src.Addr.Is4()
+		slots = e.slots4
+	}
+	for _, sl := range slots {
+		a := e.tickPfx[sl].get(lo, hi)
 		a.total.Add(&src.Counters)
 		a.sources++
 		if legit {
-			a.legit += src.TotalPackets()
+			a.legit += pkts
 		}
 		if flagged {
-			pkts, bytes := src.TotalPackets(), src.TotalBytes()
 			for c := range NumClasses {
 				p, b := src.Packets[c], src.Bytes[c]
 				if src.DroppedPackets > 0 {
@@ -76,70 +189,67 @@ func scaleDown(v, num, den uint64) uint64 {
 // family, on the traffic its flagged sources and sub-prefixes do not already
 // explain.
 func (e *Engine) judgePrefixes() {
-	// Counting sort by slot keeps first-appearance order within a slot.
-	e.order = e.order[:0]
-	for sl := range e.slots {
-		for i := range e.pacc {
-			if int(e.pacc[i].slot) == sl {
-				e.order = append(e.order, int32(i))
-			}
-		}
-	}
 	thr := &e.cfg.Prefix
-	for _, i := range e.order {
-		a := &e.pacc[i]
-		p := a.key.prefix()
-		pr := &e.pfxPrior[a.slot]
-		s := e.prefixes.get(a.key)
-		if s != nil {
-			e.catchUp(s)
+	for sl := range e.tickPfx {
+		for i := range e.tickPfx[sl].accs {
+			e.judgePrefix(thr, &e.tickPfx[sl].accs[i])
 		}
-		pkts, bytes := a.total.TotalPackets(), a.total.TotalBytes()
-		if s != nil && s.flags&flagBanned != 0 {
-			totP, totB := float64(pkts)/e.secs, float64(bytes)*8/e.secs
-			e.bans.observe(p, totP, e.tick)
-			e.followAttack(s, ScopePrefix, p.String(), thr, pr, totP, totB)
-			e.flagPrefix(a)
-			continue
-		}
-		var flagP, flagB uint64
-		for c := range NumClasses {
-			flagP += a.flagged[c]
-			flagB += a.flagB[c]
-		}
-		passP := pkts - min(a.total.DroppedPackets, pkts)
-		passB := bytes - min(a.total.DroppedBytes, bytes)
-		pps := float64(passP-min(flagP, passP)) / e.secs
-		bps := float64(passB-min(flagB, passB)) * 8 / e.secs
-		pb, bb := baselines(s, pr)
-		over := e.overThreshold(thr, &pb, &bb, pps, bps)
-		if s == nil && over {
-			s = e.prefixes.add(a.key, e.tick)
-		}
-		flagged := false
-		if s != nil && (over || s.flags&flagAnomalous != 0) {
-			if e.legitPPS > 0 {
-				e.banLegitShare = float64(a.legit) / e.secs / e.legitPPS
-			}
-			flagged = e.stepAttack(s, ScopePrefix, p, thr, &pb, &bb, pps, bps, over)
-			e.banLegitShare = 0
-		}
-		if flagged {
-			e.flagPrefix(a)
-			continue
-		}
-		if over || a.total.DroppedPackets > 0 {
-			continue // partly under a broader rule: nothing clean to learn
-		}
-		if s == nil {
-			if e.sources.len()+e.prefixes.len() >= e.cfg.Tracking.MaxKeys {
-				continue
-			}
-			s = e.prefixes.add(a.key, e.tick)
-		}
-		e.learn(s, pps, bps)
-		pr.add(pps)
 	}
+}
+
+// judgePrefix judges one prefix's tick.
+func (e *Engine) judgePrefix(thr *Thresholds, a *prefixAcc) {
+	p := a.key.prefix()
+	pr := &e.pfxPrior[a.slot]
+	s := e.prefixes.get(a.key)
+	if s != nil {
+		e.catchUp(s)
+	}
+	pkts, bytes := a.total.TotalPackets(), a.total.TotalBytes()
+	if s != nil && s.flags&flagBanned != 0 {
+		totP, totB := float64(pkts)/e.secs, float64(bytes)*8/e.secs
+		e.bans.observe(p, totP, e.tick)
+		e.followAttack(s, ScopePrefix, p.String(), thr, pr, totP, totB)
+		e.flagPrefix(a)
+		return
+	}
+	var flagP, flagB uint64
+	for c := range NumClasses {
+		flagP += a.flagged[c]
+		flagB += a.flagB[c]
+	}
+	passP := pkts - min(a.total.DroppedPackets, pkts)
+	passB := bytes - min(a.total.DroppedBytes, bytes)
+	pps := float64(passP-min(flagP, passP)) / e.secs
+	bps := float64(passB-min(flagB, passB)) * 8 / e.secs
+	pb, bb := baselines(s, pr)
+	over := e.overThreshold(thr, &pb, &bb, pps, bps)
+	if s == nil && over {
+		s = e.prefixes.add(a.key, e.tick)
+	}
+	flagged := false
+	if s != nil && (over || s.flags&flagAnomalous != 0) {
+		if e.legitPPS > 0 {
+			e.banLegitShare = float64(a.legit) / e.secs / e.legitPPS
+		}
+		flagged = e.stepAttack(s, ScopePrefix, p, thr, &pb, &bb, pps, bps, over)
+		e.banLegitShare = 0
+	}
+	if flagged {
+		e.flagPrefix(a)
+		return
+	}
+	if over || a.total.DroppedPackets > 0 {
+		return // partly under a broader rule: nothing clean to learn
+	}
+	if s == nil {
+		if e.sources.len()+e.prefixes.len() >= e.cfg.Tracking.MaxKeys {
+			return
+		}
+		s = e.prefixes.add(a.key, e.tick)
+	}
+	e.learn(s, pps, bps)
+	pr.add(pps)
 }
 
 // flagPrefix counts a flagged prefix's remaining passed traffic as attack
@@ -161,14 +271,13 @@ func (e *Engine) flagPrefix(a *prefixAcc) {
 		e.flagBPS[c] += float64(restB[c]) * 8 / e.secs
 	}
 	sl := e.slots[a.slot]
+	lo := binary.LittleEndian.Uint64(a.key.addr[:8])
+	hi := binary.LittleEndian.Uint64(a.key.addr[8:])
 	for j := int(a.slot) + 1; j < len(e.slots); j++ {
-		parent := e.slots[j]
-		if parent.v4 != sl.v4 {
+		if e.slots[j].v4 != sl.v4 {
 			continue
 		}
-		k := prefixKey{addr: maskAddr(a.key.addr, sl.v4, parent.bits), bits: parent.bits}
-		if pi, ok := e.pidx[k]; ok {
-			pa := &e.pacc[pi]
+		if pa := e.tickPfx[j].find(lo, hi); pa != nil {
 			for c := range NumClasses {
 				pa.flagged[c] += rest[c]
 				pa.flagB[c] += restB[c]

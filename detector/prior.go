@@ -29,6 +29,20 @@ func priorBucket(rate float64) int {
 	if rate <= 0 {
 		return 0
 	}
+	// Read Frexp's result off the bits, as it is called for every source:
+	// a normal rate is 1.m·2^(e-1023) = (0.5 + m/2)·2^(e-1022), so Frexp's
+	// exponent is e-1022 and int((frac-0.5)·8) is the top two bits of m.
+	bits := math.Float64bits(rate)
+	e := int(bits >> 52 & 0x7ff)
+	if e == 0 || e == 0x7ff { // subnormal, infinite or NaN
+		return priorBucketFrexp(rate)
+	}
+	b := (e-1022-priorMinExp)*4 + int(bits>>50&3)
+	return min(max(b, 0), priorBuckets-1)
+}
+
+// priorBucketFrexp is priorBucket for any positive rate or NaN.
+func priorBucketFrexp(rate float64) int {
 	frac, exp := math.Frexp(rate) // rate = frac·2^exp, frac in [0.5, 1)
 	b := (exp-priorMinExp)*4 + int((frac-0.5)*8)
 	return min(max(b, 0), priorBuckets-1)

@@ -143,10 +143,10 @@ func (e *Engine) MarshalState() []byte {
 		w.u8(boolByte(e.pfxPrior[i].ready))
 	}
 	w.u32(uint32(e.sources.len()))
-	for a, i := range e.sources.index {
+	e.sources.all(func(a Addr, s *keyState) {
 		w.addr(a)
-		w.key(&e.sources.states[i])
-	}
+		w.key(s)
+	})
 	w.u32(uint32(e.prefixes.len()))
 	for k, i := range e.prefixes.index {
 		w.addr(k.addr)

@@ -1,6 +1,10 @@
 package detector
 
-import "encoding/binary"
+import (
+	"encoding/binary"
+	"math/bits"
+	"math/rand/v2"
+)
 
 // keyState is what the detector remembers about one source or prefix. It is
 // kept small (48 bytes) because there may be millions of sources.
@@ -37,14 +41,70 @@ const (
 // baseline is trusted over the population prior.
 const established = 3
 
-// table maps keys to dense state slots. Freed slots are reused, so in steady
-// state it allocates nothing.
-type table[K comparable] struct {
-	index  map[K]int32
-	keys   []K
+// slotArena holds a table's key states in dense slots. Freed slots are
+// reused (last freed first), so in steady state it allocates nothing, and
+// the idle sweep walks the slots in order.
+type slotArena struct {
 	states []keyState
 	free   []int32
 	sweep  int // next slot the incremental idle sweep looks at
+}
+
+// alloc returns a slot holding a fresh state, and whether the slot is new
+// (appended) rather than reused.
+func (a *slotArena) alloc(tick uint32) (i int32, appended bool) {
+	if n := len(a.free); n > 0 {
+		i = a.free[n-1]
+		a.free = a.free[:n-1]
+	} else {
+		i = int32(len(a.states))
+		a.states = append(a.states, keyState{})
+		appended = true
+	}
+	a.states[i] = keyState{lastTick: tick, flags: flagLive}
+	return i, appended
+}
+
+// expire looks at up to n slots from where the last call stopped and frees
+// keys unseen for longer than their timeout, calling forget for each before
+// its slot is cleared.
+func (a *slotArena) expire(now uint32, n int, idle, probation uint32, forget func(i int32)) {
+	for ; n > 0 && len(a.states) > 0; n-- {
+		if a.sweep >= len(a.states) {
+			a.sweep = 0
+		}
+		i := a.sweep
+		a.sweep++
+		s := &a.states[i]
+		if s.expired(now, idle, probation) {
+			forget(int32(i))
+			*s = keyState{}
+			a.free = append(a.free, int32(i))
+		}
+	}
+}
+
+// expired reports whether the idle sweep frees a key: live, unseen for
+// longer than its timeout, and neither anomalous nor banned (the detector
+// must remember who it is fighting).
+func (s *keyState) expired(now, idle, probation uint32) bool {
+	if s.flags&flagLive == 0 || s.flags&(flagAnomalous|flagBanned) != 0 {
+		return false
+	}
+	limit := idle
+	if s.samples < established {
+		limit = probation
+	}
+	return now-s.lastTick > limit
+}
+
+// table maps keys to dense state slots. It serves the prefixes, which are
+// few and looked up once per tick each; the sources, looked up once per
+// source per tick, have sourceTable.
+type table[K comparable] struct {
+	slotArena
+	index map[K]int32
+	keys  []K
 }
 
 func newTable[K comparable]() table[K] {
@@ -63,45 +123,213 @@ func (t *table[K]) get(k K) *keyState {
 
 // add creates a zero state for k (which must be absent).
 func (t *table[K]) add(k K, tick uint32) *keyState {
+	i, appended := t.alloc(tick)
+	if appended {
+		t.keys = append(t.keys, k)
+	} else {
+		t.keys[i] = k
+	}
+	t.index[k] = i
+	return &t.states[i]
+}
+
+// expire frees idle keys; see slotArena.expire.
+func (t *table[K]) expire(now uint32, n int, idle, probation uint32) {
+	t.slotArena.expire(now, n, idle, probation, func(i int32) {
+		delete(t.index, t.keys[i])
+		var zero K
+		t.keys[i] = zero
+	})
+}
+
+// sourceTable is table[Addr] laid out for millions of sources looked up
+// once each per tick. A slot holds the address next to its state (64 bytes,
+// one cache line), and the hash index holds only a hash tag and the slot,
+// 8 bytes an entry: a lookup reads one index line and the slot's line,
+// which the caller reads anyway. The built-in map costs several cache
+// misses at a million keys and twice the memory.
+type sourceTable struct {
+	recs  []sourceRec
+	free  []int32
+	sweep int // next slot the incremental idle sweep looks at
+	// index is open-addressed with linear probing; its length is a power
+	// of two.
+	index []indexEnt
+	shift uint // 64 - log2(len(index)): a hash's top bits pick its home
+	n     int
+	// seed keys the hash: the addresses are chosen by whoever sends the
+	// traffic, and a fixed hash would let a flood pick addresses that all
+	// collide. It changes only where keys sit in the index, never what the
+	// detector decides.
+	seed [2]uint64
+}
+
+type sourceRec struct {
+	keyState
+	addr Addr
+}
+
+type indexEnt struct {
+	tag  uint32 // the hash's low bits
+	slot uint32 // the slot + 1; 0 marks an empty entry
+}
+
+func newSourceTable() sourceTable {
+	t := sourceTable{seed: [2]uint64{rand.Uint64(), rand.Uint64()}}
+	t.resize(1024)
+	return t
+}
+
+func (t *sourceTable) len() int { return t.n }
+
+// hash is a keyed hash of a 16-byte address: one 64×64→128-bit multiply of
+// the two seeded halves, folded (wyhash's mixing step).
+func (t *sourceTable) hash(a Addr) uint64 {
+	lo := binary.LittleEndian.Uint64(a[:8])
+	hi := binary.LittleEndian.Uint64(a[8:])
+	h, l := bits.Mul64(lo^t.seed[0], hi^t.seed[1])
+	return h ^ l
+}
+
+// get returns the state of a, or nil.
+func (t *sourceTable) get(a Addr) *keyState {
+	if i := t.find(a, t.hash(a)); i >= 0 {
+		return &t.recs[i].keyState
+	}
+	return nil
+}
+
+// lookup returns the state of a, or nil, and a's hash for addHashed.
+func (t *sourceTable) lookup(a Addr) (*keyState, uint64) {
+	h := t.hash(a)
+	if i := t.find(a, h); i >= 0 {
+		return &t.recs[i].keyState, h
+	}
+	return nil, h
+}
+
+// find returns the slot of a, whose hash is h, or -1.
+func (t *sourceTable) find(a Addr, h uint64) int32 {
+	idx := t.index
+	mask := len(idx) - 1
+	tag := uint32(h)
+	for i := int(h>>t.shift) & mask; ; i = (i + 1) & mask {
+		e := idx[i]
+		if e.slot == 0 {
+			return -1
+		}
+		if e.tag == tag && t.recs[e.slot-1].addr == a {
+			return int32(e.slot - 1)
+		}
+	}
+}
+
+// add creates a zero state for a (which must be absent).
+func (t *sourceTable) add(a Addr, tick uint32) *keyState {
+	return t.addHashed(a, t.hash(a), tick)
+}
+
+// addHashed is add with a's hash already computed.
+func (t *sourceTable) addHashed(a Addr, h uint64, tick uint32) *keyState {
 	var i int32
 	if n := len(t.free); n > 0 {
 		i = t.free[n-1]
 		t.free = t.free[:n-1]
-		t.keys[i] = k
 	} else {
-		i = int32(len(t.states))
-		t.keys = append(t.keys, k)
-		t.states = append(t.states, keyState{})
+		i = int32(len(t.recs))
+		t.recs = append(t.recs, sourceRec{})
 	}
-	t.index[k] = i
-	t.states[i] = keyState{lastTick: tick, flags: flagLive}
-	return &t.states[i]
+	t.recs[i] = sourceRec{keyState: keyState{lastTick: tick, flags: flagLive}, addr: a}
+	// Grow at 3/4 full: linear probing degrades quickly beyond.
+	if 4*(t.n+1) > 3*len(t.index) {
+		t.resize(2 * len(t.index))
+	}
+	t.put(h, uint32(i)+1)
+	t.n++
+	return &t.recs[i].keyState
+}
+
+func (t *sourceTable) put(h uint64, slot1 uint32) {
+	idx := t.index
+	mask := len(idx) - 1
+	i := int(h>>t.shift) & mask
+	for idx[i].slot != 0 {
+		i = (i + 1) & mask
+	}
+	idx[i] = indexEnt{tag: uint32(h), slot: slot1}
+}
+
+func (t *sourceTable) resize(n int) {
+	old := t.index
+	t.index = make([]indexEnt, n)
+	t.shift = uint(64 - bits.TrailingZeros(uint(n)))
+	for _, e := range old {
+		if e.slot != 0 {
+			t.put(t.hash(t.recs[e.slot-1].addr), e.slot)
+		}
+	}
+}
+
+// home returns the index entry an address's probe starts at.
+func (t *sourceTable) home(a Addr) int {
+	return int(t.hash(a)>>t.shift) & (len(t.index) - 1)
+}
+
+// unindex removes slot, holding a, from the index. Linear probing needs no
+// tombstones: the entries after the hole that may sit in it move back.
+func (t *sourceTable) unindex(a Addr, slot int32) {
+	idx := t.index
+	mask := len(idx) - 1
+	i := t.home(a)
+	for idx[i].slot != uint32(slot)+1 {
+		if idx[i].slot == 0 {
+			return
+		}
+		i = (i + 1) & mask
+	}
+	t.n--
+	for j := i; ; {
+		idx[i] = indexEnt{}
+		for {
+			j = (j + 1) & mask
+			if idx[j].slot == 0 {
+				return
+			}
+			// The entry at j may fill the hole at i unless its home lies
+			// cyclically in (i, j].
+			if (j-t.home(t.recs[idx[j].slot-1].addr))&mask >= (j-i)&mask {
+				break
+			}
+		}
+		idx[i] = idx[j]
+		i = j
+	}
 }
 
 // expire looks at up to n slots from where the last call stopped and frees
-// keys unseen for longer than their timeout. Anomalous and banned keys are
-// kept: the detector must remember who it is fighting.
-func (t *table[K]) expire(now uint32, n int, idle, probation uint32) {
-	for ; n > 0 && len(t.states) > 0; n-- {
-		if t.sweep >= len(t.states) {
+// the sources keyState.expired says to.
+func (t *sourceTable) expire(now uint32, n int, idle, probation uint32) {
+	for ; n > 0 && len(t.recs) > 0; n-- {
+		if t.sweep >= len(t.recs) {
 			t.sweep = 0
 		}
 		i := t.sweep
 		t.sweep++
-		s := &t.states[i]
-		if s.flags&flagLive == 0 || s.flags&(flagAnomalous|flagBanned) != 0 {
-			continue
-		}
-		limit := idle
-		if s.samples < established {
-			limit = probation
-		}
-		if now-s.lastTick > limit {
-			delete(t.index, t.keys[i])
-			var zero K
-			t.keys[i] = zero
-			*s = keyState{}
+		r := &t.recs[i]
+		if r.expired(now, idle, probation) {
+			t.unindex(r.addr, int32(i))
+			*r = sourceRec{}
 			t.free = append(t.free, int32(i))
+		}
+	}
+}
+
+// all calls f for every source and its state, in no particular order.
+func (t *sourceTable) all(f func(a Addr, s *keyState)) {
+	for _, e := range t.index {
+		if e.slot != 0 {
+			r := &t.recs[e.slot-1]
+			f(r.addr, &r.keyState)
 		}
 	}
 }
