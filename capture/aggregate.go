@@ -7,7 +7,7 @@ import (
 )
 
 // aggregator sums decoded packets into one tick at a time, by packet
-// timestamp. It allocates nothing per packet once its map and slice have
+// timestamp. It allocates nothing per packet once its index and slice have
 // grown to the largest tick's number of sources.
 type aggregator struct {
 	tick     time.Duration
@@ -16,7 +16,9 @@ type aggregator struct {
 
 	open  bool          // cur holds a tick being built
 	cur   detector.Tick // Sources aliases srcs when handed out
-	index map[detector.Addr]int32
+	end   time.Time     // cur.End()
+	endOK bool          // end is exactly Start + tick (no overflow)
+	index srcIndex      // address to index in srcs
 	srcs  []detector.Source
 	high  time.Time // latest timestamp seen (the high-water mark)
 }
@@ -26,16 +28,39 @@ func newAggregator(tick, maxGap, backTol time.Duration) *aggregator {
 		tick:     tick,
 		backTol:  backTol,
 		maxEmpty: int64(maxGap / tick),
-		index:    make(map[detector.Addr]int32),
+		index:    newSrcIndex(),
 	}
 }
 
 // begin starts an empty tick at start, reusing the storage of the last one.
 func (a *aggregator) begin(start time.Time) {
-	clear(a.index)
+	a.index.reset()
 	a.srcs = a.srcs[:0]
 	a.cur = detector.Tick{Start: start, Length: a.tick}
 	a.open = true
+	a.end = start.Add(a.tick)
+	// At absurd times (pcapng allows years past 292 billion) Add
+	// saturates; then place decides every packet.
+	a.endOK = a.end.Sub(start) == a.tick
+}
+
+// inOrder reports whether a packet stamped ts goes into the open tick
+// without being late, and if so records ts as the latest: what place
+// decides for nearly every packet, with two comparisons instead of the
+// durations place works with (time.Sub checks every result for overflow):
+// 7% of the replay source's time on the bench capture. It returns false
+// in every other case, which place then handles.
+//
+// It agrees with place: ts >= high means place takes the forward branch,
+// and ts < start+tick, exact since the Add did not overflow, is
+// ts.Sub(start) < tick (and where that Sub saturates, to the minimum, it
+// is below tick as well).
+func (a *aggregator) inOrder(ts *time.Time) bool {
+	if !a.endOK || ts.Before(a.high) || !ts.Before(a.end) {
+		return false
+	}
+	a.high = *ts
+	return true
 }
 
 // placement says where a packet goes relative to the open tick.
@@ -96,11 +121,9 @@ func (a *aggregator) add(pkt *Packet, wire uint64) {
 		a.cur.UnparsedBytes += wire
 		return
 	}
-	i, ok := a.index[pkt.Src]
+	i, ok := a.index.lookup(&pkt.Src, a.srcs)
 	if !ok {
-		i = int32(len(a.srcs))
 		a.srcs = append(a.srcs, detector.Source{Addr: pkt.Src})
-		a.index[pkt.Src] = i
 	}
 	s := &a.srcs[i]
 	s.Packets[pkt.Class]++

@@ -165,7 +165,7 @@ func BenchmarkDecode(b *testing.B) {
 	}
 }
 
-// BenchmarkReplay measures the whole replay (file reading through pcapgo,
+// BenchmarkReplay measures the whole replay source (file reading,
 // decoding, ticks) over a 100,000-packet pcap; ns/packet is the figure to
 // compare with the capture rates in the corpus notes.
 func BenchmarkReplay(b *testing.B) {

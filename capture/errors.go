@@ -44,8 +44,8 @@ func (e *ReadError) Error() string {
 
 func (e *ReadError) Unwrap() error { return e.Err }
 
-// offsetError is what the framers return: a failure at a stream offset,
-// before the file name is known to be attached.
+// offsetError is what the pcap reader and the pcapng framer return: a
+// failure at a stream offset, before the file name is known to be attached.
 type offsetError struct {
 	off int64
 	err error

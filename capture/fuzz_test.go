@@ -66,8 +66,9 @@ func fuzzReplaySeeds(tb testing.TB) [][]byte {
 }
 
 // FuzzReplay feeds arbitrary files through the whole replay: format
-// detection, both framers, pcapgo, the decoder and the tick logic. It must
-// not panic or loop, and every packet read must be in exactly one tick.
+// detection, the pcap reader, the pcapng framer and pcapgo, the decoder
+// and the tick logic. It must not panic or loop, and every packet read must
+// be in exactly one tick.
 func FuzzReplay(f *testing.F) {
 	for _, seed := range fuzzReplaySeeds(f) {
 		f.Add(seed)

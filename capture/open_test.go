@@ -6,11 +6,13 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/google/gopacket/layers"
+	"github.com/google/gopacket/pcapgo"
 )
 
 // samplePackets are three frames with distinct sizes and times, used to
@@ -203,8 +205,8 @@ func TestOpenPath(t *testing.T) {
 	}
 }
 
-// TestPcapQuirks checks what the pcap framer fixes before pcapgo sees the
-// stream.
+// TestPcapQuirks checks what the pcap reader accepts or fixes that pcapgo
+// alone gets wrong.
 func TestPcapQuirks(t *testing.T) {
 	le := binary.LittleEndian
 	frame := serialize(t, eth(layers.EthernetTypeIPv4), ip4(tSrc4, layers.IPProtocolTCP), tcpSYN(), payload(100))
@@ -303,6 +305,90 @@ func TestPcapQuirks(t *testing.T) {
 			t.Fatalf("%v, want a ReadError in the decompressed stream", err)
 		}
 	})
+}
+
+// TestPcapLargeRecords checks records larger than the reader's buffer,
+// which are copied rather than returned in place, between small ones, and
+// a file cut inside one.
+func TestPcapLargeRecords(t *testing.T) {
+	le := binary.LittleEndian
+	var recs []rec
+	for i, n := range []int{60, 70000, 100, maxCaptureLen, 65536 - pcapRecordHeaderLen, 65536, 1514} {
+		b := make([]byte, n)
+		for j := range b {
+			b[j] = byte(i*31 + j)
+		}
+		recs = append(recs, rec{ts: at(time.Duration(i) * time.Millisecond), data: b})
+	}
+	f := classicPcap(le, true, 1, 65535, recs)
+	check := func(t *testing.T, got []Record, n int) {
+		t.Helper()
+		if len(got) != n {
+			t.Fatalf("%d records, want %d", len(got), n)
+		}
+		for i, g := range got {
+			if !bytes.Equal(g.Data, recs[i].data) || g.Info.CaptureLength != len(recs[i].data) || !g.Info.Timestamp.Equal(recs[i].ts) {
+				t.Errorf("record %d: %d bytes at %v, want %d at %v", i, len(g.Data), g.Info.Timestamp, len(recs[i].data), recs[i].ts)
+			}
+		}
+	}
+	for _, gz := range []bool{false, true} {
+		t.Run(fmt.Sprintf("whole/gzip=%v", gz), func(t *testing.T) {
+			in := f
+			if gz {
+				in = gzipBytes(t, f)
+			}
+			got, err := readAll(mustReader(t, in))
+			if err != io.EOF {
+				t.Fatal(err)
+			}
+			check(t, got, len(recs))
+		})
+	}
+	// Cut inside the maxCaptureLen record (the fourth).
+	start := 24
+	for _, r := range recs[:3] {
+		start += pcapRecordHeaderLen + len(r.data)
+	}
+	for _, cut := range []int{start + 10, start + pcapRecordHeaderLen + 5, start + pcapRecordHeaderLen + maxCaptureLen - 1} {
+		got, err := readAll(mustReader(t, f[:cut]))
+		var re *ReadError
+		if !errors.As(err, &re) || !errors.Is(err, io.ErrUnexpectedEOF) || re.Offset != int64(start) {
+			t.Errorf("cut at %d: %v, want unexpected EOF at byte %d", cut, err, start)
+		}
+		check(t, got, 3)
+	}
+}
+
+// TestPcapMatchesPcapgo checks that, on files pcapgo reads correctly
+// (version 2.4, lengths in order, within the snaplen), the pcap reader
+// returns exactly what pcapgo's ZeroCopyReadPacketData returned before the
+// reader replaced it: the same data and the same CaptureInfo.
+func TestPcapMatchesPcapgo(t *testing.T) {
+	recs := samplePackets(t)
+	recs = append(recs, rec{ts: time.Unix(1<<32-1, 999999000).UTC(), data: recs[0].data, origLen: 9000})
+	for _, bo := range []binary.ByteOrder{binary.LittleEndian, binary.BigEndian} {
+		for _, nano := range []bool{false, true} {
+			f := classicPcap(bo, nano, 1, 65535, recs)
+			pg, err := pcapgo.NewReader(bytes.NewReader(f))
+			if err != nil {
+				t.Fatal(err)
+			}
+			got, err := readAll(mustReader(t, f))
+			if err != io.EOF || len(got) != len(recs) {
+				t.Fatalf("%v nano=%v: %d records, %v", bo, nano, len(got), err)
+			}
+			for i, g := range got {
+				data, ci, err := pg.ZeroCopyReadPacketData()
+				if err != nil {
+					t.Fatal(err)
+				}
+				if !bytes.Equal(g.Data, data) || !reflect.DeepEqual(g.Info, ci) || g.LinkType != LinkTypeEthernet {
+					t.Errorf("%v nano=%v record %d: %+v, pcapgo %+v", bo, nano, i, g.Info, ci)
+				}
+			}
+		}
+	}
 }
 
 func mustReader(tb testing.TB, file []byte) *Reader {

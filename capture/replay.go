@@ -75,6 +75,8 @@ type Replay struct {
 	paths []string
 	next  int     // index in paths of the next file to open
 	rd    *Reader // current file, nil between files
+	rec   Record  // the packet read last
+	pkt   Packet  // and decoded
 	dec   *Decoder
 	agg   *aggregator
 	stats ReplayStats
@@ -170,28 +172,28 @@ func (r *Replay) openNext() error {
 	return nil
 }
 
-// readRecord returns the next packet of the stream, moving on to the next
-// file at the end of one. It returns io.EOF after the last file.
-func (r *Replay) readRecord() (Record, error) {
+// readRecord reads the next packet of the stream into r.rec, moving on to
+// the next file at the end of one. It returns io.EOF after the last file.
+func (r *Replay) readRecord() error {
 	for {
 		if r.rd == nil {
 			if r.next == len(r.paths) {
-				return Record{}, io.EOF
+				return io.EOF
 			}
 			if err := r.openNext(); err != nil {
-				return Record{}, err
+				return err
 			}
 		}
-		rec, err := r.rd.ReadPacket()
+		err := r.rd.read(&r.rec)
 		if err == nil {
-			return rec, nil
+			return nil
 		}
 		if err != io.EOF {
-			return Record{}, err
+			return err
 		}
 		r.doneBytes += r.rd.BytesRead()
 		if cerr := r.rd.Close(); cerr != nil {
-			return Record{}, fmt.Errorf("close %s: %w", r.rd.Name(), cerr)
+			return fmt.Errorf("close %s: %w", r.rd.Name(), cerr)
 		}
 		r.rd = nil
 	}
@@ -218,9 +220,9 @@ func (r *Replay) Next() (*detector.Tick, error) {
 	if r.err != nil {
 		return nil, r.err
 	}
+	rec, pkt := &r.rec, &r.pkt
 	for {
-		rec, err := r.readRecord()
-		if err != nil {
+		if err := r.readRecord(); err != nil {
 			r.err = err
 			if r.agg.open {
 				r.stats.Ticks++
@@ -228,7 +230,7 @@ func (r *Replay) Next() (*detector.Tick, error) {
 			}
 			return nil, err
 		}
-		pkt := r.dec.Decode(rec.LinkType, rec.Data)
+		r.dec.decode(rec.LinkType, rec.Data, pkt)
 		wire := uint64(max(rec.Info.Length, rec.Info.CaptureLength))
 		r.stats.Packets++
 		r.stats.Bytes += wire
@@ -237,11 +239,15 @@ func (r *Replay) Next() (*detector.Tick, error) {
 			r.stats.UndecodableBytes += wire
 			r.stats.UndecodableByLinkType[rec.LinkType]++
 		}
-		ts := rec.Info.Timestamp
+		ts := &rec.Info.Timestamp
 		if !r.agg.open {
 			r.agg.begin(ts.Truncate(r.opt.Tick))
 		}
-		p := r.agg.place(ts)
+		if r.agg.inOrder(ts) { // the common case, decided with two comparisons
+			r.agg.add(pkt, wire)
+			continue
+		}
+		p := r.agg.place(*ts)
 		if p.backwards {
 			r.stats.BackwardsTimestamps++
 		}
@@ -249,11 +255,11 @@ func (r *Replay) Next() (*detector.Tick, error) {
 			r.stats.ClockJumps++
 		}
 		if !p.closeTick {
-			r.agg.add(&pkt, wire)
+			r.agg.add(pkt, wire)
 			continue
 		}
 		r.emptyLeft, r.emptyStart = p.empties, r.agg.cur.End()
-		r.pending, r.pendPkt, r.pendWire, r.pendStart = true, pkt, wire, p.next
+		r.pending, r.pendPkt, r.pendWire, r.pendStart = true, *pkt, wire, p.next
 		r.stats.Ticks++
 		return r.agg.close(r.opt.Dropper), nil
 	}
