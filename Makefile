@@ -10,8 +10,12 @@ export FLOODGUARD_PCAP_CORPUS ?= $(CORPUS)
 # Debian packages the tests use: clang/llvm/libbpf for `make generate` and the
 # freshness check of the committed BPF objects, bpftool for inspection,
 # iproute2 for the namespace tests, hping3 for the live demo, tcpdump and
-# xdp-tools (xdp-filter) for the benchmarks that compare against them.
-APT_PACKAGES := clang llvm libbpf-dev bpftool iproute2 tcpdump xdp-tools hping3
+# xdp-tools (xdp-filter) for the benchmarks that compare against them;
+# prometheus (promtool) to check the metrics and alert rules,
+# prometheus-alertmanager for the paging test against a real Alertmanager,
+# chromium to render the replay report, tmux to drive `floodguard top`.
+APT_PACKAGES := clang llvm libbpf-dev bpftool iproute2 tcpdump xdp-tools hping3 \
+	prometheus prometheus-alertmanager chromium tmux
 # What the live demo needs: namespaces and an hping3 flood.
 DEMO_PACKAGES := iproute2 hping3
 
