@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"net/netip"
+	"strconv"
 	"strings"
 	"time"
 
@@ -127,6 +128,16 @@ func keyLine(root *yaml.Node, key string) int {
 	}
 	line := 0
 	for _, part := range strings.Split(key, ".") {
+		if n.Kind == yaml.SequenceNode {
+			// A list element is named by its index ("sinks.1.url").
+			i, err := strconv.Atoi(part)
+			if err != nil || i < 0 || i >= len(n.Content) {
+				return line
+			}
+			n = n.Content[i]
+			line = n.Line
+			continue
+		}
 		if n.Kind != yaml.MappingNode {
 			return line
 		}
