@@ -227,3 +227,44 @@ func TestDispatcherCoalescesAndBounds(t *testing.T) {
 		t.Errorf("stats %+v", st)
 	}
 }
+
+// resendSink is a fakeSink whose receiver expects open incidents again.
+type resendSink struct{ fakeSink }
+
+func (*resendSink) ResendInterval() time.Duration { return 20 * time.Millisecond }
+
+// An open incident is re-sent to a Resender (Alertmanager) periodically,
+// and no longer once resolved.
+func TestDispatcherResendsOpenIncidents(t *testing.T) {
+	s := &resendSink{fakeSink{name: "am"}}
+	d, err := NewDispatcher([]Sink{s}, []SinkConfig{sinkCfg("am")}, Options{Log: zerolog.Nop()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Close(context.Background())
+	_ = d.Submit(queuedPage("k", Trigger, 1))
+	deadline := time.Now().Add(5 * time.Second)
+	for len(s.delivered()) < 4 && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	if n := len(s.delivered()); n < 4 {
+		t.Fatalf("%d sends of an open incident in 5s, want re-sends", n)
+	}
+	_ = d.Submit(queuedPage("k", Resolve, 2))
+	flush(t, d)
+	time.Sleep(30 * time.Millisecond) // let a resend already queued go out
+	n := len(s.delivered())
+	time.Sleep(100 * time.Millisecond) // five resend intervals
+	got := s.delivered()
+	if len(got) != n {
+		t.Errorf("re-sent after the resolve: %v", ids(got[n:]))
+	}
+	for _, p := range got {
+		if p.ID != "k#1" && p.ID != "k#2" {
+			t.Errorf("unexpected page %s", p.ID)
+		}
+	}
+	if got[len(got)-1].ID != "k#2" {
+		t.Errorf("last page %s, want the resolve", got[len(got)-1].ID)
+	}
+}
