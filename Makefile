@@ -93,6 +93,20 @@ demo-replay: build
 	@echo "== DNS reflection flood from ~1500 reflectors (labels: $(OUT)/udp-reflection.labels.json)"
 	@./$(BIN) replay $(OUT)/udp-reflection.pcap
 
+# report-screenshot regenerates docs/report.png, the README's picture of
+# `replay --report`: a DNS reflection flood (seed 1) shown in headless
+# Chromium.
+.PHONY: report-screenshot
+report-screenshot: build
+	$(call apt-install,chromium)
+	@mkdir -p $(OUT) docs
+	@./$(BIN) synth -out $(OUT) -seed 1 udp-reflection >/dev/null
+	@./$(BIN) replay -format jsonl -report $(OUT)/udp-reflection.html $(OUT)/udp-reflection.pcap >/dev/null
+	@tmp=$$(mktemp -d) && trap 'rm -rf "$$tmp"' EXIT && \
+	chromium --headless --disable-gpu --no-sandbox --user-data-dir="$$tmp" --hide-scrollbars \
+		--window-size=1280,900 --screenshot=docs/report.png "file://$(abspath $(OUT))/udp-reflection.html" 2>/dev/null
+	@echo "wrote docs/report.png from $(OUT)/udp-reflection.html"
+
 # bench runs the side-by-side benchmarks recorded in BENCHMARKS.md.
 bench: build deps
 	./scripts/bench-replay.sh

@@ -10,6 +10,7 @@ import (
 	"github.com/floodguard/floodguard/bpf"
 	"github.com/floodguard/floodguard/detector"
 	"github.com/floodguard/floodguard/internal/yamlconf"
+	"github.com/floodguard/floodguard/paging"
 	"go.yaml.in/yaml/v3"
 )
 
@@ -37,13 +38,18 @@ type Config struct {
 	// loopback to the allowlist, rediscovered every HostRefresh.
 	AllowHost   bool              `yaml:"allow_host"`
 	HostRefresh detector.Duration `yaml:"host_refresh"`
+	// MetricsListen is the HOST:PORT serving Prometheus metrics on
+	// /metrics ("" = off; ":9797" would listen on every interface, so
+	// prefer 127.0.0.1:9797). Read at start only.
+	MetricsListen string `yaml:"metrics_listen"`
 }
 
 // File is floodguard's whole configuration file: the detector's settings at
 // the top level, the daemon's under "daemon".
 type File struct {
 	detector.Config `yaml:",inline"`
-	Daemon          Config `yaml:"daemon"`
+	Daemon          Config        `yaml:"daemon"`
+	Paging          paging.Config `yaml:"paging"`
 }
 
 // DefaultFile returns the documented defaults.
@@ -62,6 +68,7 @@ func DefaultFile() File {
 			AllowHost:         true,
 			HostRefresh:       detector.Duration(30 * time.Second),
 		},
+		Paging: paging.DefaultConfig(),
 	}
 }
 
@@ -115,7 +122,10 @@ func (f *File) Validate() error {
 	if d.HostRefresh.D() < time.Second {
 		return bad("host_refresh", "%s is shorter than 1s", d.HostRefresh)
 	}
-	return nil
+	if err := checkListen(d.MetricsListen); err != nil {
+		return bad("metrics_listen", "%v", err)
+	}
+	return f.Paging.Validate()
 }
 
 func attachMode(s string) (bpf.AttachMode, error) {

@@ -68,3 +68,22 @@ func TestHostPrefixesIncludeLoopback(t *testing.T) {
 		t.Fatalf("loopback missing from %v", ps)
 	}
 }
+
+// TestPagingConfigErrors: the paging section is checked like the rest,
+// errors naming the key (list elements by index) and the line.
+func TestPagingConfigErrors(t *testing.T) {
+	for _, tc := range []struct{ doc, want string }{
+		{"paging:\n  sinks:\n    - {type: pagerduty}\n", "line 3: paging.sinks.0.routing_key"},
+		{"paging:\n  sinks:\n    - {type: exec, command: [x]}\n    - {type: smoke}\n", "line 4: paging.sinks.1.type"},
+		{"paging:\n  sinks:\n    - {type: exec, command: [x]}\n    - {type: exec, command: [y]}\n", `paging.sinks.1.name: "exec" names two sinks`},
+		{"paging:\n  sinks:\n    - type: slack\n      webhook_url: {file: /x, env: Y}\n", "paging.sinks.0.webhook_url: give file or env, not both"},
+		{"paging:\n  sinks:\n    - type: slack\n      webhook_url: https://hooks.example/secret\n", "line 4"},
+		{"paging:\n  default_severity: loud\n", "line 2: paging.default_severity"},
+		{"paging:\n  severity:\n    - {severity: error, min_dropped_share: 2}\n", "paging.severity.0.min_dropped_share"},
+	} {
+		_, err := ParseFile([]byte(tc.doc))
+		if err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%q: %v, want %q", tc.doc, err, tc.want)
+		}
+	}
+}

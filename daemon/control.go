@@ -77,6 +77,8 @@ type control struct {
 
 	mu     sync.Mutex
 	status Status
+
+	top topFeed // GET /v1/top
 }
 
 type peerKey struct{}
@@ -106,6 +108,7 @@ func listenControl(d *daemon, dir string) (*control, error) {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /v1/status", c.handleStatus)
 	mux.HandleFunc("GET /v1/bans", c.handleBans)
+	mux.HandleFunc("GET /v1/top", c.handleTop)
 	mux.HandleFunc("POST /v1/block", c.handleBlock)
 	mux.HandleFunc("POST /v1/unblock", c.handleUnblock)
 	c.srv = &http.Server{

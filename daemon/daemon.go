@@ -31,6 +31,10 @@ type Options struct {
 	// Reload delivers reload requests (SIGHUP).
 	Reload <-chan struct{}
 	Log    zerolog.Logger
+	// MetricsListen overrides the config's daemon.metrics_listen.
+	MetricsListen string
+	// Version is the binary's version, for floodguard_build_info.
+	Version string
 }
 
 // snapshotFile is the detector state's file name in the state directory.
@@ -44,6 +48,12 @@ func Run(ctx context.Context, opt Options) error {
 	}
 	if opt.Interface != "" {
 		file.Daemon.Interface = opt.Interface
+	}
+	if opt.MetricsListen != "" {
+		if err := checkListen(opt.MetricsListen); err != nil {
+			return fmt.Errorf("--metrics-listen %w", err)
+		}
+		file.Daemon.MetricsListen = opt.MetricsListen
 	}
 	if file.Daemon.Interface == "" {
 		return errors.New("no interface: set daemon.interface in the config or pass --interface")
@@ -68,6 +78,9 @@ type daemon struct {
 	warm bool
 	// lastSlowRead rate-limits the slow_map_read warning.
 	lastSlowRead time.Time
+	// metrics is nil unless daemon.metrics_listen is set.
+	metrics *metrics
+	pager   *pager
 }
 
 func (d *daemon) run(ctx context.Context) error {
@@ -101,6 +114,11 @@ func (d *daemon) run(ctx context.Context) error {
 		return err
 	}
 	defer d.ctl.close()
+	if d.pager, err = newPager(&d.file, d.log); err != nil {
+		d.close(false)
+		return err
+	}
+	defer d.pager.close()
 
 	live, err := capture.NewLive(ctx, capture.LiveMapsOf(x), capture.LiveOptions{
 		Tick: d.file.Tick.D(), IdleTimeout: dc.SourceIdleTimeout.D(),
@@ -110,6 +128,11 @@ func (d *daemon) run(ctx context.Context) error {
 		return err
 	}
 	defer live.Close()
+	if err := d.startMetrics(); err != nil {
+		d.close(false)
+		return err
+	}
+	defer d.metrics.stop()
 
 	if ok, err := sdnotify.SdNotify(false, sdnotify.SdNotifyReady); err != nil {
 		d.log.Warn().Err(err).Msg("sd_notify READY failed")
@@ -121,8 +144,11 @@ func (d *daemon) run(ctx context.Context) error {
 
 	runErr := detector.Run(ctx, live, d.eng, func(t *detector.Tick, evs []detector.Event) error {
 		d.logEvents(t, evs, live)
+		d.pager.observe(t, evs, d.eng)
 		d.logWarm()
 		d.ctl.setStatus(d.status(t))
+		d.ctl.publishTop(t)
+		d.observeTick(t, evs, live)
 		d.ctl.serve()
 		now := time.Now()
 		if wd > 0 {
@@ -142,6 +168,7 @@ func (d *daemon) run(ctx context.Context) error {
 		return nil
 	})
 	_, _ = sdnotify.SdNotify(false, sdnotify.SdNotifyStopping)
+	d.metrics.stop() // before the maps it reads are closed
 	d.snapshot()
 	if errors.Is(runErr, context.Canceled) {
 		runErr = nil

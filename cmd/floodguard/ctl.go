@@ -77,14 +77,27 @@ func parseCtlFlags(e env, name, usage string, withTTL bool, args []string) (ctlF
 // errDaemonDown means nothing answers on the control socket.
 var errDaemonDown = errors.New("floodguard is not running")
 
+// errNotRoot means the control socket refused a user other than root.
+var errNotRoot = errors.New("operator commands need root")
+
 // call sends one request to the daemon and decodes the JSON answer into out.
 func call(socket, method, path string, body, out any) error {
-	client := &http.Client{
+	return callWith(context.Background(), unixClient(socket), socket, method, path, body, out)
+}
+
+// unixClient is an HTTP client for the control socket; reuse it for many
+// requests (its idle connection stays open).
+func unixClient(socket string) *http.Client {
+	return &http.Client{
 		Timeout: 10 * time.Second,
 		Transport: &http.Transport{DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
 			return (&net.Dialer{}).DialContext(ctx, "unix", socket)
 		}},
 	}
+}
+
+// callWith is call with a client from unixClient, given up when ctx is done.
+func callWith(ctx context.Context, client *http.Client, socket, method, path string, body, out any) error {
 	var rd io.Reader
 	if body != nil {
 		b, err := json.Marshal(body)
@@ -93,14 +106,14 @@ func call(socket, method, path string, body, out any) error {
 		}
 		rd = bytes.NewReader(b)
 	}
-	req, err := http.NewRequest(method, "http://floodguard"+path, rd)
+	req, err := http.NewRequestWithContext(ctx, method, "http://floodguard"+path, rd)
 	if err != nil {
 		return err
 	}
 	resp, err := client.Do(req)
 	switch {
 	case errors.Is(err, syscall.EACCES) || errors.Is(err, os.ErrPermission):
-		return fmt.Errorf("%s: permission denied: operator commands need root", socket)
+		return fmt.Errorf("%s: permission denied: %w", socket, errNotRoot)
 	case errors.Is(err, syscall.ENOENT) || errors.Is(err, syscall.ECONNREFUSED):
 		return fmt.Errorf("%w (no daemon on %s)", errDaemonDown, socket)
 	case err != nil:

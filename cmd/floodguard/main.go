@@ -6,6 +6,7 @@
 //	floodguard synth [flags] SCENARIO... write labelled synthetic captures
 //	floodguard run --interface IFACE     protect an interface (the daemon)
 //	floodguard status|bans|block|unblock operator commands (root, Unix socket)
+//	floodguard top                      a live view of the running daemon (root)
 //	floodguard demo                     the live demo in network namespaces (root)
 //	floodguard version                  print the version
 package main
@@ -42,8 +43,10 @@ func commands() []command {
 		{"run", "protect a network interface (the daemon)", runDaemon},
 		{"status", "show the running daemon's state", runStatus},
 		{"bans", "list drop rules with their hit counters", runBans},
+		{"top", "a live view of the daemon: rates, top sources, rules", runTop},
 		{"block", "drop a CIDR for a while (never undone by the detector)", runBlock},
 		{"unblock", "remove a drop rule", runUnblock},
+		{"page", "send a test page through every configured sink (page --test)", runPage},
 		{"demo", "the live demo in network namespaces (root; make demo)", runDemo},
 		{"version", "print the version", func(e env, _ []string) error {
 			_, err := fmt.Fprintln(e.stdout, "floodguard", version)

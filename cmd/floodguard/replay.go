@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/floodguard/floodguard/capture"
+	"github.com/floodguard/floodguard/daemon"
 	"github.com/floodguard/floodguard/detector"
 )
 
@@ -22,6 +23,11 @@ type replayFlags struct {
 	dryRun bool
 	format string
 	files  []string
+	// page runs the incident logic and prints the pages; sendPages also
+	// sends them through the config's paging sinks.
+	page, sendPages bool
+	// report is where to write the HTML report ("" for none).
+	report string
 }
 
 func parseReplayFlags(args []string, stderr io.Writer) (replayFlags, error) {
@@ -32,6 +38,9 @@ func parseReplayFlags(args []string, stderr io.Writer) (replayFlags, error) {
 	fs.DurationVar(&f.tick, "tick", 0, "tick length, 100ms or more (default: the config's, 1s)")
 	fs.BoolVar(&f.dryRun, "dry-run", false, "decide and report bans but drop nothing")
 	fs.StringVar(&f.format, "format", "human", "output `format`: human or jsonl")
+	fs.BoolVar(&f.page, "page", false, "print the pages the daemon would have sent (incidents), with their timing")
+	fs.BoolVar(&f.sendPages, "send-pages", false, "with --page: also send them through the config's paging sinks")
+	fs.StringVar(&f.report, "report", "", "also write a self-contained HTML report of the replay to `file`")
 	fs.Usage = func() {
 		fmt.Fprintln(stderr, "usage: floodguard replay [flags] FILE... (- for standard input)")
 		fs.PrintDefaults()
@@ -48,6 +57,9 @@ func parseReplayFlags(args []string, stderr io.Writer) (replayFlags, error) {
 	}
 	if f.format != "human" && f.format != "jsonl" {
 		return f, usageError("-format %q: want human or jsonl", f.format)
+	}
+	if f.sendPages && !f.page {
+		return f, usageError("--send-pages needs --page")
 	}
 	return f, nil
 }
@@ -110,7 +122,10 @@ func runReplay(e env, args []string) error {
 	}
 	defer src.Close()
 
-	w := bufio.NewWriterSize(e.stdout, 64<<10)
+	prog := newReplayProgress(f.format, e.stderr, src) // nil unless stderr is a terminal
+	defer prog.clear()
+	rec := newReplayReport(f.report, cfg) // nil without --report
+	w := bufio.NewWriterSize(prog.wrap(e.stdout), 64<<10)
 	defer w.Flush()
 	var out replayOutput
 	if f.format == "jsonl" {
@@ -119,6 +134,16 @@ func runReplay(e env, args []string) error {
 		out = newHumanOutput(w)
 	}
 	out.start(f.files, cfg)
+	var pager *replayPager
+	if f.page {
+		file, err := daemon.LoadFile(f.config)
+		if err != nil {
+			return err
+		}
+		if pager, err = newReplayPager(file.Paging, f.files, w, f.format == "jsonl", f.sendPages, e.stderr); err != nil {
+			return err
+		}
+	}
 
 	var sum replaySummary
 	obs := func(t *detector.Tick, evs []detector.Event) error {
@@ -134,7 +159,17 @@ func runReplay(e env, args []string) error {
 				sum.Unbans++
 			}
 		}
-		return out.tick(t, evs)
+		prog.update()
+		if rec != nil {
+			rec.Observe(t, evs, eng.Baselines())
+		}
+		if err := out.tick(t, evs); err != nil {
+			return err
+		}
+		if pager != nil {
+			return pager.observe(t, evs, eng)
+		}
+		return nil
 	}
 	// Ctrl-C ends the replay early, still with a summary.
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
@@ -149,8 +184,21 @@ func runReplay(e env, args []string) error {
 	if runErr != nil {
 		sum.Error = runErr.Error()
 	}
+	prog.clear()
+	if pager != nil {
+		// Before the summary: a resolve due after the capture's end is
+		// still one of the replay's pages.
+		if err := pager.finish(); err != nil && runErr == nil {
+			runErr = err
+		}
+	}
 	if err := out.summary(sum); err != nil {
 		return err
+	}
+	if rec != nil {
+		if err := writeReplayReport(f.report, rec, f.files, cfg, sum); err != nil && runErr == nil {
+			runErr = err
+		}
 	}
 	if err := w.Flush(); err != nil {
 		return fmt.Errorf("write output: %w", err)

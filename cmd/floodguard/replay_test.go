@@ -32,6 +32,16 @@ type jsonEvent struct {
 	DroppedPackets uint64 `json:"dropped_packets"`
 	Undecodable    uint64 `json:"undecodable"`
 	Ticks          uint64 `json:"ticks"`
+	// page fields
+	Time     time.Time `json:"time"`
+	Action   string    `json:"action"`
+	Why      string    `json:"why"`
+	Incident struct {
+		Key      string `json:"key"`
+		Kind     string `json:"kind"`
+		Severity string `json:"severity"`
+		Summary  string `json:"summary"`
+	} `json:"incident"`
 }
 
 // replayJSONL runs the replay subcommand in-process and decodes its output.
@@ -57,6 +67,7 @@ func replayJSONL(t *testing.T, args ...string) ([]jsonEvent, int, string) {
 type scenarioRun struct {
 	labels synth.Labels
 	events []jsonEvent
+	pages  []jsonEvent // what the daemon would have paged (--page)
 	sum    jsonEvent
 }
 
@@ -74,14 +85,21 @@ func replayScenario(t *testing.T, dir string, s synth.Scenario, seed int64) scen
 	if err := json.Unmarshal(data, &r.labels); err != nil {
 		t.Fatal(err)
 	}
-	evs, code, stderr := replayJSONL(t, pcap)
+	evs, code, stderr := replayJSONL(t, "--page", pcap)
 	if code != 0 {
 		t.Fatalf("replay %s: exit %d: %s", s, code, stderr)
 	}
 	if len(evs) == 0 || evs[len(evs)-1].Event != "summary" {
 		t.Fatalf("replay %s: no summary line last", s)
 	}
-	r.events, r.sum = evs[:len(evs)-1], evs[len(evs)-1]
+	r.sum = evs[len(evs)-1]
+	for _, e := range evs[:len(evs)-1] {
+		if e.Event == "page" {
+			r.pages = append(r.pages, e)
+		} else {
+			r.events = append(r.events, e)
+		}
+	}
 	if r.sum.Packets != r.labels.Packets {
 		t.Errorf("summary packets %d, labels say %d", r.sum.Packets, r.labels.Packets)
 	}
@@ -133,6 +151,7 @@ func TestReplayScenarios(t *testing.T) {
 						t.Errorf("%s attack at %s not detected by %s", a.Kind, a.Start.Format(time.TimeOnly), deadline.Format(time.TimeOnly))
 					}
 				}
+				checkPages(t, s, r)
 				switch s {
 				case synth.Benign, synth.FlashCrowd:
 					if n := len(r.find("attack_start", "source")) + len(r.find("attack_start", "prefix")); n > 0 {
@@ -193,6 +212,51 @@ func TestReplayScenarios(t *testing.T) {
 				}
 			})
 		}
+	}
+}
+
+// checkPages checks the incidents a replay pages: none for benign traffic
+// or a flash crowd, else one incident, paged within 2 ticks of the attack,
+// resolved once, and a pulsing flood with a few updates, not one a wave.
+func checkPages(t *testing.T, s synth.Scenario, r scenarioRun) {
+	t.Helper()
+	for _, p := range r.pages {
+		t.Logf("page %s %s (%s): %s", p.Action, p.Time.Format(time.TimeOnly), p.Why, p.Incident.Summary)
+	}
+	if s == synth.Benign || s == synth.FlashCrowd {
+		if len(r.pages) > 0 {
+			t.Errorf("%d pages for %s traffic", len(r.pages), s)
+		}
+		return
+	}
+	if len(r.pages) < 2 {
+		t.Fatalf("%d pages, want a trigger and a resolve", len(r.pages))
+	}
+	first, last := r.pages[0], r.pages[len(r.pages)-1]
+	if first.Action != "trigger" || last.Action != "resolve" {
+		t.Errorf("pages run %s ... %s", first.Action, last.Action)
+	}
+	if start := r.labels.Attacks[0].Start; first.Time.After(start.Add(2 * time.Second)) {
+		t.Errorf("paged at %s for an attack at %s", first.Time.Format(time.TimeOnly), start.Format(time.TimeOnly))
+	}
+	updates := 0
+	for _, p := range r.pages {
+		if p.Incident.Key != first.Incident.Key {
+			t.Errorf("two incidents: %s and %s", first.Incident.Key, p.Incident.Key)
+		}
+		if p.Action == "update" {
+			updates++
+		}
+	}
+	if updates > 4 {
+		t.Errorf("%d updates for one attack", updates)
+	}
+	wantKind := map[synth.Scenario]string{
+		synth.SingleSource: "single source", synth.Pulsing: "single source", synth.SpoofedSYN: "spoofed sources",
+		synth.UDPReflection: "reflection on UDP port", synth.Carpet: "carpet from prefixes", synth.IPv6Rotation: "carpet from prefixes",
+	}[s]
+	if !strings.HasPrefix(first.Incident.Kind, wantKind) {
+		t.Errorf("incident kind %q, want %q", first.Incident.Kind, wantKind)
 	}
 }
 

@@ -24,6 +24,7 @@ func runDaemon(e env, args []string) error {
 	config := fs.String("config", "", "YAML config `file` (default: built-in defaults)")
 	detach := fs.Bool("detach-on-exit", false, "remove the XDP program and its rules on a clean stop")
 	logFormat := fs.String("log-format", "auto", "log `format`: auto (console on a terminal, else JSON), json or console")
+	metricsListen := fs.String("metrics-listen", "", "serve Prometheus metrics on `ADDR` (HOST:PORT, e.g. 127.0.0.1:9797; overrides daemon.metrics_listen)")
 	fs.Usage = func() {
 		fmt.Fprintln(e.stderr, "usage: floodguard run --interface IFACE [--config FILE] [flags]")
 		fs.PrintDefaults()
@@ -62,6 +63,7 @@ func runDaemon(e env, args []string) error {
 	}()
 	return daemon.Run(ctx, daemon.Options{
 		ConfigPath: *config, Interface: *iface, DetachOnExit: *detach, Reload: reload, Log: log,
+		MetricsListen: *metricsListen, Version: version,
 	})
 }
 
