@@ -64,6 +64,8 @@ type page struct {
 	Empty                    bool
 	Aggregate, Classes, Rate template.HTML
 	Downsampled              string
+	Incidents                []incidentRow
+	Paged                    bool
 	Attacks                  []attackRow
 	AttacksMore              int
 	Banned                   []bannedRow
@@ -81,7 +83,7 @@ func (r *Recorder) WriteHTML(w io.Writer, meta Meta) error {
 }
 
 func (r *Recorder) page(m Meta) page {
-	p := page{Title: m.Title, Empty: r.ticks == 0}
+	p := page{Title: m.Title, Empty: r.ticks == 0, Paged: r.paged, Incidents: r.incidentRows()}
 	if p.Title == "" {
 		p.Title = "floodguard replay report"
 	}
@@ -516,6 +518,25 @@ footer { margin-top: 32px; font-size: 12px; }
 <section id="bytes">
 <h2>Aggregate byte rate</h2>
 {{.Rate}}
+</section>
+{{- end}}
+
+{{- if .Paged}}
+<section id="incidents">
+<h2>Incidents</h2>
+{{if .Incidents -}}
+<p class="caption">What floodguard's paging would have sent on-call staff for this capture (the daemon's incident logic, at packet time).</p>
+<table>
+<thead><tr><th>Opened</th><th>Resolved</th><th>Severity</th><th>Kind</th><th>Peak</th><th>Banned</th><th>Pages</th><th>First page</th></tr></thead>
+<tbody>
+{{- range .Incidents}}
+<tr><td class="t">{{.Opened}}</td><td class="t">{{.Resolved}}</td><td>{{.Severity}}</td><td>{{.Kind}}</td><td class="num">{{.Peak}}</td><td>{{.Bans}}</td><td>{{.Pages}}</td><td class="reason">{{.Summary}}</td></tr>
+{{- end}}
+</tbody>
+</table>
+{{- else -}}
+<p class="caption">No incident: nothing here would have paged anyone.</p>
+{{- end}}
 </section>
 {{- end}}
 

@@ -140,6 +140,9 @@ type Recorder struct {
 	started   int
 	bans      int
 	unbans    int
+
+	incidents []incident // from Page
+	paged     bool       // Page is in use: show the incidents table
 }
 
 type attackKey struct {

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/floodguard/floodguard/detector"
+	"github.com/floodguard/floodguard/paging"
 )
 
 var t0 = time.Date(2024, 11, 5, 18, 0, 0, 0, time.UTC)
@@ -260,5 +261,38 @@ func TestLabels(t *testing.T) {
 	}
 	if got := groupDigits(1234567); got != "1\u202f234\u202f567" {
 		t.Errorf("groupDigits = %q", got)
+	}
+}
+
+// TestIncidentsTable: pages recorded from the paging tracker make the
+// incidents table, one row per incident with its pages; a replay that ran
+// the tracker but paged nothing says so.
+func TestIncidentsTable(t *testing.T) {
+	at := time.Date(2026, 11, 3, 20, 0, 0, 0, time.UTC)
+	inc := paging.Incident{Key: "web1/20261103T200000Z", Opened: at, Severity: paging.SeverityError,
+		Kind: "single source", PeakPPS: 21000, BannedSources: 1, Summary: "single source flood <b>on</b> web1"}
+	r := NewRecorder(Options{})
+	r.Page(paging.Page{Action: paging.Trigger, Time: at, Incident: inc})
+	inc.Resolved = at.Add(3 * time.Minute)
+	r.Page(paging.Page{Action: paging.Resolve, Time: inc.Resolved, Incident: inc})
+	var b strings.Builder
+	if err := r.WriteHTML(&b, Meta{}); err != nil {
+		t.Fatal(err)
+	}
+	html := b.String()
+	for _, want := range []string{`id="incidents"`, "20:00:00", "20:03:00", "single source", "21.0 kpps",
+		"trigger 20:00:00, resolve 20:03:00", "&lt;b&gt;on&lt;/b&gt;"} {
+		if !strings.Contains(html, want) {
+			t.Errorf("report lacks %q", want)
+		}
+	}
+	r = NewRecorder(Options{})
+	r.TrackIncidents()
+	b.Reset()
+	if err := r.WriteHTML(&b, Meta{}); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(b.String(), "No incident") {
+		t.Errorf("no 'No incident' note")
 	}
 }

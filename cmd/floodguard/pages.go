@@ -21,13 +21,17 @@ import (
 // the pages the live daemon would have sent, at packet time, and with
 // --send-pages delivers them through the configured sinks.
 type replayPager struct {
-	tr    *paging.Tracker
-	w     *bufio.Writer
-	errw  io.Writer // delivery results
-	jsonl bool
-	disp  *paging.Dispatcher
-	sent  int
-	first time.Time // the first tick's start, for offsets
+	tr   *paging.Tracker
+	w    *bufio.Writer
+	errw io.Writer // delivery results
+	// print says to print the pages (--page); record, if set, gets them
+	// too (the report's incidents table).
+	print  bool
+	record func(paging.Page)
+	jsonl  bool
+	disp   *paging.Dispatcher
+	sent   int
+	first  time.Time // the first tick's start, for offsets
 }
 
 func newReplayPager(cfg paging.Config, files []string, w *bufio.Writer, jsonl, send bool, stderr io.Writer) (*replayPager, error) {
@@ -59,7 +63,7 @@ func (p *replayPager) observe(t *detector.Tick, evs []detector.Event, eng paging
 		p.first = t.Start
 	}
 	for _, pg := range p.tr.Observe(t, evs, eng) {
-		if err := p.print(&pg); err != nil {
+		if err := p.emit(&pg); err != nil {
 			return err
 		}
 		if p.disp != nil {
@@ -72,7 +76,13 @@ func (p *replayPager) observe(t *detector.Tick, evs []detector.Event, eng paging
 	return nil
 }
 
-func (p *replayPager) print(pg *paging.Page) error {
+func (p *replayPager) emit(pg *paging.Page) error {
+	if p.record != nil {
+		p.record(*pg)
+	}
+	if !p.print {
+		return nil
+	}
 	var err error
 	if p.jsonl {
 		rec := struct {
@@ -100,7 +110,7 @@ func offset(d time.Duration) string { return "+" + d.Round(time.Second).String()
 // finish waits (bounded) for the pages being sent.
 func (p *replayPager) finish() error {
 	for _, pg := range p.tr.Finish() {
-		if err := p.print(&pg); err != nil {
+		if err := p.emit(&pg); err != nil {
 			return err
 		}
 		if p.disp != nil {

@@ -135,13 +135,18 @@ func runReplay(e env, args []string) error {
 	}
 	out.start(f.files, cfg)
 	var pager *replayPager
-	if f.page {
+	if f.page || rec != nil { // the report has an incidents table
 		file, err := daemon.LoadFile(f.config)
 		if err != nil {
 			return err
 		}
 		if pager, err = newReplayPager(file.Paging, f.files, w, f.format == "jsonl", f.sendPages, e.stderr); err != nil {
 			return err
+		}
+		pager.print = f.page
+		if rec != nil {
+			rec.TrackIncidents()
+			pager.record = rec.Page
 		}
 	}
 
