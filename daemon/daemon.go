@@ -313,6 +313,9 @@ func (d *daemon) snapshot() {
 	if err := writeAtomic(d.file.Daemon.StateDir, snapshotFile, d.eng.MarshalState()); err != nil {
 		d.log.Error().Str("event", "snapshot_failed").Err(err).Msg("save detector state")
 	}
+	if err := d.pager.save(); err != nil {
+		d.log.Error().Str("event", "snapshot_failed").Err(err).Msg("save the open incident")
+	}
 }
 
 func writeAtomic(dir, name string, data []byte) error {

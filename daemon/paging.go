@@ -2,6 +2,7 @@ package daemon
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -17,9 +18,55 @@ import (
 // the dispatcher, which delivers them in the background: the tick loop
 // never waits for a sink.
 type pager struct {
-	tr   *paging.Tracker
-	disp *paging.Dispatcher // nil when no sinks are configured
-	log  zerolog.Logger
+	tr       *paging.Tracker
+	disp     *paging.Dispatcher // nil when no sinks are configured
+	log      zerolog.Logger
+	stateDir string // holds incidentFile
+}
+
+// incidentFile keeps the open incident across restarts, beside the
+// detector snapshot and saved with it.
+const incidentFile = "incident.json"
+
+// maxIncidentAge: an incident last paged longer ago than this is not
+// resumed after a restart (the next attack opens a new one).
+const maxIncidentAge = 6 * time.Hour
+
+// restore reopens the incident the last run left open, if any.
+func (p *pager) restore() {
+	path := filepath.Join(p.stateDir, incidentFile)
+	data, err := os.ReadFile(path)
+	if errors.Is(err, os.ErrNotExist) {
+		return
+	}
+	if err == nil {
+		err = p.tr.RestoreState(data, time.Now(), maxIncidentAge)
+	}
+	if err != nil {
+		p.log.Warn().Str("event", "incident_not_restored").Str("path", path).Err(err).Msg("open incident of the last run not resumed")
+		return
+	}
+	inc, _ := p.tr.Open()
+	p.log.Info().Str("event", "incident_restored").Str("incident", inc.Key).Msg("resuming the incident open at the last stop")
+}
+
+// save writes the open incident (or removes the file when none is open);
+// called with the detector snapshot.
+func (p *pager) save() error {
+	if p == nil {
+		return nil
+	}
+	data, err := p.tr.MarshalState()
+	if err != nil {
+		return err
+	}
+	if data == nil {
+		if err := os.Remove(filepath.Join(p.stateDir, incidentFile)); err != nil && !errors.Is(err, os.ErrNotExist) {
+			return err
+		}
+		return nil
+	}
+	return writeAtomic(p.stateDir, incidentFile, data)
 }
 
 // newPager builds the configured sinks (reading their secrets) and starts
@@ -32,7 +79,8 @@ func newPager(f *File, log zerolog.Logger) (*pager, error) {
 	if host == "" {
 		host, _ = os.Hostname()
 	}
-	p := &pager{tr: paging.NewTracker(cfg, host, ""), log: log}
+	p := &pager{tr: paging.NewTracker(cfg, host, ""), log: log, stateDir: f.Daemon.StateDir}
+	p.restore()
 	if len(cfg.Sinks) == 0 {
 		return p, nil
 	}

@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -13,10 +14,11 @@ import (
 )
 
 // TestE2EPaging: a flood against the live daemon opens one incident, paged
-// through an exec hook, and resolves it after the quiet period; a webhook
-// sink whose receiver is down beside it neither blocks that nor delays the
-// ban (detection timing is unaffected), and its undelivered pages wait in
-// the outbox.
+// through an exec hook, and resolves it after the quiet period, across a
+// restart of the daemon in between; a webhook sink whose receiver is down
+// beside it neither blocks that nor delays the ban (detection timing is
+// unaffected), and its undelivered pages wait in the outbox, reloaded by
+// the next run.
 func TestE2EPaging(t *testing.T) {
 	e := newE2E(t, cfg{})
 	pages := filepath.Join(e.dir, "pages.jsonl")
@@ -49,6 +51,22 @@ func TestE2EPaging(t *testing.T) {
 	mark := d.Log.Len()
 	st := e.flood(e.udp(attacker4), floodRate, 3*time.Second)
 	waitBan(t, d, mark, attacker4, st.Start) // within two ticks, paging or not
+	if _, _, err := d.Log.WaitEvent(mark, 5*time.Second, "page_failed", nil); err != nil {
+		t.Errorf("no page_failed log for the sink that is down: %v", err)
+	}
+
+	// Restart while the incident is open: the next run resumes it (same
+	// key, the resolve is page 2), and the undelivered pages of the sink
+	// that is down stay queued.
+	if err := d.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	d.Wait(10 * time.Second)
+	d = e.start()
+	if _, _, err := d.Log.WaitEvent(0, 5*time.Second, "incident_restored", nil); err != nil {
+		t.Errorf("incident not resumed after the restart: %v", err)
+	}
+	mark = 0
 
 	// The resolve comes after the attack ends (exit hysteresis) and the
 	// 3 s quiet period.
@@ -79,8 +97,11 @@ func TestE2EPaging(t *testing.T) {
 	if !strings.Contains(inc.Summary, attacker4.String()) {
 		t.Errorf("summary does not name the attacker: %s", inc.Summary)
 	}
-	if _, _, err := d.Log.WaitEvent(mark, time.Second, "page_failed", nil); err != nil {
-		t.Errorf("no page_failed log for the sink that is down: %v", err)
+	if _, _, err := d.Log.WaitEvent(0, time.Second, "outbox_loaded", nil); err != nil {
+		t.Errorf("the down sink's pages were not reloaded from the outbox: %v", err)
+	}
+	if n := len(got); got[n-1].Seq != n {
+		t.Errorf("resolve is page %d of %d: the sequence restarted", got[n-1].Seq, n)
 	}
 	outbox, _ := filepath.Glob(filepath.Join(e.dir, "state", "outbox", "down", "*.json"))
 	if len(outbox) == 0 {

@@ -12,8 +12,10 @@ import (
 )
 
 // EngineView is what the tracker reads of the detector after a tick: the
-// active bans and the aggregate baselines. *detector.Engine has it.
+// attacks in progress, the active bans and the aggregate baselines.
+// *detector.Engine has it.
 type EngineView interface {
+	Attacks() []string
 	Bans() []detector.ActiveBan
 	Baselines() []detector.Baseline
 	Config() detector.Config
@@ -34,7 +36,7 @@ type Tracker struct {
 type incidentState struct {
 	Incident
 	seq        int
-	active     map[string]bool // attacks in progress, "scope target class"
+	active     map[string]bool // attacks in progress (the engine's Attacks)
 	classes    map[string]bool // aggregate classes in progress
 	banned     bool            // a ban was issued during the incident
 	paged      bool            // the trigger was sent
@@ -76,7 +78,6 @@ func (tr *Tracker) Observe(t *detector.Tick, evs []detector.Event, eng EngineVie
 	inc := tr.inc
 	for i := range evs {
 		ev := &evs[i]
-		key := ev.Scope.String() + " " + ev.Target + " " + ev.Class
 		switch ev.Kind {
 		case detector.AttackStart:
 			if inc == nil {
@@ -86,17 +87,13 @@ func (tr *Tracker) Observe(t *detector.Tick, evs []detector.Event, eng EngineVie
 				inc.quietSince = time.Time{}
 				inc.pending = append(inc.pending, fmt.Sprintf("new wave (%d)", inc.Waves))
 			}
-			inc.active[key] = true
 			if ev.Scope == detector.ScopeAggregate {
 				inc.classes[ev.Class] = true
 			}
 			inc.note(ev)
 		case detector.AttackEnd:
-			if inc != nil {
-				delete(inc.active, key)
-				if ev.Scope == detector.ScopeAggregate {
-					delete(inc.classes, ev.Class)
-				}
+			if inc != nil && ev.Scope == detector.ScopeAggregate {
+				delete(inc.classes, ev.Class)
 			}
 		case detector.Ban:
 			if inc != nil {
@@ -107,6 +104,13 @@ func (tr *Tracker) Observe(t *detector.Tick, evs []detector.Event, eng EngineVie
 	}
 	if inc == nil {
 		return nil
+	}
+	// What is in progress is the engine's word, not a count of start and
+	// end events: it holds across a daemon restart (both are restored
+	// from their snapshots) and whatever events a restart lost.
+	clear(inc.active)
+	for _, a := range eng.Attacks() {
+		inc.active[a] = true
 	}
 	tr.measure(t, eng)
 	if len(inc.active) == 0 && inc.quietSince.IsZero() {
@@ -255,9 +259,6 @@ func (tr *Tracker) measure(t *detector.Tick, eng EngineView) {
 	}
 	inc.DryRun = eng.Config().Bans.DryRun
 	inc.Attacks = slices.Sorted(maps.Keys(inc.active))
-	for i, a := range inc.Attacks {
-		inc.Attacks[i] = strings.TrimSpace(a)
-	}
 	// Holding: what still passes is under the detector's own aggregate
 	// threshold. Not holding for HoldingGrace while an attack runs is
 	// material news.

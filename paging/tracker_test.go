@@ -11,6 +11,7 @@ import (
 
 // fakeEngine is the engine view the tracker reads.
 type fakeEngine struct {
+	attacks   map[string]bool // from the events, as the engine keeps them
 	bans      []detector.ActiveBan
 	baseline  float64
 	threshold float64
@@ -18,6 +19,26 @@ type fakeEngine struct {
 }
 
 func (f *fakeEngine) Bans() []detector.ActiveBan { return f.bans }
+func (f *fakeEngine) Attacks() []string {
+	var out []string
+	for a := range f.attacks {
+		out = append(out, a)
+	}
+	return out
+}
+
+// step applies a tick's events to the attacks in progress.
+func (f *fakeEngine) step(evs []detector.Event) {
+	for _, ev := range evs {
+		key := ev.Scope.String() + " " + ev.Target + " " + ev.Class
+		switch ev.Kind {
+		case detector.AttackStart:
+			f.attacks[key] = true
+		case detector.AttackEnd:
+			delete(f.attacks, key)
+		}
+	}
+}
 func (f *fakeEngine) Baselines() []detector.Baseline {
 	return []detector.Baseline{{Class: "all", MeanPPS: f.baseline, ThresholdPPS: f.threshold, Learnt: true}}
 }
@@ -57,13 +78,14 @@ func ev(kind detector.EventKind, scope detector.Scope, target, class string) det
 func run(t *testing.T, cfg Config, steps []step) []Page {
 	t.Helper()
 	tr := NewTracker(cfg, "web1", "")
-	eng := &fakeEngine{baseline: 1000, threshold: 10000}
+	eng := &fakeEngine{baseline: 1000, threshold: 10000, attacks: map[string]bool{}}
 	var pages []Page
 	for i, s := range steps {
 		eng.bans = nil
 		for b := range s.bans {
 			eng.bans = append(eng.bans, detector.ActiveBan{Rule: detector.Rule{Prefix: netip.PrefixFrom(netip.AddrFrom4([4]byte{198, 19, 0, byte(b)}), 32)}})
 		}
+		eng.step(s.evs)
 		pages = append(pages, tr.Observe(tickAt(i, s), s.evs, eng)...)
 	}
 	return append(pages, tr.Finish()...)
@@ -224,6 +246,51 @@ func TestReflectionPort(t *testing.T) {
 	} {
 		if got := reflectionPort(reason); got != want {
 			t.Errorf("%q: %d, want %d", reason, got, want)
+		}
+	}
+}
+
+// An incident open when the daemon stops is restored by the next run and
+// resolved under the same key, its page sequence continuing.
+func TestTrackerStateSurvivesRestart(t *testing.T) {
+	cfg := testConfig()
+	eng := &fakeEngine{baseline: 1000, threshold: 10000, attacks: map[string]bool{}}
+	tr := NewTracker(cfg, "web1", "")
+	start := []detector.Event{ev(detector.AttackStart, detector.ScopeSource, "198.19.0.7", "")}
+	eng.step(start)
+	pages := tr.Observe(tickAt(0, step{pps: 21000, class: detector.ClassUDP}), start, eng)
+	if len(pages) != 1 || pages[0].Action != Trigger {
+		t.Fatalf("pages %s", actions(pages))
+	}
+	data, err := tr.MarshalState()
+	if err != nil || data == nil {
+		t.Fatalf("state %q, %v", data, err)
+	}
+
+	// The next run: the attack ended while it was down (no attack_end
+	// event ever seen), the engine has nothing in progress.
+	tr2 := NewTracker(cfg, "web1", "")
+	now := tickAt(5, step{}).End()
+	if err := tr2.RestoreState(data, now, time.Hour); err != nil {
+		t.Fatal(err)
+	}
+	idle := &fakeEngine{baseline: 1000, threshold: 10000, attacks: map[string]bool{}}
+	var got []Page
+	for i := 5; i < 60; i++ {
+		got = append(got, tr2.Observe(tickAt(i, step{pps: 1000, class: detector.ClassTCP}), nil, idle)...)
+	}
+	if len(got) != 1 || got[0].Action != Resolve || got[0].Incident.Key != pages[0].Incident.Key || got[0].Seq != 2 {
+		t.Fatalf("after restart: %s %+v", actions(got), got)
+	}
+	if st, _ := tr2.MarshalState(); st != nil {
+		t.Errorf("state after the resolve: %s", st)
+	}
+	for _, bad := range []struct {
+		host string
+		age  time.Duration
+	}{{"web2", time.Hour}, {"web1", time.Second}} {
+		if err := NewTracker(cfg, bad.host, "").RestoreState(data, now.Add(time.Minute), bad.age); err == nil {
+			t.Errorf("restored on %s after %s", bad.host, bad.age)
 		}
 	}
 }
