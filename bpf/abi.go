@@ -79,6 +79,11 @@ type Stats struct {
 	// SourceInsertFailures counts frames whose source could not be added to
 	// the per-source map because it was full (detector.Tick.SourcesLost).
 	SourceInsertFailures uint64
+	// DroppedClassPackets and DroppedClassBytes split DroppedPackets and
+	// DroppedBytes by class (appended to the C struct, after the fields
+	// above, to keep their offsets).
+	DroppedClassPackets [NumClasses]uint64
+	DroppedClassBytes   [NumClasses]uint64
 }
 
 // ExactRuleValue is struct fg_exact_rule.

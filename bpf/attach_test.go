@@ -10,8 +10,11 @@ import (
 	"testing"
 	"time"
 
+	"github.com/cilium/ebpf"
 	"github.com/cilium/ebpf/link"
 	"golang.org/x/sys/unix"
+
+	"github.com/floodguard/floodguard/detector"
 )
 
 func TestOptionsValidate(t *testing.T) {
@@ -310,4 +313,76 @@ func TestAttachUpgrade(t *testing.T) {
 		t.Errorf("kernel runs %+v, want the upgraded program %d", st, progID(t, y))
 	}
 	expectAction(t, y, "rule kept across upgrade", udp6Frame("2001:db8:9::1"), xdpDrop)
+}
+
+// TestAttachStatsLayoutUpgrade leaves a pinned fg_stats of another layout
+// (an older build's, before drops were counted by class) behind an older
+// program: Load replaces that map alone, says so, and keeps the rules.
+func TestAttachStatsLayoutUpgrade(t *testing.T) {
+	testNetns(t)
+	pins := testPinDir(t)
+	opts := Options{Interface: "fgv0", PinDir: pins, MaxSources: 1024, MaxRules: 64}
+	x := loadAttached(t, opts)
+	if err := x.AddRule(netip.MustParsePrefix("198.18.9.0/24"), time.Hour); err != nil {
+		t.Fatal(err)
+	}
+	x.Close()
+
+	// The older build: its program behind the link, its 96-byte counters
+	// pinned as fg_stats.
+	old := loadEmptyProgram(t)
+	lnk, err := link.LoadPinnedLink(filepath.Join(pins, pinLink), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = lnk.Update(old)
+	lnk.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	oldStats, err := ebpf.NewMap(&ebpf.MapSpec{Type: ebpf.PerCPUArray, KeySize: 4, ValueSize: 96, MaxEntries: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer oldStats.Close()
+	statsPin := filepath.Join(pins, mapStats)
+	if err := os.Remove(statsPin); err != nil {
+		t.Fatal(err)
+	}
+	if err := oldStats.Pin(statsPin); err != nil {
+		t.Fatal(err)
+	}
+
+	y := loadAttached(t, opts)
+	if err := y.StatsReplaced(); !errors.Is(err, ErrABIMismatch) {
+		t.Errorf("stats replaced: %v, want ErrABIMismatch", err)
+	}
+	if !y.Adopted() {
+		t.Errorf("not adopted")
+	}
+	if st := xdpOn(t, "fgv0"); st.progID != progID(t, y) {
+		t.Errorf("kernel runs %+v, want the upgraded program %d", st, progID(t, y))
+	}
+	m, err := ebpf.LoadPinnedMap(statsPin, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := checkABI(mapStats, m); err != nil {
+		t.Errorf("pinned fg_stats after upgrade: %v", err)
+	}
+	m.Close()
+	expectAction(t, y, "rule kept across the stats upgrade", udp4Frame("198.18.9.1"), xdpDrop)
+	if st := readStats(t, y); st.DroppedPackets != 1 || st.DroppedClassPackets[detector.ClassUDP] != 1 {
+		t.Errorf("stats after one drop: %+v", st)
+	}
+	y.Close()
+
+	// The next start adopts everything as it is.
+	z := loadAttached(t, opts)
+	if z.StatsReplaced() != nil || !z.Adopted() {
+		t.Errorf("third load: stats replaced %v, adopted %v", z.StatsReplaced(), z.Adopted())
+	}
+	if st := readStats(t, z); st.DroppedClassPackets[detector.ClassUDP] != 1 {
+		t.Errorf("counters not kept by the third load: %+v", st)
+	}
 }

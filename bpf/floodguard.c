@@ -535,6 +535,8 @@ int floodguard_xdp(struct xdp_md *ctx)
 	if (action == XDP_DROP) {
 		st->dropped_packets += 1;
 		st->dropped_bytes += len;
+		st->dropped_class_packets[class] += 1;
+		st->dropped_class_bytes[class] += len;
 	}
 out:
 	return action;

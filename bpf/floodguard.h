@@ -86,6 +86,11 @@ struct fg_stats {
 	/* Frames whose source could not be inserted in fg_sources (full):
 	 * the per-source view is partial while this grows. */
 	__u64 source_insert_failures;
+	/* The part of packets and bytes that a drop rule discarded, by class:
+	 * they sum to dropped_packets and dropped_bytes. Appended last so
+	 * that the fields above keep their offsets. */
+	__u64 dropped_class_packets[FG_NUM_CLASSES];
+	__u64 dropped_class_bytes[FG_NUM_CLASSES];
 };
 
 /*

@@ -65,6 +65,8 @@ type floodguardFgStats struct {
 	UnparsedPackets      uint64
 	UnparsedBytes        uint64
 	SourceInsertFailures uint64
+	DroppedClassPackets  [5]uint64
+	DroppedClassBytes    [5]uint64
 }
 
 // Names of all BPF objects in the ELF.

@@ -173,6 +173,7 @@ type XDP struct {
 	mode     AttachMode
 	adopted  bool
 	fallback error
+	statsNew error // why a pinned fg_stats was replaced; nil if it was not
 	pinned   bool
 	ncpu     int
 }
@@ -348,10 +349,19 @@ func (x *XDP) loadPinned(spec *ebpf.CollectionSpec) (err error) {
 		if err != nil {
 			return classify("load pinned map "+pin, err)
 		}
-		pinned[name] = m
 		if err := checkABI(name, m); err != nil {
+			if name == mapStats {
+				// Only counters (another build's layout, e.g. before
+				// drops were counted by class): start a new map, pinned
+				// in place of this one below. The counters restart.
+				m.Close()
+				x.statsNew = fmt.Errorf("pinned %w; replaced by a new map, global counters restart from zero", err)
+				continue
+			}
+			m.Close()
 			return fmt.Errorf("pinned %w (left by another floodguard build? remove %s to start afresh)", err, dir)
 		}
+		pinned[name] = m
 	}
 
 	lnk, err := x.loadPinnedLink()
@@ -382,6 +392,13 @@ func (x *XDP) loadPinned(spec *ebpf.CollectionSpec) (err error) {
 			continue
 		}
 		p := filepath.Join(dir, pinNames[name])
+		if name == mapStats && x.statsNew != nil {
+			// The incompatible map's pin; a program still using it keeps
+			// it until the link is updated below.
+			if err := os.Remove(p); err != nil && !errors.Is(err, os.ErrNotExist) {
+				return fmt.Errorf("unpin incompatible %s: %w", mapStats, err)
+			}
+		}
 		if err := (*dst).Pin(p); err != nil {
 			return classify("pin map "+name, err)
 		}
@@ -689,6 +706,12 @@ func (x *XDP) Mode() AttachMode { return x.mode }
 // Fallback returns why native mode failed when ModeAuto fell back to generic
 // mode, for the caller to log as a warning; nil otherwise.
 func (x *XDP) Fallback() error { return x.fallback }
+
+// StatsReplaced returns why Load replaced a pinned fg_stats map it could not
+// use (left by a build with another layout of the global counters), for
+// the caller to log as a warning; nil otherwise. The rules and per-source
+// map are kept; only the global counters restart from zero.
+func (x *XDP) StatsReplaced() error { return x.statsNew }
 
 // Adopted reports whether Load took over a program that was already running
 // from the pin directory, with its maps and rules.

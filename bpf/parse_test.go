@@ -69,6 +69,8 @@ func diffStats(a, b Stats) Stats {
 	for c := range NumClasses {
 		a.Packets[c] -= b.Packets[c]
 		a.Bytes[c] -= b.Bytes[c]
+		a.DroppedClassPackets[c] -= b.DroppedClassPackets[c]
+		a.DroppedClassBytes[c] -= b.DroppedClassBytes[c]
 	}
 	a.DroppedPackets -= b.DroppedPackets
 	a.DroppedBytes -= b.DroppedBytes

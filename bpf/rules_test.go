@@ -135,6 +135,21 @@ func TestRulesDrop(t *testing.T) {
 	if st.Packets[detector.ClassUDP] != 18 || st.DroppedPackets != 8 {
 		t.Errorf("stats %+v, want 18 udp packets, 8 dropped", st)
 	}
+	// Drops by class: all of them UDP, and they add up to the totals.
+	var classDropB uint64
+	for c := range NumClasses {
+		want := uint64(0)
+		if c == int(detector.ClassUDP) {
+			want = 8
+		}
+		if st.DroppedClassPackets[c] != want {
+			t.Errorf("class %v: %d dropped, want %d", detector.Class(c), st.DroppedClassPackets[c], want)
+		}
+		classDropB += st.DroppedClassBytes[c]
+	}
+	if classDropB != st.DroppedBytes {
+		t.Errorf("dropped bytes by class sum to %d, total %d", classDropB, st.DroppedBytes)
+	}
 
 	// Hit counters: prefix rules count their own drops, exact rules report
 	// the source's dropped counters.

@@ -190,6 +190,8 @@ func (x *XDP) ReadStats() (Stats, error) {
 		for c := range NumClasses {
 			s.Packets[c] += v.Packets[c]
 			s.Bytes[c] += v.Bytes[c]
+			s.DroppedClassPackets[c] += v.DroppedClassPackets[c]
+			s.DroppedClassBytes[c] += v.DroppedClassBytes[c]
 		}
 		s.DroppedPackets += v.DroppedPackets
 		s.DroppedBytes += v.DroppedBytes

@@ -95,6 +95,10 @@ func (d *daemon) run(ctx context.Context) error {
 		d.log.Warn().Str("event", "generic_mode").Str("interface", dc.Interface).Err(fb).
 			Msg("native XDP unavailable; running in generic mode (slower)")
 	}
+	if sr := x.StatsReplaced(); sr != nil {
+		d.log.Warn().Str("event", "stats_map_replaced").Str("interface", dc.Interface).Err(sr).
+			Msg("pinned global counters left by another floodguard build replaced; kernel counters restart from zero (rules kept)")
+	}
 	d.log.Info().Str("event", "attached").Str("interface", dc.Interface).Str("mode", x.Mode().String()).
 		Bool("adopted", x.Adopted()).Uint32("max_sources", x.MaxSources()).Msg("XDP program attached")
 

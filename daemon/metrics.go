@@ -101,7 +101,7 @@ type metrics struct {
 	kernel func() (bpf.Stats, error)
 	// passed keeps floodguard_passed_*_total monotonic: they are computed
 	// from two counters read at slightly different instants per CPU.
-	passedPackets, passedBytes uint64
+	passedPackets, passedBytes [detector.NumClasses]uint64
 
 	// prevBook is the ban book at the previous tick (tick loop only).
 	prevBook   map[netip.Prefix]bookEntry
@@ -114,10 +114,10 @@ type metrics struct {
 var (
 	descPackets = newDesc("packets_total", "Frames with a readable IP source seen by the XDP program, dropped or not, by protocol class.", "interface", "class")
 	descBytes   = newDesc("bytes_total", "Wire bytes of the frames counted by floodguard_packets_total, by protocol class.", "interface", "class")
-	descDropP   = newDesc("dropped_packets_total", "Frames dropped by a rule in the XDP program.", "interface")
-	descDropB   = newDesc("dropped_bytes_total", "Wire bytes of the frames dropped by a rule in the XDP program.", "interface")
-	descPassP   = newDesc("passed_packets_total", "Frames the XDP program passed to the network stack, unparsed ones included.", "interface")
-	descPassB   = newDesc("passed_bytes_total", "Wire bytes of the frames the XDP program passed to the network stack.", "interface")
+	descDropP   = newDesc("dropped_packets_total", "Frames dropped by a rule in the XDP program, by protocol class.", "interface", "class")
+	descDropB   = newDesc("dropped_bytes_total", "Wire bytes of the frames dropped by a rule in the XDP program, by protocol class.", "interface", "class")
+	descPassP   = newDesc("passed_packets_total", "Frames with a readable IP source the XDP program passed to the network stack, by protocol class (unparsed frames, also passed, are in floodguard_unparsed_packets_total).", "interface", "class")
+	descPassB   = newDesc("passed_bytes_total", "Wire bytes of the frames counted by floodguard_passed_packets_total, by protocol class.", "interface", "class")
 	descUnparsP = newDesc("unparsed_packets_total", "Frames passed without a readable IP source address (never dropped).", "interface")
 	descUnparsB = newDesc("unparsed_bytes_total", "Wire bytes of the frames passed without a readable IP source address.", "interface")
 	descInsFail = newDesc("source_insert_failures_total", "Frames whose source could not be tracked because the per-source map was full.", "interface")
@@ -309,23 +309,20 @@ func (m *metrics) collectKernel(ch chan<- prometheus.Metric, counter func(*prome
 		ch <- prometheus.NewInvalidMetric(descPackets, fmt.Errorf("read kernel counters: %w", err))
 		return
 	}
-	var seenP, seenB uint64
 	for c := range detector.NumClasses {
 		name := c.String()
 		counter(descPackets, st.Packets[c], m.iface, name)
 		counter(descBytes, st.Bytes[c], m.iface, name)
-		seenP += st.Packets[c]
-		seenB += st.Bytes[c]
+		// A frame is counted as seen, then (if dropped) as dropped;
+		// per-CPU copies are read one after the other, so the difference
+		// can briefly lag: never let it go backwards.
+		m.passedPackets[c] = max(m.passedPackets[c], sub(st.Packets[c], st.DroppedClassPackets[c]))
+		m.passedBytes[c] = max(m.passedBytes[c], sub(st.Bytes[c], st.DroppedClassBytes[c]))
+		counter(descDropP, st.DroppedClassPackets[c], m.iface, name)
+		counter(descDropB, st.DroppedClassBytes[c], m.iface, name)
+		counter(descPassP, m.passedPackets[c], m.iface, name)
+		counter(descPassB, m.passedBytes[c], m.iface, name)
 	}
-	// A frame is counted as seen, then (if dropped) as dropped; per-CPU
-	// copies are read one after the other, so the difference can briefly
-	// lag: never let it go backwards.
-	m.passedPackets = max(m.passedPackets, sub(seenP, st.DroppedPackets)+st.UnparsedPackets)
-	m.passedBytes = max(m.passedBytes, sub(seenB, st.DroppedBytes)+st.UnparsedBytes)
-	counter(descDropP, st.DroppedPackets, m.iface)
-	counter(descDropB, st.DroppedBytes, m.iface)
-	counter(descPassP, m.passedPackets, m.iface)
-	counter(descPassB, m.passedBytes, m.iface)
 	counter(descUnparsP, st.UnparsedPackets, m.iface)
 	counter(descUnparsB, st.UnparsedBytes, m.iface)
 	counter(descInsFail, st.SourceInsertFailures, m.iface)

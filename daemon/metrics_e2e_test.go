@@ -153,8 +153,8 @@ func TestE2EMetrics(t *testing.T) {
 	if b := series(fams, "floodguard_bytes_total", "interface", iface, "class", "udp"); b < probeFrames*frameSize {
 		t.Errorf("floodguard_bytes_total{class=udp} = %v, under the %d bytes sent", b, probeFrames*frameSize)
 	}
-	if p := series(fams, "floodguard_passed_packets_total", "interface", iface); p < probeFrames {
-		t.Errorf("floodguard_passed_packets_total = %v, want at least %d", p, probeFrames)
+	if p := series(fams, "floodguard_passed_packets_total", "interface", iface, "class", "udp"); p < probeFrames {
+		t.Errorf("floodguard_passed_packets_total{class=udp} = %v, want at least %d", p, probeFrames)
 	}
 	if bi := fams["floodguard_build_info"].GetMetric(); len(bi) != 1 || bi[0].GetGauge().GetValue() != 1 || !hasLabel(bi[0], "version", "dev") {
 		t.Errorf("floodguard_build_info: %v, want one series with version=dev", bi)
@@ -189,18 +189,22 @@ func TestE2EMetrics(t *testing.T) {
 	promtoolCheck(t, text)
 
 	// An operator's block shows as a manual prefix rule, and what it drops
-	// in the kernel's dropped counter.
+	// in the kernel's dropped counter, under the class of what it dropped.
 	const cidr = "198.19.7.0/24"
 	if out, stderr, err := e.fg("block", cidr, "--ttl", "5m"); err != nil {
 		t.Fatalf("floodguard block: %v: %q %q", err, out, stderr)
 	}
-	dropBefore := series(fams, "floodguard_dropped_packets_total", "interface", iface)
+	dropBefore := series(fams, "floodguard_dropped_packets_total", "interface", iface, "class", "udp")
+	synDropBefore := series(fams, "floodguard_dropped_packets_total", "interface", iface, "class", "syn")
 	if got := e.probe(netip.MustParseAddr("198.19.7.5")); got != 0 {
 		t.Errorf("%d frames from the blocked prefix got through", got)
 	}
 	text, fams = s.waitTicks(series(fams, "floodguard_ticks_total") + 2)
-	if d := series(fams, "floodguard_dropped_packets_total", "interface", iface) - dropBefore; d != probeFrames {
-		t.Errorf("floodguard_dropped_packets_total grew by %v, want the %d frames blocked", d, probeFrames)
+	if d := series(fams, "floodguard_dropped_packets_total", "interface", iface, "class", "udp") - dropBefore; d != probeFrames {
+		t.Errorf("floodguard_dropped_packets_total{class=udp} grew by %v, want the %d frames blocked", d, probeFrames)
+	}
+	if d := series(fams, "floodguard_dropped_packets_total", "interface", iface, "class", "syn") - synDropBefore; synDropBefore < 0 || d != 0 {
+		t.Errorf("floodguard_dropped_packets_total{class=syn} went from %v by %v, want 0 and no growth", synDropBefore, d)
 	}
 	if v := series(fams, "floodguard_rules_active", "kind", "prefix", "origin", "manual"); v != 1 {
 		t.Errorf("floodguard_rules_active{kind=prefix,origin=manual} = %v after a block", v)

@@ -30,6 +30,8 @@ func fakeKernel() bpf.Stats {
 	st.Packets = [bpf.NumClasses]uint64{100, 2000, 30000, 40, 5}
 	st.Bytes = [bpf.NumClasses]uint64{6000, 1_000_000, 6_000_000, 4000, 500}
 	st.DroppedPackets, st.DroppedBytes = 25000, 5_000_000
+	st.DroppedClassPackets = [bpf.NumClasses]uint64{60, 0, 24940, 0, 0}
+	st.DroppedClassBytes = [bpf.NumClasses]uint64{3600, 0, 4_996_400, 0, 0}
 	st.UnparsedPackets, st.UnparsedBytes = 7, 700
 	st.SourceInsertFailures = 3
 	return st
@@ -167,14 +169,19 @@ func TestMetricsCollector(t *testing.T) {
 		want   float64
 	}
 	st := fakeKernel()
-	seen := float64(100 + 2000 + 30000 + 40 + 5)
 	checks := []check{
 		{"floodguard_packets_total", []string{"interface", "eth0", "class", "syn"}, 100},
 		{"floodguard_packets_total", []string{"interface", "eth0", "class", "udp"}, 30000},
 		{"floodguard_bytes_total", []string{"interface", "eth0", "class", "tcp"}, 1_000_000},
-		{"floodguard_dropped_packets_total", []string{"interface", "eth0"}, 25000},
-		{"floodguard_dropped_bytes_total", []string{"interface", "eth0"}, 5_000_000},
-		{"floodguard_passed_packets_total", []string{"interface", "eth0"}, seen - 25000 + 7},
+		{"floodguard_dropped_packets_total", []string{"interface", "eth0", "class", "udp"}, 24940},
+		{"floodguard_dropped_packets_total", []string{"interface", "eth0", "class", "syn"}, 60},
+		{"floodguard_dropped_packets_total", []string{"interface", "eth0", "class", "tcp"}, 0},
+		{"floodguard_dropped_bytes_total", []string{"interface", "eth0", "class", "udp"}, 4_996_400},
+		{"floodguard_passed_packets_total", []string{"interface", "eth0", "class", "udp"}, 30000 - 24940},
+		{"floodguard_passed_packets_total", []string{"interface", "eth0", "class", "syn"}, 40},
+		{"floodguard_passed_packets_total", []string{"interface", "eth0", "class", "tcp"}, 2000},
+		{"floodguard_passed_bytes_total", []string{"interface", "eth0", "class", "udp"}, 6_000_000 - 4_996_400},
+		{"floodguard_passed_bytes_total", []string{"interface", "eth0", "class", "other"}, 500},
 		{"floodguard_unparsed_packets_total", []string{"interface", "eth0"}, 7},
 		{"floodguard_source_insert_failures_total", []string{"interface", "eth0"}, float64(st.SourceInsertFailures)},
 		{"floodguard_baseline_packets_per_second", []string{"interface", "eth0", "class", "all"}, 100},
@@ -295,10 +302,11 @@ func TestMetricsPassedMonotonic(t *testing.T) {
 	st := fakeKernel()
 	m := newMetrics("eth0", "", func() (bpf.Stats, error) { return st, nil }, zerolog.Nop())
 	_, fams := scrape(t, m.handler())
-	first := value(t, fams, "floodguard_passed_packets_total", "interface", "eth0")
+	first := value(t, fams, "floodguard_passed_packets_total", "interface", "eth0", "class", "udp")
 	st.DroppedPackets += 10 // dropped counted, seen not yet
+	st.DroppedClassPackets[detector.ClassUDP] += 10
 	_, fams = scrape(t, m.handler())
-	if got := value(t, fams, "floodguard_passed_packets_total", "interface", "eth0"); got != first {
+	if got := value(t, fams, "floodguard_passed_packets_total", "interface", "eth0", "class", "udp"); got != first {
 		t.Errorf("passed went from %v to %v", first, got)
 	}
 }
