@@ -118,10 +118,12 @@ fuzz:
 	$(GO) test -run '^$$' -fuzz FuzzReplay -fuzztime 30s ./capture/
 
 # bench-live runs floodguard and FastNetMon one after the other on the same
-# namespace lab and flood (root; installs fastnetmon if missing).
+# namespace lab and flood (root; installs fastnetmon if missing); flags for
+# scripts/benchlive in BENCH_LIVE_FLAGS, e.g. BENCH_LIVE_FLAGS='-rounds 3'.
+BENCH_LIVE_FLAGS ?=
 bench-live: build deps
 	@dpkg -s fastnetmon >/dev/null 2>&1 || DEBIAN_FRONTEND=noninteractive apt-get install -y -qq fastnetmon >/dev/null
-	./scripts/bench-live.sh
+	GO=$(GO) FG=$(BIN) ./scripts/bench-live.sh $(BENCH_LIVE_FLAGS)
 
 # install puts the binary, the systemd unit and a default config in place
 # (an existing config is kept).

@@ -156,34 +156,12 @@ func (d *demo) setup() error {
 		return err
 	}
 	d.lab = l
-	sw, err := l.AddNetns("switch")
+	_, hosts, err := l.Bridged(lab.BridgedHost{Name: "server", Addr: demoServer},
+		lab.BridgedHost{Name: "client", Addr: demoClient}, lab.BridgedHost{Name: "attacker", Addr: demoAttacker})
 	if err != nil {
 		return err
 	}
-	if err := sw.AddBridge("br0"); err != nil {
-		return err
-	}
-	for _, h := range []struct {
-		name string
-		addr netip.Addr
-		ns   **lab.Netns
-	}{{"server", demoServer, &d.server}, {"client", demoClient, &d.client}, {"attacker", demoAttacker, &d.attacker}} {
-		ns, err := l.AddNetns(h.name)
-		if err != nil {
-			return err
-		}
-		port := "to-" + h.name
-		if err := l.Veth(ns, "eth0", sw, port); err != nil {
-			return err
-		}
-		if err := sw.SetMaster(port, "br0"); err != nil {
-			return err
-		}
-		if err := ns.AddAddr("eth0", netip.PrefixFrom(h.addr, 24).String()); err != nil {
-			return err
-		}
-		*h.ns = ns
-	}
+	d.server, d.client, d.attacker = hosts[0], hosts[1], hosts[2]
 	pins, err := l.BPFFS()
 	if err != nil {
 		return err

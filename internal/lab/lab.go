@@ -120,6 +120,46 @@ func (l *Lab) Veth(a *Netns, aDev string, b *Netns, bDev string) error {
 	return b.IP("link", "set", bDev, "up")
 }
 
+// BridgedHost is one host of Bridged: a namespace whose eth0 is addressed
+// Addr/24.
+type BridgedHost struct {
+	Name string
+	Addr netip.Addr
+}
+
+// Bridged builds the demo topology: a "switch" namespace holding bridge br0
+// and, for each host, a namespace whose eth0 is joined to the bridge by a
+// veth (port "to-NAME" on the switch side). It returns the switch and the
+// hosts' namespaces in order.
+func (l *Lab) Bridged(hosts ...BridgedHost) (*Netns, []*Netns, error) {
+	sw, err := l.AddNetns("switch")
+	if err != nil {
+		return nil, nil, err
+	}
+	if err := sw.AddBridge("br0"); err != nil {
+		return nil, nil, err
+	}
+	out := make([]*Netns, 0, len(hosts))
+	for _, h := range hosts {
+		ns, err := l.AddNetns(h.Name)
+		if err != nil {
+			return nil, nil, err
+		}
+		port := "to-" + h.Name
+		if err := l.Veth(ns, "eth0", sw, port); err != nil {
+			return nil, nil, err
+		}
+		if err := sw.SetMaster(port, "br0"); err != nil {
+			return nil, nil, err
+		}
+		if err := ns.AddAddr("eth0", netip.PrefixFrom(h.Addr, 24).String()); err != nil {
+			return nil, nil, err
+		}
+		out = append(out, ns)
+	}
+	return sw, out, nil
+}
+
 // BPFFS mounts a bpffs private to the lab (once) and returns its path. It
 // is unmounted by Close, which frees every pin in it.
 func (l *Lab) BPFFS() (string, error) {
