@@ -294,16 +294,7 @@ func TestAttachUpgrade(t *testing.T) {
 	}
 	x.Close()
 
-	old := loadEmptyProgram(t)
-	lnk, err := link.LoadPinnedLink(filepath.Join(pins, pinLink), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	err = lnk.Update(old)
-	lnk.Close()
-	if err != nil {
-		t.Fatal(err)
-	}
+	runOlderProgram(t, pins)
 
 	y := loadAttached(t, opts)
 	if !y.Adopted() {
@@ -313,6 +304,21 @@ func TestAttachUpgrade(t *testing.T) {
 		t.Errorf("kernel runs %+v, want the upgraded program %d", st, progID(t, y))
 	}
 	expectAction(t, y, "rule kept across upgrade", udp6Frame("2001:db8:9::1"), xdpDrop)
+}
+
+// runOlderProgram puts another program behind the link pinned in pins, as
+// an older floodguard build would have left it.
+func runOlderProgram(t *testing.T, pins string) {
+	t.Helper()
+	lnk, err := link.LoadPinnedLink(filepath.Join(pins, pinLink), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = lnk.Update(loadEmptyProgram(t))
+	lnk.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
 }
 
 // TestAttachStatsLayoutUpgrade leaves a pinned fg_stats of another layout
@@ -330,16 +336,7 @@ func TestAttachStatsLayoutUpgrade(t *testing.T) {
 
 	// The older build: its program behind the link, its 96-byte counters
 	// pinned as fg_stats.
-	old := loadEmptyProgram(t)
-	lnk, err := link.LoadPinnedLink(filepath.Join(pins, pinLink), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	err = lnk.Update(old)
-	lnk.Close()
-	if err != nil {
-		t.Fatal(err)
-	}
+	runOlderProgram(t, pins)
 	oldStats, err := ebpf.NewMap(&ebpf.MapSpec{Type: ebpf.PerCPUArray, KeySize: 4, ValueSize: 96, MaxEntries: 1})
 	if err != nil {
 		t.Fatal(err)
