@@ -7,8 +7,6 @@ import (
 	"fmt"
 	"strings"
 	"time"
-
-	"github.com/floodguard/floodguard/detector"
 )
 
 // PagerDuty Events API v2 limits.
@@ -65,26 +63,14 @@ type pdPayload struct {
 	CustomDetails pdCustomDetails `json:"custom_details"`
 }
 
+// pdCustomDetails is the incident as every sink's JSON has it, with what
+// this page is about.
 type pdCustomDetails struct {
-	Action         Action                 `json:"action"`
-	Why            string                 `json:"why"`
-	Seq            int                    `json:"seq"`
-	PageID         string                 `json:"page_id"`
-	Opened         string                 `json:"opened"`
-	Protocols      []string               `json:"protocols,omitempty"`
-	PeakPPS        float64                `json:"peak_pps"`
-	PeakBPS        float64                `json:"peak_bps"`
-	BaselinePPS    float64                `json:"baseline_pps"`
-	DroppedPPS     float64                `json:"dropped_pps"`
-	DroppedShare   float64                `json:"dropped_share"`
-	BannedSources  int                    `json:"banned_sources"`
-	BannedPrefixes int                    `json:"banned_prefixes"`
-	BansHolding    bool                   `json:"bans_holding"`
-	Waves          int                    `json:"waves"`
-	Attacks        []string               `json:"attacks"`
-	TopSources     []detector.Contributor `json:"top_sources"`
-	DryRun         bool                   `json:"dry_run"`
-	Replay         string                 `json:"replay,omitempty"`
+	Action Action `json:"action"`
+	Why    string `json:"why"`
+	Seq    int    `json:"seq"`
+	PageID string `json:"page_id"`
+	Incident
 }
 
 // pdDedupKey is the incident key, hashed when it exceeds PagerDuty's
@@ -123,12 +109,9 @@ func (s *pagerDuty) event(p *Page) *pdEvent {
 	if ts.IsZero() {
 		ts = time.Now()
 	}
-	attacks, top := inc.Attacks, inc.TopSources
-	if attacks == nil {
-		attacks = []string{}
-	}
-	if top == nil {
-		top = []detector.Contributor{}
+	details := *inc
+	if details.Attacks == nil {
+		details.Attacks = []string{} // [] rather than null in the details
 	}
 	ev.Payload = &pdPayload{
 		Summary:   sinkTruncateRunes(sinkSummary(p), pdSummaryMax),
@@ -138,29 +121,9 @@ func (s *pagerDuty) event(p *Page) *pdEvent {
 		Component: "floodguard",
 		// group: the protocol classes under attack, so that PagerDuty
 		// can group alerts by what is being flooded.
-		Group: strings.Join(inc.Protocols, ","),
-		Class: inc.Kind,
-		CustomDetails: pdCustomDetails{
-			Action:         p.Action,
-			Why:            p.Why,
-			Seq:            p.Seq,
-			PageID:         p.ID,
-			Opened:         inc.Opened.UTC().Format(time.RFC3339),
-			Protocols:      inc.Protocols,
-			PeakPPS:        inc.PeakPPS,
-			PeakBPS:        inc.PeakBPS,
-			BaselinePPS:    inc.BaselinePPS,
-			DroppedPPS:     inc.DroppedPPS,
-			DroppedShare:   inc.DroppedShare,
-			BannedSources:  inc.BannedSources,
-			BannedPrefixes: inc.BannedPrefixes,
-			BansHolding:    inc.BansHolding,
-			Waves:          inc.Waves,
-			Attacks:        attacks,
-			TopSources:     top,
-			DryRun:         inc.DryRun,
-			Replay:         inc.Replay,
-		},
+		Group:         strings.Join(inc.Protocols, ","),
+		Class:         inc.Kind,
+		CustomDetails: pdCustomDetails{Action: p.Action, Why: p.Why, Seq: p.Seq, PageID: p.ID, Incident: details},
 	}
 	return ev
 }
