@@ -247,8 +247,8 @@ func (e *Engine) Step(t *Tick) []Event {
 	idle, probation := ticks(e.cfg.Tracking.IdleTimeout), ticks(e.cfg.Tracking.ProbationTimeout)
 	// Sweep a bounded slice of each table per tick: the whole table is
 	// covered every 64 ticks without a per-tick pause proportional to it.
-	e.sources.expire(e.tick, len(e.sources.recs)/64+64, idle, probation)
-	e.prefixes.expire(e.tick, len(e.prefixes.states)/64+64, idle, probation)
+	e.sources.expire(e.tick, len(e.sources.recs.slots)/64+64, idle, probation)
+	e.prefixes.expire(e.tick, len(e.prefixes.slots)/64+64, idle, probation)
 	e.tick++
 	sortEvents(e.events)
 	return e.events
@@ -340,7 +340,7 @@ func (e *Engine) judgeSource(src *Source, slot int32) {
 	}
 	// Nothing is removed from the table while sources are judged, so the
 	// slot still holds the source.
-	s := &e.sources.recs[slot].keyState
+	s := &e.sources.recs.slots[slot].keyState
 	e.catchUp(s)
 	// The common case, almost every source in almost every tick: a tracked
 	// source, neither anomalous nor banned nor dropped, under its floors

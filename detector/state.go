@@ -151,7 +151,7 @@ func (e *Engine) MarshalState() []byte {
 	for k, i := range e.prefixes.index {
 		w.addr(k.addr)
 		w.u8(k.bits)
-		w.key(&e.prefixes.states[i])
+		w.key(&e.prefixes.slots[i])
 	}
 	w.u32(uint32(len(e.bans.list)))
 	for i := range e.bans.list {

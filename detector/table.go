@@ -41,44 +41,43 @@ const (
 // baseline is trusted over the population prior.
 const established = 3
 
-// slotArena holds a table's key states in dense slots. Freed slots are
+// slotArena holds a table's slots densely: keyState for the prefixes, a
+// sourceRec (address and state together) for the sources. Freed slots are
 // reused (last freed first), so in steady state it allocates nothing, and
 // the idle sweep walks the slots in order.
-type slotArena struct {
-	states []keyState
-	free   []int32
-	sweep  int // next slot the incremental idle sweep looks at
+type slotArena[T any] struct {
+	slots []T
+	free  []int32
+	sweep int // next slot the incremental idle sweep looks at
 }
 
-// alloc returns a slot holding a fresh state, and whether the slot is new
-// (appended) rather than reused.
-func (a *slotArena) alloc(tick uint32) (i int32, appended bool) {
+// alloc stores v in a free slot, or a new one, and returns the slot and
+// whether it is new (appended) rather than reused.
+func (a *slotArena[T]) alloc(v T) (i int32, appended bool) {
 	if n := len(a.free); n > 0 {
 		i = a.free[n-1]
 		a.free = a.free[:n-1]
-	} else {
-		i = int32(len(a.states))
-		a.states = append(a.states, keyState{})
-		appended = true
+		a.slots[i] = v
+		return i, false
 	}
-	a.states[i] = keyState{lastTick: tick, flags: flagLive}
-	return i, appended
+	a.slots = append(a.slots, v)
+	return int32(len(a.slots) - 1), true
 }
 
 // expire looks at up to n slots from where the last call stopped and frees
-// keys unseen for longer than their timeout, calling forget for each before
-// its slot is cleared.
-func (a *slotArena) expire(now uint32, n int, idle, probation uint32, forget func(i int32)) {
-	for ; n > 0 && len(a.states) > 0; n-- {
-		if a.sweep >= len(a.states) {
+// those whose state (state returns a slot's) keyState.expired says to,
+// calling forget for each before its slot is cleared.
+func (a *slotArena[T]) expire(n int, now, idle, probation uint32, state func(*T) *keyState, forget func(i int32)) {
+	for ; n > 0 && len(a.slots) > 0; n-- {
+		if a.sweep >= len(a.slots) {
 			a.sweep = 0
 		}
 		i := a.sweep
 		a.sweep++
-		s := &a.states[i]
-		if s.expired(now, idle, probation) {
+		if state(&a.slots[i]).expired(now, idle, probation) {
 			forget(int32(i))
-			*s = keyState{}
+			var zero T
+			a.slots[i] = zero
 			a.free = append(a.free, int32(i))
 		}
 	}
@@ -102,7 +101,7 @@ func (s *keyState) expired(now, idle, probation uint32) bool {
 // few and looked up once per tick each; the sources, looked up once per
 // source per tick, have sourceTable.
 type table[K comparable] struct {
-	slotArena
+	slotArena[keyState]
 	index map[K]int32
 	keys  []K
 }
@@ -116,26 +115,26 @@ func (t *table[K]) len() int { return len(t.index) }
 // get returns the state of k, or nil.
 func (t *table[K]) get(k K) *keyState {
 	if i, ok := t.index[k]; ok {
-		return &t.states[i]
+		return &t.slots[i]
 	}
 	return nil
 }
 
 // add creates a zero state for k (which must be absent).
 func (t *table[K]) add(k K, tick uint32) *keyState {
-	i, appended := t.alloc(tick)
+	i, appended := t.alloc(keyState{lastTick: tick, flags: flagLive})
 	if appended {
 		t.keys = append(t.keys, k)
 	} else {
 		t.keys[i] = k
 	}
 	t.index[k] = i
-	return &t.states[i]
+	return &t.slots[i]
 }
 
 // expire frees idle keys; see slotArena.expire.
 func (t *table[K]) expire(now uint32, n int, idle, probation uint32) {
-	t.slotArena.expire(now, n, idle, probation, func(i int32) {
+	t.slotArena.expire(n, now, idle, probation, func(s *keyState) *keyState { return s }, func(i int32) {
 		delete(t.index, t.keys[i])
 		var zero K
 		t.keys[i] = zero
@@ -149,9 +148,7 @@ func (t *table[K]) expire(now uint32, n int, idle, probation uint32) {
 // which the caller reads anyway. The built-in map costs several cache
 // misses at a million keys and twice the memory.
 type sourceTable struct {
-	recs  []sourceRec
-	free  []int32
-	sweep int // next slot the incremental idle sweep looks at
+	recs slotArena[sourceRec]
 	// index is open-addressed with linear probing; its length is a power
 	// of two.
 	index []indexEnt
@@ -194,7 +191,7 @@ func (t *sourceTable) hash(a Addr) uint64 {
 // get returns the state of a, or nil.
 func (t *sourceTable) get(a Addr) *keyState {
 	if i := t.find(a, t.hash(a)); i >= 0 {
-		return &t.recs[i].keyState
+		return &t.recs.slots[i].keyState
 	}
 	return nil
 }
@@ -203,7 +200,7 @@ func (t *sourceTable) get(a Addr) *keyState {
 func (t *sourceTable) lookup(a Addr) (*keyState, uint64) {
 	h := t.hash(a)
 	if i := t.find(a, h); i >= 0 {
-		return &t.recs[i].keyState, h
+		return &t.recs.slots[i].keyState, h
 	}
 	return nil, h
 }
@@ -218,7 +215,7 @@ func (t *sourceTable) find(a Addr, h uint64) int32 {
 		if e.slot == 0 {
 			return -1
 		}
-		if e.tag == tag && t.recs[e.slot-1].addr == a {
+		if e.tag == tag && t.recs.slots[e.slot-1].addr == a {
 			return int32(e.slot - 1)
 		}
 	}
@@ -231,22 +228,14 @@ func (t *sourceTable) add(a Addr, tick uint32) *keyState {
 
 // addHashed is add with a's hash already computed.
 func (t *sourceTable) addHashed(a Addr, h uint64, tick uint32) *keyState {
-	var i int32
-	if n := len(t.free); n > 0 {
-		i = t.free[n-1]
-		t.free = t.free[:n-1]
-	} else {
-		i = int32(len(t.recs))
-		t.recs = append(t.recs, sourceRec{})
-	}
-	t.recs[i] = sourceRec{keyState: keyState{lastTick: tick, flags: flagLive}, addr: a}
+	i, _ := t.recs.alloc(sourceRec{keyState: keyState{lastTick: tick, flags: flagLive}, addr: a})
 	// Grow at 3/4 full: linear probing degrades quickly beyond.
 	if 4*(t.n+1) > 3*len(t.index) {
 		t.resize(2 * len(t.index))
 	}
 	t.put(h, uint32(i)+1)
 	t.n++
-	return &t.recs[i].keyState
+	return &t.recs.slots[i].keyState
 }
 
 func (t *sourceTable) put(h uint64, slot1 uint32) {
@@ -265,7 +254,7 @@ func (t *sourceTable) resize(n int) {
 	t.shift = uint(64 - bits.TrailingZeros(uint(n)))
 	for _, e := range old {
 		if e.slot != 0 {
-			t.put(t.hash(t.recs[e.slot-1].addr), e.slot)
+			t.put(t.hash(t.recs.slots[e.slot-1].addr), e.slot)
 		}
 	}
 }
@@ -297,7 +286,7 @@ func (t *sourceTable) unindex(a Addr, slot int32) {
 			}
 			// The entry at j may fill the hole at i unless its home lies
 			// cyclically in (i, j].
-			if (j-t.home(t.recs[idx[j].slot-1].addr))&mask >= (j-i)&mask {
+			if (j-t.home(t.recs.slots[idx[j].slot-1].addr))&mask >= (j-i)&mask {
 				break
 			}
 		}
@@ -306,29 +295,18 @@ func (t *sourceTable) unindex(a Addr, slot int32) {
 	}
 }
 
-// expire looks at up to n slots from where the last call stopped and frees
-// the sources keyState.expired says to.
+// expire frees idle sources; see slotArena.expire.
 func (t *sourceTable) expire(now uint32, n int, idle, probation uint32) {
-	for ; n > 0 && len(t.recs) > 0; n-- {
-		if t.sweep >= len(t.recs) {
-			t.sweep = 0
-		}
-		i := t.sweep
-		t.sweep++
-		r := &t.recs[i]
-		if r.expired(now, idle, probation) {
-			t.unindex(r.addr, int32(i))
-			*r = sourceRec{}
-			t.free = append(t.free, int32(i))
-		}
-	}
+	t.recs.expire(n, now, idle, probation, func(r *sourceRec) *keyState { return &r.keyState }, func(i int32) {
+		t.unindex(t.recs.slots[i].addr, i)
+	})
 }
 
 // all calls f for every source and its state, in no particular order.
 func (t *sourceTable) all(f func(a Addr, s *keyState)) {
 	for _, e := range t.index {
 		if e.slot != 0 {
-			r := &t.recs[e.slot-1]
+			r := &t.recs.slots[e.slot-1]
 			f(r.addr, &r.keyState)
 		}
 	}

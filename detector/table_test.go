@@ -71,7 +71,7 @@ func TestSourceTableMatchesMap(t *testing.T) {
 				a := addr()
 				slot, ok := model[a]
 				switch got := st.get(a); {
-				case ok && got != &st.recs[slot].keyState:
+				case ok && got != &st.recs.slots[slot].keyState:
 					t.Fatalf("op %d: %s not found at slot %d", op, a, slot)
 				case !ok && got != nil:
 					t.Fatalf("op %d: %s found but was never added or was removed", op, a)
@@ -83,8 +83,8 @@ func TestSourceTableMatchesMap(t *testing.T) {
 				} else if rng.IntN(3) == 0 {
 					// What expire does to a slot it frees.
 					st.unindex(a, slot)
-					st.recs[slot] = sourceRec{}
-					st.free = append(st.free, slot)
+					st.recs.slots[slot] = sourceRec{}
+					st.recs.free = append(st.recs.free, slot)
 					delete(model, a)
 					i := slices.Index(live, a)
 					live = slices.Delete(live, i, i+1)
@@ -96,7 +96,7 @@ func TestSourceTableMatchesMap(t *testing.T) {
 			n := 0
 			st.all(func(a Addr, s *keyState) {
 				n++
-				if slot, ok := model[a]; !ok || s != &st.recs[slot].keyState {
+				if slot, ok := model[a]; !ok || s != &st.recs.slots[slot].keyState {
 					t.Fatalf("all: %s is not in the table", a)
 				}
 			})
