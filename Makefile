@@ -90,8 +90,10 @@ demo-replay: build
 	@echo "== single-source UDP flood (labels: $(OUT)/single-source.labels.json)"
 	@./$(BIN) replay $(OUT)/single-source.pcap
 	@echo
-	@echo "== DNS reflection flood from ~1500 reflectors (labels: $(OUT)/udp-reflection.labels.json)"
-	@./$(BIN) replay $(OUT)/udp-reflection.pcap
+	@echo "== DNS reflection flood from ~1500 reflectors (labels: $(OUT)/udp-reflection.labels.json),"
+	@echo "   with the pages on-call staff would get and an HTML report"
+	@./$(BIN) replay --page --report $(OUT)/udp-reflection.html $(OUT)/udp-reflection.pcap
+	@echo "report: $(OUT)/udp-reflection.html"
 
 # report-screenshot regenerates docs/report.png, the README's picture of
 # `replay --report`: a DNS reflection flood (seed 1) shown in headless
