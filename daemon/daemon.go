@@ -305,6 +305,10 @@ func (d *daemon) reload() {
 		d.log.Error().Str("event", "reload_failed").Err(err).Msg("config rejected; running on the previous one")
 		return
 	}
+	if err := d.pager.reconfigure(&f); err != nil {
+		d.log.Error().Str("event", "paging_reload_failed").Err(err).Msg("paging settings rejected; paging keeps the previous ones")
+		f.Paging = d.file.Paging
+	}
 	f.Daemon.Interface = d.file.Daemon.Interface
 	d.file = f
 	d.log.Info().Str("event", "reloaded").Str("config", d.opt.ConfigPath).Msg("config reloaded")

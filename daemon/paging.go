@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"reflect"
+	"sync"
 	"time"
 
 	"github.com/rs/zerolog"
@@ -16,12 +18,16 @@ import (
 
 // pager runs the incident tracker in the tick loop and hands its pages to
 // the dispatcher, which delivers them in the background: the tick loop
-// never waits for a sink.
+// never waits for a sink. Everything but stats runs on the tick loop's
+// goroutine; stats is called by the metrics scrape too.
 type pager struct {
+	cfg      paging.Config // the settings in force
 	tr       *paging.Tracker
-	disp     *paging.Dispatcher // nil when no sinks are configured
 	log      zerolog.Logger
 	stateDir string // holds incidentFile
+
+	mu   sync.Mutex         // guards disp against stats
+	disp *paging.Dispatcher // nil when no sinks are configured
 }
 
 // incidentFile keeps the open incident across restarts, beside the
@@ -31,6 +37,107 @@ const incidentFile = "incident.json"
 // maxIncidentAge: an incident last paged longer ago than this is not
 // resumed after a restart (the next attack opens a new one).
 const maxIncidentAge = 6 * time.Hour
+
+// newPager builds the configured sinks (reading their secrets) and starts
+// delivery, queueing first whatever an earlier run left in the outbox. A
+// sink that cannot be built (a missing secret file) is a startup error,
+// like any other bad setting.
+func newPager(f *File, log zerolog.Logger) (*pager, error) {
+	p := &pager{log: log, stateDir: f.Daemon.StateDir}
+	disp, err := startDelivery(f, log)
+	if err != nil {
+		return nil, err
+	}
+	p.cfg, p.disp = f.Paging, disp
+	p.tr = paging.NewTracker(f.Paging, pagingHost(f.Paging), "")
+	p.restore()
+	return p, nil
+}
+
+func pagingHost(cfg paging.Config) string {
+	if cfg.Host != "" {
+		return cfg.Host
+	}
+	host, _ := os.Hostname()
+	return host
+}
+
+// startDelivery builds the sinks and a dispatcher over the outbox (nil
+// without sinks).
+func startDelivery(f *File, log zerolog.Logger) (*paging.Dispatcher, error) {
+	cfg := f.Paging
+	if len(cfg.Sinks) == 0 {
+		return nil, nil
+	}
+	sinks, err := BuildSinks(cfg.Sinks)
+	if err != nil {
+		return nil, err
+	}
+	outbox := cfg.OutboxDir
+	if outbox == "" {
+		outbox = filepath.Join(f.Daemon.StateDir, "outbox")
+	}
+	disp, err := paging.NewDispatcher(sinks, cfg.Sinks, paging.Options{OutboxDir: outbox, Log: log})
+	if err != nil {
+		return nil, err
+	}
+	names := make([]string, len(sinks))
+	for i, s := range sinks {
+		names[i] = s.Name()
+	}
+	log.Info().Str("event", "paging_ready").Strs("sinks", names).Str("outbox", outbox).Msg("paging on")
+	return disp, nil
+}
+
+// BuildSinks constructs the configured sinks; secrets are read here, and
+// errors name the sink, never a secret.
+func BuildSinks(cfgs []paging.SinkConfig) ([]paging.Sink, error) {
+	var sinks []paging.Sink
+	for i := range cfgs {
+		cfgs[i].SinkDefaults()
+		s, err := paging.NewSink(cfgs[i])
+		if err != nil {
+			return nil, fmt.Errorf("paging sink %s: %w", cfgs[i].Name, err)
+		}
+		sinks = append(sinks, s)
+	}
+	return sinks, nil
+}
+
+// reconfigure applies a reloaded config's paging section, if it changed.
+// The sinks are built first, so a bad one (a secret file missing) leaves
+// the old settings in force. Then delivery stops (pages in flight finish
+// or stay in the outbox), the new dispatcher takes the outbox over, and
+// the open incident carries on under the new settings.
+func (p *pager) reconfigure(f *File) error {
+	if reflect.DeepEqual(f.Paging, p.cfg) {
+		return nil
+	}
+	if _, err := BuildSinks(f.Paging.Sinks); err != nil {
+		return err
+	}
+	state, err := p.tr.MarshalState()
+	if err != nil {
+		return err
+	}
+	p.closeDelivery()
+	disp, err := startDelivery(f, p.log)
+	if err != nil {
+		return err // built above, so only the outbox can fail here
+	}
+	p.mu.Lock()
+	p.disp = disp
+	p.mu.Unlock()
+	p.cfg = f.Paging
+	p.tr = paging.NewTracker(f.Paging, pagingHost(f.Paging), "")
+	if state != nil {
+		if err := p.tr.RestoreState(state, time.Now(), maxIncidentAge); err != nil {
+			p.log.Warn().Str("event", "incident_not_restored").Err(err).Msg("open incident not carried over to the new paging settings")
+		}
+	}
+	p.log.Info().Str("event", "paging_reloaded").Int("sinks", len(f.Paging.Sinks)).Msg("paging settings reloaded")
+	return nil
+}
 
 // restore reopens the incident the last run left open, if any.
 func (p *pager) restore() {
@@ -69,56 +176,6 @@ func (p *pager) save() error {
 	return writeAtomic(p.stateDir, incidentFile, data)
 }
 
-// newPager builds the configured sinks (reading their secrets) and starts
-// delivery, queueing first whatever an earlier run left in the outbox. A
-// sink that cannot be built (a missing secret file) is a startup error,
-// like any other bad setting.
-func newPager(f *File, log zerolog.Logger) (*pager, error) {
-	cfg := f.Paging
-	host := cfg.Host
-	if host == "" {
-		host, _ = os.Hostname()
-	}
-	p := &pager{tr: paging.NewTracker(cfg, host, ""), log: log, stateDir: f.Daemon.StateDir}
-	p.restore()
-	if len(cfg.Sinks) == 0 {
-		return p, nil
-	}
-	sinks, err := BuildSinks(cfg.Sinks)
-	if err != nil {
-		return nil, err
-	}
-	outbox := cfg.OutboxDir
-	if outbox == "" {
-		outbox = filepath.Join(f.Daemon.StateDir, "outbox")
-	}
-	p.disp, err = paging.NewDispatcher(sinks, cfg.Sinks, paging.Options{OutboxDir: outbox, Log: log})
-	if err != nil {
-		return nil, err
-	}
-	names := make([]string, len(sinks))
-	for i, s := range sinks {
-		names[i] = s.Name()
-	}
-	log.Info().Str("event", "paging_ready").Strs("sinks", names).Str("outbox", outbox).Msg("paging on")
-	return p, nil
-}
-
-// BuildSinks constructs the configured sinks; secrets are read here, and
-// errors name the sink, never a secret.
-func BuildSinks(cfgs []paging.SinkConfig) ([]paging.Sink, error) {
-	var sinks []paging.Sink
-	for i := range cfgs {
-		cfgs[i].SinkDefaults()
-		s, err := paging.NewSink(cfgs[i])
-		if err != nil {
-			return nil, fmt.Errorf("paging sink %s: %w", cfgs[i].Name, err)
-		}
-		sinks = append(sinks, s)
-	}
-	return sinks, nil
-}
-
 // observe runs one tick through the tracker and queues its pages.
 func (p *pager) observe(t *detector.Tick, evs []detector.Event, eng *detector.Engine) {
 	if p == nil {
@@ -138,21 +195,37 @@ func (p *pager) observe(t *detector.Tick, evs []detector.Event, eng *detector.En
 
 // stats returns the sinks' counters (nil without sinks).
 func (p *pager) stats() []paging.SinkStats {
-	if p == nil || p.disp == nil {
+	if p == nil {
 		return nil
 	}
-	return p.disp.Stats()
+	p.mu.Lock()
+	disp := p.disp
+	p.mu.Unlock()
+	if disp == nil {
+		return nil
+	}
+	return disp.Stats()
 }
 
 // close stops delivery, giving attempts in flight a moment; what is not
 // delivered stays in the outbox for the next start.
 func (p *pager) close() {
-	if p == nil || p.disp == nil {
+	if p != nil {
+		p.closeDelivery()
+	}
+}
+
+func (p *pager) closeDelivery() {
+	p.mu.Lock()
+	disp := p.disp
+	p.disp = nil
+	p.mu.Unlock()
+	if disp == nil {
 		return
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	if err := p.disp.Close(ctx); err != nil {
+	if err := disp.Close(ctx); err != nil {
 		p.log.Warn().Err(err).Msg("paging stopped with a delivery in flight (kept in the outbox)")
 	}
 }
