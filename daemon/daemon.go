@@ -305,6 +305,13 @@ func (d *daemon) reload() {
 		d.log.Error().Str("event", "reload_failed").Err(err).Msg("config rejected; running on the previous one")
 		return
 	}
+	if d.opt.MetricsListen != "" {
+		f.Daemon.MetricsListen = d.opt.MetricsListen // the flag still wins
+	}
+	if err := d.reloadMetrics(f.Daemon.MetricsListen); err != nil {
+		d.log.Error().Str("event", "metrics_reload_failed").Err(err).Msg("metrics_listen rejected; metrics keep the previous address")
+		f.Daemon.MetricsListen = d.file.Daemon.MetricsListen
+	}
 	if err := d.pager.reconfigure(&f); err != nil {
 		d.log.Error().Str("event", "paging_reload_failed").Err(err).Msg("paging settings rejected; paging keeps the previous ones")
 		f.Paging = d.file.Paging

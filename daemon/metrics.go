@@ -526,6 +526,47 @@ func (m *metrics) listen(addr string) error {
 	return nil
 }
 
+// relisten moves the server to addr. The new listener comes first, so a
+// failure leaves the old one serving.
+func (m *metrics) relisten(addr string) error {
+	old := m.srv
+	if err := m.listen(addr); err != nil {
+		return err
+	}
+	if old != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		_ = old.Shutdown(ctx)
+		cancel()
+	}
+	return nil
+}
+
+// reloadMetrics applies a reloaded daemon.metrics_listen: start, stop or
+// move the server. On failure the previous setting stays in force.
+func (d *daemon) reloadMetrics(addr string) error {
+	switch {
+	case addr == d.file.Daemon.MetricsListen:
+		return nil
+	case addr == "":
+		d.metrics.stop()
+		d.metrics = nil
+		d.log.Info().Str("event", "metrics_stopped").Msg("metrics server stopped (daemon.metrics_listen is empty)")
+		return nil
+	case d.metrics == nil:
+		prev := d.file.Daemon.MetricsListen
+		d.file.Daemon.MetricsListen = addr
+		err := d.startMetrics()
+		d.file.Daemon.MetricsListen = prev
+		return err
+	}
+	if err := d.metrics.relisten(addr); err != nil {
+		return err
+	}
+	d.log.Info().Str("event", "metrics_listening").Str("address", d.metrics.ln.Addr().String()).
+		Msg("serving Prometheus metrics on /metrics")
+	return nil
+}
+
 // stop shuts the server down and stops reading the kernel maps, which may
 // then be closed. It is safe on a nil receiver and to call twice.
 func (m *metrics) stop() {

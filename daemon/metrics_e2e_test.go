@@ -250,3 +250,40 @@ func promtoolCheck(t *testing.T, text string) {
 		t.Errorf("promtool check metrics: %v\n%s", err, out)
 	}
 }
+
+// TestE2EMetricsReload: daemon.metrics_listen set by a reload starts the
+// server, and emptied by the next one stops it; the daemon keeps ticking.
+func TestE2EMetricsReload(t *testing.T) {
+	e := newE2E(t, cfg{})
+	d := e.start()
+	s := e.metricsScraper()
+	if _, _, err := s.get(); err == nil {
+		t.Fatalf("metrics served before they were configured")
+	}
+	reload := func(extra, event string) {
+		t.Helper()
+		text := e.text(cfg{})
+		if extra != "" {
+			text = strings.Replace(text, "daemon:\n", "daemon:\n"+extra, 1)
+		}
+		e.writeConfig(text)
+		mark := d.Log.Len()
+		if err := d.Signal(syscall.SIGHUP); err != nil {
+			t.Fatal(err)
+		}
+		if _, _, err := d.Log.WaitEvent(mark, 5*time.Second, event, nil); err != nil {
+			t.Fatalf("no %s after the reload: %v\n%s", event, err, d.Log)
+		}
+	}
+	reload("  metrics_listen: "+metricsAddr+"\n", "metrics_listening")
+	if _, fams, err := s.get(); err != nil || series(fams, "floodguard_ticks_total") < 0 {
+		t.Fatalf("scrape after enabling metrics by a reload: %v", err)
+	}
+	reload("", "metrics_stopped")
+	if _, _, err := s.get(); err == nil {
+		t.Errorf("metrics still served after a reload emptied metrics_listen")
+	}
+	if st := e.status(); st.Ticks == 0 || d.Exited() {
+		t.Errorf("daemon not ticking after the reloads")
+	}
+}
