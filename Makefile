@@ -116,6 +116,7 @@ bench: build deps
 
 fuzz:
 	$(GO) test -run '^$$' -fuzz FuzzParseConfig -fuzztime 30s ./detector/
+	$(GO) test -run '^$$' -fuzz FuzzParseFile -fuzztime 30s ./daemon/
 	$(GO) test -run '^$$' -fuzz FuzzDecode -fuzztime 30s ./capture/
 	$(GO) test -run '^$$' -fuzz FuzzReplay -fuzztime 30s ./capture/
 

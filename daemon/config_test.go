@@ -87,3 +87,22 @@ func TestPagingConfigErrors(t *testing.T) {
 		}
 	}
 }
+
+// FuzzParseFile: the whole config file, paging section included, never
+// panics, and what it accepts validates.
+func FuzzParseFile(f *testing.F) {
+	f.Add([]byte("daemon:\n  interface: eth0\n  metrics_listen: 127.0.0.1:9797\n"))
+	f.Add([]byte("paging:\n  quiet_period: 2m\n  sinks:\n    - {name: pd, type: pagerduty, routing_key: {env: PD}}\n"))
+	f.Add([]byte("paging:\n  severity:\n    - {severity: critical, min_peak_pps: 1e5, bans_not_holding: true}\n"))
+	f.Add([]byte("paging:\n  sinks:\n    - {type: exec, command: [/bin/true]}\n    - {type: exec, command: [/bin/true]}\n"))
+	f.Add([]byte("paging:\n  sinks:\n    - type: webhook\n      webhook_url: {file: /x}\n      hmac_key: {file: /y}\n      labels: {a: b}\n"))
+	f.Add([]byte("paging: [\n"))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		file, err := ParseFile(data)
+		if err == nil {
+			if verr := file.Validate(); verr != nil {
+				t.Fatalf("ParseFile accepted a file Validate rejects: %v", verr)
+			}
+		}
+	})
+}
