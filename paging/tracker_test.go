@@ -1,6 +1,7 @@
 package paging
 
 import (
+	"math/rand/v2"
 	"net/netip"
 	"strings"
 	"testing"
@@ -291,6 +292,102 @@ func TestTrackerStateSurvivesRestart(t *testing.T) {
 	}{{"web2", time.Hour}, {"web1", time.Second}} {
 		if err := NewTracker(cfg, bad.host, "").RestoreState(data, now.Add(time.Minute), bad.age); err == nil {
 			t.Errorf("restored on %s after %s", bad.host, bad.age)
+		}
+	}
+}
+
+// TestTrackerInvariants drives the tracker with random attacks, bans and
+// traffic (fixed seeds) and checks what every on-call tool relies on: an
+// incident's pages start with its trigger, count up by one, end with its
+// resolve and nothing after it, one incident at a time, and updates at
+// most one per update interval.
+func TestTrackerInvariants(t *testing.T) {
+	kinds := map[Action]int{}
+	defer func() {
+		if kinds[Trigger] == 0 || kinds[Update] == 0 || kinds[Resolve] == 0 {
+			t.Errorf("pages by action %v: the runs do not exercise the tracker", kinds)
+		}
+	}()
+	for seed := uint64(1); seed <= 20; seed++ {
+		rng := rand.New(rand.NewPCG(seed, 99))
+		cfg := testConfig()
+		tr := NewTracker(cfg, "web1", "")
+		eng := &fakeEngine{baseline: 1000, threshold: 10000, attacks: map[string]bool{}}
+		targets := []string{"198.19.0.1", "198.19.0.2", "198.19.7.0/24"}
+		var pages []Page
+		for i := range 2000 {
+			var evs []detector.Event
+			if i%300 >= 180 { // a calm stretch: every attack ends
+				for key := range eng.attacks {
+					parts := strings.SplitN(key, " ", 3)
+					scope := map[string]detector.Scope{"source": detector.ScopeSource, "prefix": detector.ScopePrefix, "aggregate": detector.ScopeAggregate}[parts[0]]
+					evs = append(evs, ev(detector.AttackEnd, scope, parts[1], parts[2]))
+				}
+			} else if rng.IntN(25) == 0 {
+				tg := targets[rng.IntN(len(targets))]
+				scope := detector.ScopeSource
+				if strings.Contains(tg, "/") {
+					scope = detector.ScopePrefix
+				}
+				kind := detector.AttackStart
+				key := scope.String() + " " + tg + " "
+				if eng.attacks[key] {
+					kind = detector.AttackEnd
+				}
+				evs = append(evs, ev(kind, scope, tg, ""))
+				if kind == detector.AttackStart && rng.IntN(2) == 0 {
+					p := tg
+					if !strings.Contains(p, "/") {
+						p += "/32"
+					}
+					evs = append(evs, ev(detector.Ban, scope, p, ""))
+				}
+			}
+			if i%300 < 180 && rng.IntN(40) == 0 {
+				c := []string{"udp", "syn", "tcp", "all"}[rng.IntN(4)]
+				key := "aggregate * " + c
+				kind := detector.AttackStart
+				if eng.attacks[key] {
+					kind = detector.AttackEnd
+				}
+				evs = append(evs, ev(kind, detector.ScopeAggregate, "*", c))
+			}
+			eng.step(evs)
+			pps := uint64(1000)
+			if len(eng.attacks) > 0 {
+				pps = uint64(5000 + rng.IntN(100000))
+			}
+			pages = append(pages, tr.Observe(tickAt(i, step{pps: pps, dropped: pps / uint64(1+rng.IntN(3)), class: detector.ClassUDP}), evs, eng)...)
+		}
+		pages = append(pages, tr.Finish()...)
+		for _, p := range pages {
+			kinds[p.Action]++
+		}
+		open := ""
+		seq := 0
+		var lastUpdate time.Time
+		for _, p := range pages {
+			switch {
+			case p.Action == Trigger:
+				if open != "" {
+					t.Fatalf("seed %d: trigger of %s while %s is open", seed, p.Incident.Key, open)
+				}
+				open, seq, lastUpdate = p.Incident.Key, 0, p.Time
+			case p.Incident.Key != open:
+				t.Fatalf("seed %d: %s page of %s, open is %q", seed, p.Action, p.Incident.Key, open)
+			case p.Action == Update:
+				if p.Time.Sub(lastUpdate) < cfg.UpdateInterval.D() {
+					t.Fatalf("seed %d: update %s after the last page", seed, p.Time.Sub(lastUpdate))
+				}
+				lastUpdate = p.Time
+			}
+			if p.Seq != seq+1 {
+				t.Fatalf("seed %d: %s page %d after %d", seed, p.Action, p.Seq, seq)
+			}
+			seq = p.Seq
+			if p.Action == Resolve {
+				open = ""
+			}
 		}
 	}
 }
