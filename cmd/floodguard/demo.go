@@ -22,13 +22,6 @@ import (
 	"github.com/floodguard/floodguard/internal/lab"
 )
 
-// The demo's hosts, one namespace each, joined by a bridge in a fourth.
-var (
-	demoServer   = netip.MustParseAddr("198.18.0.1")
-	demoClient   = netip.MustParseAddr("198.18.0.10")
-	demoAttacker = netip.MustParseAddr("198.18.0.66")
-)
-
 const (
 	// demoClientRate is the benign client's requests per second.
 	demoClientRate = 20
@@ -128,12 +121,12 @@ func (d *demo) run(ctx context.Context) error {
 	}
 	var err error
 	d.benign, err = d.client.StartClient(lab.ClientOptions{
-		URL: d.http.URL + "/", Local: demoClient, Rate: demoClientRate, Timeout: time.Second, MaxDuration: 5 * time.Minute,
+		URL: d.http.URL + "/", Local: lab.DemoClient, Rate: demoClientRate, Timeout: time.Second, MaxDuration: 5 * time.Minute,
 	})
 	if err != nil {
 		return err
 	}
-	d.say("benign client: %d HTTP requests/s from %s, each to be answered within 1 s", demoClientRate, demoClient)
+	d.say("benign client: %d HTTP requests/s from %s, each to be answered within 1 s", demoClientRate, lab.DemoClient)
 
 	warm, _, err := d.waitEvent(ctx, 0, d.opt.warmUp+15*time.Second, "warmed_up")
 	if err != nil {
@@ -156,8 +149,8 @@ func (d *demo) setup() error {
 		return err
 	}
 	d.lab = l
-	_, hosts, err := l.Bridged(lab.BridgedHost{Name: "server", Addr: demoServer},
-		lab.BridgedHost{Name: "client", Addr: demoClient}, lab.BridgedHost{Name: "attacker", Addr: demoAttacker})
+	// The demo's hosts, one namespace each, joined by a bridge in a fourth.
+	_, hosts, err := l.Bridged(lab.DemoHosts()...)
 	if err != nil {
 		return err
 	}
@@ -181,14 +174,14 @@ daemon:
 	if err := os.WriteFile(d.config, []byte(cfg), 0o644); err != nil {
 		return fmt.Errorf("write the demo config: %w", err)
 	}
-	d.http, err = d.server.ServeHTTP(netip.AddrPortFrom(demoServer, 80))
+	d.http, err = d.server.ServeHTTP(netip.AddrPortFrom(lab.DemoServer, 80))
 	if err != nil {
 		return err
 	}
 	fmt.Fprintf(d.out, "floodguard live demo: three hosts in network namespaces, joined by a bridge\n")
-	fmt.Fprintf(d.out, "  server    %-12s an HTTP server, protected by `floodguard run` (XDP on eth0)\n", demoServer)
-	fmt.Fprintf(d.out, "  client    %-12s a benign HTTP client\n", demoClient)
-	fmt.Fprintf(d.out, "  attacker  %-12s hping3, later\n", demoAttacker)
+	fmt.Fprintf(d.out, "  server    %-12s an HTTP server, protected by `floodguard run` (XDP on eth0)\n", lab.DemoServer)
+	fmt.Fprintf(d.out, "  client    %-12s a benign HTTP client\n", lab.DemoClient)
+	fmt.Fprintf(d.out, "  attacker  %-12s hping3, later\n", lab.DemoAttacker)
 	fmt.Fprintf(d.out, "config: warm-up %s, bans for %s (namespaces %s-*)\n\n", d.opt.warmUp, d.opt.ttl, l.ID())
 	return nil
 }
@@ -237,14 +230,35 @@ func (d *demo) attack(ctx context.Context) error {
 	count := int(demoHpingMax * d.opt.flood.Seconds())
 	// -i u1: as fast as hping3's usleep pacing goes, some 10-30k pps;
 	// -c bounds it should the timer below not stop it.
-	hp, err := d.attacker.Start("hping3", "-q", "-n", "--udp", "-p", "9", "-i", "u1", "-c", strconv.Itoa(count), demoServer.String())
+	hp, err := d.attacker.Start("hping3", "-q", "-n", "--udp", "-p", "9", "-i", "u1", "-c", strconv.Itoa(count), lab.DemoServer.String())
 	if err != nil {
 		return err
 	}
 	start := time.Now()
-	stopFlood := time.AfterFunc(d.opt.flood, func() { hp.Signal(os.Interrupt) })
+	// SIGINT makes hping3 print the statistics the summary reads; it has
+	// been seen to miss one under load, so it is repeated, and SIGKILL
+	// ends it for sure (without its statistics then).
+	stopFlood := time.AfterFunc(d.opt.flood, func() {
+		for i := range 4 {
+			select {
+			case <-hp.Done():
+				return
+			default:
+			}
+			if i == 3 {
+				hp.Kill()
+				return
+			}
+			hp.Signal(os.Interrupt)
+			select {
+			case <-hp.Done():
+				return
+			case <-time.After(time.Second):
+			}
+		}
+	})
 	defer stopFlood.Stop()
-	d.say("FLOOD: hping3 --udp from %s to the server, for %s", demoAttacker, d.opt.flood)
+	d.say("FLOOD: hping3 --udp from %s to the server, for %s", lab.DemoAttacker, d.opt.flood)
 
 	events := make(chan lab.Entry)
 	go func() {
@@ -266,7 +280,7 @@ func (d *demo) attack(ctx context.Context) error {
 	deadline := time.NewTimer(d.opt.flood + 2*d.opt.ttl + 30*time.Second)
 	defer deadline.Stop()
 
-	target := netip.PrefixFrom(demoAttacker, 32).String()
+	target := netip.PrefixFrom(lab.DemoAttacker, 32).String()
 	floodDone := hp.Done()
 	var (
 		banned, expired   bool
@@ -294,24 +308,30 @@ func (d *demo) attack(ctx context.Context) error {
 		case e := <-events:
 			switch e.Event() {
 			case "attack_start":
-				if e.Str("target") == demoAttacker.String() {
-					d.say("ATTACK from %s at %s pps (its baseline: %s pps)", demoAttacker, human(e.Num("pps")), human(e.Num("baseline")))
+				if e.Str("target") == lab.DemoAttacker.String() {
+					d.say("ATTACK from %s at %s pps (its baseline: %s pps)", lab.DemoAttacker, human(e.Num("pps")), human(e.Num("baseline")))
 				} else {
 					d.say("attack on %s %s at %s pps", e.Str("scope"), e.Str("target"), human(e.Num("pps")))
 				}
 			case "ban":
+				if banned {
+					// At expiry a rule whose target still floods is
+					// renewed, for twice as long.
+					d.say("rule renewed, the flood goes on: drop %s for %s", e.Str("target"), e.Str("ttl"))
+					break
+				}
 				at, _ := e.TimeField("tick_end")
 				installedAfter = at.Add(time.Duration(e.Num("rule_write_ms") * float64(time.Millisecond))).Sub(start)
 				banned = true
 				d.say("rule installed in the kernel %d ms after the flood started: drop %s for %s",
 					installedAfter.Milliseconds(), e.Str("target"), e.Str("ttl"))
 			case "attack_end":
-				ended = ended || e.Str("target") == demoAttacker.String()
+				ended = ended || e.Str("target") == lab.DemoAttacker.String()
 				d.say("attack over: %s calm for 5 ticks", e.Str("target"))
 			case "unban":
 				if e.Str("target") == target {
 					expired, expiredAt = true, time.Now()
-					d.say("rule expired; flood over: %s may send again", demoAttacker)
+					d.say("rule expired; flood over: %s may send again", lab.DemoAttacker)
 				}
 			}
 		case <-progress.C:
@@ -332,8 +352,12 @@ func (d *demo) attack(ctx context.Context) error {
 			floodEnd = time.Now()
 			readDrops()
 			sent = hpingSent(hp.Log.String())
-			d.say("flood stopped after %.1f s: hping3 sent %s packets; the kernel dropped %s",
-				floodEnd.Sub(start).Seconds(), grouped(sent), grouped(dropped))
+			sentText := grouped(sent) + " packets"
+			if sent == 0 {
+				sentText = "an unknown number of packets (it printed no statistics)"
+			}
+			d.say("flood stopped after %.1f s: hping3 sent %s; the kernel dropped %s",
+				floodEnd.Sub(start).Seconds(), sentText, grouped(dropped))
 			if banned && !expired {
 				d.say("waiting for the rule to expire (it was installed for %s)", d.opt.ttl)
 			}
@@ -370,7 +394,11 @@ func (d *demo) summary(start, end time.Time, installedAfter time.Duration, sent,
 	if sent > 0 {
 		share = fmt.Sprintf(" (%.1f %%)", 100*float64(dropped)/float64(sent))
 	}
-	fmt.Fprintf(d.out, "  flood:         %s packets sent, %s dropped by XDP in the kernel%s\n", grouped(sent), grouped(dropped), share)
+	if sent > 0 {
+		fmt.Fprintf(d.out, "  flood:         %s packets sent, %s dropped by XDP in the kernel%s\n", grouped(sent), grouped(dropped), share)
+	} else {
+		fmt.Fprintf(d.out, "  flood:         %s packets dropped by XDP in the kernel\n", grouped(dropped))
+	}
 	fmt.Fprintf(d.out, "  benign client: %.1f %% of %d requests served during the flood, %.1f %% of %d overall\n",
 		100*during.SuccessRate(), during.Requests, 100*all.SuccessRate(), all.Requests)
 	if all.FirstError != "" {

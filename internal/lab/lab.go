@@ -120,6 +120,20 @@ func (l *Lab) Veth(a *Netns, aDev string, b *Netns, bDev string) error {
 	return b.IP("link", "set", bDev, "up")
 }
 
+// The demo topology's hosts on Bridged, shared by the live demo and the
+// FastNetMon benchmark so that both run on the same lab.
+var (
+	DemoServer   = netip.MustParseAddr("198.18.0.1")
+	DemoClient   = netip.MustParseAddr("198.18.0.10")
+	DemoAttacker = netip.MustParseAddr("198.18.0.66")
+)
+
+// DemoHosts are the server, client and attacker of the demo topology, in
+// that order, for Bridged.
+func DemoHosts() []BridgedHost {
+	return []BridgedHost{{"server", DemoServer}, {"client", DemoClient}, {"attacker", DemoAttacker}}
+}
+
 // BridgedHost is one host of Bridged: a namespace whose eth0 is addressed
 // Addr/24.
 type BridgedHost struct {

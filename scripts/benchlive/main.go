@@ -46,10 +46,11 @@ import (
 	"github.com/floodguard/floodguard/internal/lab"
 )
 
+// The demo's lab: the same hosts as `floodguard demo`.
 var (
-	serverAddr   = netip.MustParseAddr("198.18.0.1")
-	clientAddr   = netip.MustParseAddr("198.18.0.10")
-	attackerAddr = netip.MustParseAddr("198.18.0.66")
+	serverAddr   = lab.DemoServer
+	clientAddr   = lab.DemoClient
+	attackerAddr = lab.DemoAttacker
 )
 
 const (
@@ -219,8 +220,7 @@ func (b *bench) setup() error {
 	}
 	b.lab = l
 	var hosts []*lab.Netns
-	b.sw, hosts, err = l.Bridged(lab.BridgedHost{Name: "server", Addr: serverAddr},
-		lab.BridgedHost{Name: "client", Addr: clientAddr}, lab.BridgedHost{Name: "attacker", Addr: attackerAddr})
+	b.sw, hosts, err = l.Bridged(lab.DemoHosts()...)
 	if err != nil {
 		return err
 	}
