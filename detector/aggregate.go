@@ -50,7 +50,9 @@ func (e *Engine) judgeAggregate(t *Tick) {
 					if analysed && c == aggAll {
 						reason = "driven by the " + strings.Join(classesOver, " and ") + " flood above"
 					} else {
-						reason, contrib = e.distributed(t, c, pps[c], st, true)
+						an := e.distributed(t, c, pps[c], st, true)
+						reason, contrib = an.reason, an.top
+						e.events[i].ReflectionPort, e.events[i].Unexplained = an.reflectionPort, an.unexplained
 						analysed = true
 					}
 					e.events[i].Reason = fmt.Sprintf("%s %s over max(baseline %.0f + %g·σ %.0f, %g× baseline, floor %.0f); %s",
@@ -98,16 +100,24 @@ type candidate struct {
 	port uint16
 }
 
+// analysis is what distributed found out about an aggregate attack.
+type analysis struct {
+	reason         string
+	top            []Contributor
+	reflectionPort uint16 // the UDP source port carrying the excess, or 0
+	unexplained    bool   // no small set of sources explains it
+}
+
 // distributed looks for the heavy contributors of an anomalous aggregate key
 // and, if ban is set, bans the smallest set of out-of-band sources that
-// brings it back to its baseline. It returns a description and the top
-// contributors.
-func (e *Engine) distributed(t *Tick, c int, rate float64, st *aggState, ban bool) (string, []Contributor) {
+// brings it back to its baseline. It returns a description, the top
+// contributors and what it concluded.
+func (e *Engine) distributed(t *Tick, c int, rate float64, st *aggState, ban bool) analysis {
 	thr := &e.cfg.Source
 	dc := &e.cfg.Distributed
 	excess := rate - st.pps.mean
 	if excess <= 0 {
-		return "no excess over baseline", nil
+		return analysis{reason: "no excess over baseline"}
 	}
 	clear(e.ports)
 	e.cands = e.cands[:0]
@@ -156,8 +166,10 @@ func (e *Engine) distributed(t *Tick, c int, rate float64, st *aggState, ban boo
 		e.cands = append(e.cands, candidate{addr: src.Addr, pps: cpps, bps: float64(cb) * 8 / e.secs, band: band, port: src.UDPSrcPort})
 	}
 	var notes []string
+	var an analysis
 	// Reflection: one UDP source port carries most of the excess.
 	if port, share := e.topPort(excess); share >= dc.ReflectionShare && udpTotal > 0 {
+		an.reflectionPort = port
 		notes = append(notes, fmt.Sprintf("reflection from udp source port %d%s carries %.0f%% of the excess", port, portName(port), 100*min(share, 1)))
 		e.cands = slices.DeleteFunc(e.cands, func(cd candidate) bool { return cd.port != port })
 	}
@@ -185,6 +197,7 @@ func (e *Engine) distributed(t *Tick, c int, rate float64, st *aggState, ban boo
 	}
 	switch {
 	case len(e.cands) == 0 || all < dc.MinExcessShare*excess:
+		an.unexplained = true
 		notes = append(notes, fmt.Sprintf("no small set of out-of-band sources explains it (%d candidates, %.0f%% of the excess): spoofed sources or a flash crowd; nothing banned",
 			len(e.cands), 100*all/excess))
 	case ban:
@@ -207,7 +220,8 @@ func (e *Engine) distributed(t *Tick, c int, rate float64, st *aggState, ban boo
 		}
 		notes = append(notes, fmt.Sprintf("banning %d of %d out-of-band sources", banned, len(e.cands)))
 	}
-	return strings.Join(notes, "; "), top
+	an.reason, an.top = strings.Join(notes, "; "), top
+	return an
 }
 
 // topPort returns the UDP source port with the largest rate and its share of

@@ -59,6 +59,13 @@ type Event struct {
 	// Contributors lists the heaviest sources and prefixes of an aggregate
 	// attack, largest share of the excess first.
 	Contributors []Contributor
+	// ReflectionPort is the UDP source port carrying most of an aggregate
+	// attack's excess (a reflection flood), or 0. Unexplained says no
+	// small set of out-of-band sources explains the attack: spoofed
+	// sources or a flash crowd. Both are in Reason for people; these are
+	// for programs (paging), and not in the JSON form.
+	ReflectionPort uint16
+	Unexplained    bool
 }
 
 // Contributor is one heavy contributor to an aggregate attack.

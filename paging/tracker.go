@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"maps"
 	"slices"
-	"strconv"
 	"strings"
 	"time"
 
@@ -177,10 +176,10 @@ func (inc *incidentState) note(ev *detector.Event) {
 		inc.kinds.prefixes[ev.Target] = true
 		inc.top[ev.Target] = max(inc.top[ev.Target], ev.PPS)
 	case ev.Scope == detector.ScopeAggregate:
-		if p := reflectionPort(ev.Reason); p > 0 {
-			inc.kinds.reflectionPort = p
+		if ev.ReflectionPort > 0 {
+			inc.kinds.reflectionPort = int(ev.ReflectionPort)
 		}
-		if strings.Contains(ev.Reason, "spoofed sources") {
+		if ev.Unexplained {
 			inc.kinds.spoofed = true
 		}
 		for _, c := range ev.Contributors {
@@ -189,23 +188,6 @@ func (inc *incidentState) note(ev *detector.Event) {
 			}
 		}
 	}
-}
-
-// reflectionPort finds the port in the detector's "reflection from udp
-// source port N" note, or returns 0.
-func reflectionPort(reason string) int {
-	const marker = "reflection from udp source port "
-	i := strings.Index(reason, marker)
-	if i < 0 {
-		return 0
-	}
-	rest := reason[i+len(marker):]
-	j := 0
-	for j < len(rest) && rest[j] >= '0' && rest[j] <= '9' {
-		j++
-	}
-	p, _ := strconv.Atoi(rest[:j])
-	return p
 }
 
 // looksLikeFlashCrowd: only aggregate attacks, on established TCP alone

@@ -221,7 +221,7 @@ func TestFlashCrowdIsNotPaged(t *testing.T) {
 // holding grace, and raises the severity per the default rules.
 func TestUnmitigatedFloodRaisesSeverity(t *testing.T) {
 	steps := append(quiet(3), step{pps: 200000, class: detector.ClassSYN, evs: []detector.Event{
-		{Kind: detector.AttackStart, Scope: detector.ScopeAggregate, Target: "*", Class: "syn",
+		{Kind: detector.AttackStart, Scope: detector.ScopeAggregate, Target: "*", Class: "syn", Unexplained: true,
 			Reason: "no small set of out-of-band sources explains it: spoofed sources or a flash crowd; nothing banned"}}})
 	for range 40 {
 		steps = append(steps, step{pps: 200000, class: detector.ClassSYN})
@@ -236,18 +236,6 @@ func TestUnmitigatedFloodRaisesSeverity(t *testing.T) {
 	u := pages[1]
 	if u.Incident.Severity != SeverityCritical || !strings.Contains(u.Why, "not mitigated") || !strings.Contains(u.Why, "severity raised to critical") {
 		t.Errorf("update %q severity %s", u.Why, u.Incident.Severity)
-	}
-}
-
-func TestReflectionPort(t *testing.T) {
-	for reason, want := range map[string]int{
-		"udp 80k pps over ...; reflection from udp source port 53 (DNS) carries 97% of the excess": 53,
-		"reflection from udp source port 11211":                                                    11211,
-		"nothing here":                                                                             0,
-	} {
-		if got := reflectionPort(reason); got != want {
-			t.Errorf("%q: %d, want %d", reason, got, want)
-		}
 	}
 }
 
