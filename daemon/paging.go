@@ -49,17 +49,9 @@ func newPager(f *File, log zerolog.Logger) (*pager, error) {
 		return nil, err
 	}
 	p.cfg, p.disp = f.Paging, disp
-	p.tr = paging.NewTracker(f.Paging, pagingHost(f.Paging), "")
+	p.tr = paging.NewTracker(f.Paging, f.Paging.HostName(), "")
 	p.restore()
 	return p, nil
-}
-
-func pagingHost(cfg paging.Config) string {
-	if cfg.Host != "" {
-		return cfg.Host
-	}
-	host, _ := os.Hostname()
-	return host
 }
 
 // startDelivery builds the sinks and a dispatcher over the outbox (nil
@@ -129,7 +121,7 @@ func (p *pager) reconfigure(f *File) error {
 	p.disp = disp
 	p.mu.Unlock()
 	p.cfg = f.Paging
-	p.tr = paging.NewTracker(f.Paging, pagingHost(f.Paging), "")
+	p.tr = paging.NewTracker(f.Paging, f.Paging.HostName(), "")
 	if state != nil {
 		if err := p.tr.RestoreState(state, time.Now(), maxIncidentAge); err != nil {
 			p.log.Warn().Str("event", "incident_not_restored").Err(err).Msg("open incident not carried over to the new paging settings")

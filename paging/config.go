@@ -139,6 +139,15 @@ func (s Secret) String() string {
 	return "unset"
 }
 
+// HostName is Host, or the machine's hostname when Host is unset.
+func (c *Config) HostName() string {
+	if c.Host != "" {
+		return c.Host
+	}
+	host, _ := os.Hostname()
+	return host
+}
+
 // DefaultConfig returns the documented defaults: no sinks.
 func DefaultConfig() Config {
 	return Config{

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"flag"
 	"fmt"
-	"os"
 	"time"
 
 	"github.com/floodguard/floodguard/daemon"
@@ -42,10 +41,7 @@ func runPage(e env, args []string) error {
 	if len(cfgs) == 0 {
 		return fmt.Errorf("%s: no paging.sinks configured", *config)
 	}
-	host := file.Paging.Host
-	if host == "" {
-		host, _ = os.Hostname()
-	}
+	host := file.Paging.HostName()
 	now := time.Now().UTC()
 	inc := paging.Incident{
 		Key: host + "/test-" + now.Format("20060102T150405Z"), Host: host, Opened: now,

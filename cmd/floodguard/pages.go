@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"os"
 	"strings"
 	"time"
 
@@ -35,11 +34,7 @@ type replayPager struct {
 }
 
 func newReplayPager(cfg paging.Config, files []string, w *bufio.Writer, jsonl, send bool, stderr io.Writer) (*replayPager, error) {
-	host := cfg.Host
-	if host == "" {
-		host, _ = os.Hostname()
-	}
-	p := &replayPager{tr: paging.NewTracker(cfg, host, strings.Join(files, ",")), w: w, jsonl: jsonl, errw: stderr}
+	p := &replayPager{tr: paging.NewTracker(cfg, cfg.HostName(), strings.Join(files, ",")), w: w, jsonl: jsonl, errw: stderr}
 	if send {
 		if len(cfg.Sinks) == 0 {
 			return nil, usageError("--send-pages: the config has no paging.sinks")
