@@ -44,7 +44,11 @@ const maxIncidentAge = 6 * time.Hour
 // like any other bad setting.
 func newPager(f *File, log zerolog.Logger) (*pager, error) {
 	p := &pager{log: log, stateDir: f.Daemon.StateDir}
-	disp, err := startDelivery(f, log)
+	sinks, err := BuildSinks(f.Paging.Sinks)
+	if err != nil {
+		return nil, err
+	}
+	disp, err := startDelivery(f, sinks, log)
 	if err != nil {
 		return nil, err
 	}
@@ -54,16 +58,12 @@ func newPager(f *File, log zerolog.Logger) (*pager, error) {
 	return p, nil
 }
 
-// startDelivery builds the sinks and a dispatcher over the outbox (nil
-// without sinks).
-func startDelivery(f *File, log zerolog.Logger) (*paging.Dispatcher, error) {
+// startDelivery starts a dispatcher for sinks, built from f's paging
+// section, over the outbox (nil without sinks).
+func startDelivery(f *File, sinks []paging.Sink, log zerolog.Logger) (*paging.Dispatcher, error) {
 	cfg := f.Paging
-	if len(cfg.Sinks) == 0 {
+	if len(sinks) == 0 {
 		return nil, nil
-	}
-	sinks, err := BuildSinks(cfg.Sinks)
-	if err != nil {
-		return nil, err
 	}
 	outbox := cfg.OutboxDir
 	if outbox == "" {
@@ -105,7 +105,8 @@ func (p *pager) reconfigure(f *File) error {
 	if reflect.DeepEqual(f.Paging, p.cfg) {
 		return nil
 	}
-	if _, err := BuildSinks(f.Paging.Sinks); err != nil {
+	sinks, err := BuildSinks(f.Paging.Sinks)
+	if err != nil {
 		return err
 	}
 	state, err := p.tr.MarshalState()
@@ -113,9 +114,9 @@ func (p *pager) reconfigure(f *File) error {
 		return err
 	}
 	p.closeDelivery()
-	disp, err := startDelivery(f, p.log)
+	disp, err := startDelivery(f, sinks, p.log)
 	if err != nil {
-		return err // built above, so only the outbox can fail here
+		return err // only the outbox can fail here
 	}
 	p.mu.Lock()
 	p.disp = disp
