@@ -16,6 +16,7 @@ import (
 	"github.com/floodguard/floodguard/bpf"
 	"github.com/floodguard/floodguard/capture"
 	"github.com/floodguard/floodguard/detector"
+	"github.com/floodguard/floodguard/internal/atomicfile"
 )
 
 // Options are what the command line decides.
@@ -107,6 +108,12 @@ func (d *daemon) run(ctx context.Context) error {
 	if err != nil {
 		d.close(false)
 		return err
+	}
+	// Snapshots and the open incident live here (systemd's
+	// StateDirectory creates it too); without it they are not saved, and
+	// each attempt says so.
+	if err := os.MkdirAll(dc.StateDir, 0o700); err != nil {
+		d.log.Error().Str("event", "snapshot_failed").Err(err).Msg("create the state directory")
 	}
 	d.restore()
 	d.adoptKernelRules()
@@ -325,47 +332,12 @@ func (d *daemon) reload() {
 // fsync it, rename it over the old one, fsync the directory.
 func (d *daemon) snapshot() {
 	d.lastSnap = time.Now()
-	if err := writeAtomic(d.file.Daemon.StateDir, snapshotFile, d.eng.MarshalState()); err != nil {
+	if err := atomicfile.Write(filepath.Join(d.file.Daemon.StateDir, snapshotFile), d.eng.MarshalState(), 0o600); err != nil {
 		d.log.Error().Str("event", "snapshot_failed").Err(err).Msg("save detector state")
 	}
 	if err := d.pager.save(); err != nil {
 		d.log.Error().Str("event", "snapshot_failed").Err(err).Msg("save the open incident")
 	}
-}
-
-func writeAtomic(dir, name string, data []byte) error {
-	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return fmt.Errorf("create %s: %w", dir, err)
-	}
-	tmp, err := os.CreateTemp(dir, name+".tmp*")
-	if err != nil {
-		return fmt.Errorf("create temporary file in %s: %w", dir, err)
-	}
-	defer os.Remove(tmp.Name())
-	if _, err := tmp.Write(data); err != nil {
-		tmp.Close()
-		return fmt.Errorf("write %s: %w", tmp.Name(), err)
-	}
-	if err := tmp.Sync(); err != nil {
-		tmp.Close()
-		return fmt.Errorf("sync %s: %w", tmp.Name(), err)
-	}
-	if err := tmp.Close(); err != nil {
-		return fmt.Errorf("close %s: %w", tmp.Name(), err)
-	}
-	final := filepath.Join(dir, name)
-	if err := os.Rename(tmp.Name(), final); err != nil {
-		return fmt.Errorf("rename to %s: %w", final, err)
-	}
-	df, err := os.Open(dir)
-	if err != nil {
-		return fmt.Errorf("open %s: %w", dir, err)
-	}
-	defer df.Close()
-	if err := df.Sync(); err != nil {
-		return fmt.Errorf("sync %s: %w", dir, err)
-	}
-	return nil
 }
 
 // status summarises the daemon for `floodguard status`.

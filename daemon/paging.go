@@ -13,6 +13,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/floodguard/floodguard/detector"
+	"github.com/floodguard/floodguard/internal/atomicfile"
 	"github.com/floodguard/floodguard/paging"
 )
 
@@ -166,7 +167,7 @@ func (p *pager) save() error {
 		}
 		return nil
 	}
-	return writeAtomic(p.stateDir, incidentFile, data)
+	return atomicfile.Write(filepath.Join(p.stateDir, incidentFile), data, 0o600)
 }
 
 // observe runs one tick through the tracker and queues its pages.

@@ -13,6 +13,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/floodguard/floodguard/internal/atomicfile"
 	"github.com/rs/zerolog"
 )
 
@@ -206,7 +207,7 @@ func (w *worker) submit(p Page) error {
 	if w.dir != "" {
 		w.seq++
 		e.file = filepath.Join(w.dir, fmt.Sprintf("%020d-%06d.json", p.Time.UnixNano(), w.seq))
-		if err = writeAtomic(e.file, p); err != nil {
+		if err = writePage(e.file, p); err != nil {
 			err = fmt.Errorf("paging %s: outbox: %w", w.sink.Name(), err)
 			e.file = ""
 		}
@@ -287,7 +288,7 @@ func (w *worker) load() error {
 		}
 		var p Page
 		if err := json.Unmarshal(data, &p); err != nil {
-			// A torn write cannot happen (rename), so this is damage:
+			// A torn write cannot happen (atomicfile), so this is damage:
 			// keep the file for inspection, out of the queue.
 			w.log.Error().Str("file", name).Err(err).Msg("outbox: unreadable page set aside")
 			_ = os.Rename(name, name+".bad")
@@ -307,40 +308,13 @@ func (w *worker) load() error {
 	return nil
 }
 
-// writeAtomic writes p as JSON to path through a temporary file renamed
-// into place, synced, so that a crash leaves the old state or the new one.
-func writeAtomic(path string, p Page) error {
+// writePage writes p as JSON to path, atomically.
+func writePage(path string, p Page) error {
 	data, err := json.Marshal(p)
 	if err != nil {
 		return err
 	}
-	dir := filepath.Dir(path)
-	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return err
-	}
-	f, err := os.CreateTemp(dir, ".page-*")
-	if err != nil {
-		return err
-	}
-	tmp := f.Name()
-	if _, err := f.Write(data); err == nil {
-		err = f.Sync()
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Rename(tmp, path)
-	}
-	if err != nil {
-		_ = os.Remove(tmp)
-		return err
-	}
-	if d, err := os.Open(dir); err == nil {
-		_ = d.Sync()
-		d.Close()
-	}
-	return nil
+	return atomicfile.Write(path, data, 0o600)
 }
 
 // run delivers the queue head by head, in order: a page is retried until

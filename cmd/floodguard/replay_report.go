@@ -1,11 +1,11 @@
 package main
 
 import (
+	"bytes"
 	"fmt"
-	"os"
-	"path/filepath"
 
 	"github.com/floodguard/floodguard/detector"
+	"github.com/floodguard/floodguard/internal/atomicfile"
 	"github.com/floodguard/floodguard/report"
 )
 
@@ -18,8 +18,8 @@ func newReplayReport(path string, cfg detector.Config) *report.Recorder {
 	return report.NewRecorder(report.Options{WarmUp: cfg.WarmUp.D()})
 }
 
-// writeReplayReport writes the report atomically: to a temporary file next
-// to path, renamed over it once complete.
+// writeReplayReport writes the report atomically: a reader never sees half
+// of it.
 func writeReplayReport(path string, rec *report.Recorder, files []string, cfg detector.Config, s replaySummary) error {
 	meta := report.Meta{
 		Files: files, Tick: cfg.Tick.D(), WarmUp: cfg.WarmUp.D(), DryRun: s.DryRun,
@@ -27,23 +27,11 @@ func writeReplayReport(path string, rec *report.Recorder, files []string, cfg de
 		Undecodable: s.Undecodable, BackwardsTimestamps: s.Backwards, ClockJumps: s.ClockJumps,
 		ActiveBans: s.ActiveBans, Error: s.Error, Version: version,
 	}
-	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".*.tmp")
-	if err != nil {
+	var html bytes.Buffer
+	if err := rec.WriteHTML(&html, meta); err != nil {
 		return fmt.Errorf("report %s: %w", path, err)
 	}
-	defer os.Remove(tmp.Name()) // after a successful rename, a no-op
-	if err := rec.WriteHTML(tmp, meta); err != nil {
-		tmp.Close()
-		return fmt.Errorf("report %s: %w", path, err)
-	}
-	if err := tmp.Chmod(0o644); err != nil {
-		tmp.Close()
-		return fmt.Errorf("report %s: %w", path, err)
-	}
-	if err := tmp.Close(); err != nil {
-		return fmt.Errorf("report %s: %w", path, err)
-	}
-	if err := os.Rename(tmp.Name(), path); err != nil {
+	if err := atomicfile.Write(path, html.Bytes(), 0o644); err != nil {
 		return fmt.Errorf("report %s: %w", path, err)
 	}
 	return nil
