@@ -1,10 +1,6 @@
 package capture
 
 import (
-	"encoding/binary"
-	"math/bits"
-	"math/rand/v2"
-
 	"github.com/floodguard/floodguard/detector"
 )
 
@@ -38,8 +34,7 @@ type srcIndex struct {
 	slots []uint64 // gen<<48 | tag<<32 | index; length a power of two
 	shift uint     // 64 - log2(len(slots)): the hash's top bits index
 	gen   uint64   // generation of the open tick, 1 to 65535
-	k0    uint64   // hash keys
-	k1    uint64
+	key   detector.AddrHash
 }
 
 const srcIndexMinSlots = 1 << 10
@@ -49,8 +44,7 @@ func newSrcIndex() srcIndex {
 		slots: make([]uint64, srcIndexMinSlots),
 		shift: 64 - 10,
 		gen:   1,
-		k0:    rand.Uint64(),
-		k1:    rand.Uint64(),
+		key:   detector.NewAddrHash(),
 	}
 }
 
@@ -65,8 +59,7 @@ func (t *srcIndex) reset() {
 
 // hash returns the slot to start probing at and the tag for a.
 func (t *srcIndex) hash(a *detector.Addr) (slot, tag uint64) {
-	h, l := bits.Mul64(binary.LittleEndian.Uint64(a[0:8])^t.k0, binary.LittleEndian.Uint64(a[8:16])^t.k1)
-	h ^= l
+	h := t.key.Sum(a)
 	return h >> t.shift, h & 0xffff
 }
 

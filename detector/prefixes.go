@@ -3,7 +3,6 @@ package detector
 import (
 	"encoding/binary"
 	"math/bits"
-	"math/rand/v2"
 	"net/netip"
 )
 
@@ -45,7 +44,7 @@ type tickPrefixes struct {
 	index []prefixEnt // length a power of two
 	shift uint        // 64 - log2(len(index))
 	gen   uint32      // this tick's stamp
-	seed  [2]uint64   // keys the hash, as in sourceTable
+	key   AddrHash
 }
 
 type prefixEnt struct {
@@ -63,7 +62,7 @@ func newTickPrefixes(slot int, sl prefixSlot) tickPrefixes {
 	t := tickPrefixes{
 		slot: uint8(slot), bits: sl.bits,
 		mask: [2]uint64{binary.LittleEndian.Uint64(m[:8]), binary.LittleEndian.Uint64(m[8:])},
-		seed: [2]uint64{rand.Uint64(), rand.Uint64()},
+		key:  NewAddrHash(),
 	}
 	t.grow(64)
 	return t
@@ -80,10 +79,7 @@ func (t *tickPrefixes) reset() {
 	}
 }
 
-func (t *tickPrefixes) hash(lo, hi uint64) uint64 {
-	h, l := bits.Mul64(lo^t.seed[0], hi^t.seed[1])
-	return h ^ l
-}
+func (t *tickPrefixes) hash(lo, hi uint64) uint64 { return t.key.Words(lo, hi) }
 
 // find returns the accumulator of the prefix holding the address with
 // little-endian words lo and hi, or nil if it has none this tick.

@@ -3,7 +3,6 @@ package detector
 import (
 	"encoding/binary"
 	"math/bits"
-	"math/rand/v2"
 )
 
 // keyState is what the detector remembers about one source or prefix. It is
@@ -154,11 +153,7 @@ type sourceTable struct {
 	index []indexEnt
 	shift uint // 64 - log2(len(index)): a hash's top bits pick its home
 	n     int
-	// seed keys the hash: the addresses are chosen by whoever sends the
-	// traffic, and a fixed hash would let a flood pick addresses that all
-	// collide. It changes only where keys sit in the index, never what the
-	// detector decides.
-	seed [2]uint64
+	key   AddrHash
 }
 
 type sourceRec struct {
@@ -172,21 +167,14 @@ type indexEnt struct {
 }
 
 func newSourceTable() sourceTable {
-	t := sourceTable{seed: [2]uint64{rand.Uint64(), rand.Uint64()}}
+	t := sourceTable{key: NewAddrHash()}
 	t.resize(1024)
 	return t
 }
 
 func (t *sourceTable) len() int { return t.n }
 
-// hash is a keyed hash of a 16-byte address: one 64×64→128-bit multiply of
-// the two seeded halves, folded (wyhash's mixing step).
-func (t *sourceTable) hash(a Addr) uint64 {
-	lo := binary.LittleEndian.Uint64(a[:8])
-	hi := binary.LittleEndian.Uint64(a[8:])
-	h, l := bits.Mul64(lo^t.seed[0], hi^t.seed[1])
-	return h ^ l
-}
+func (t *sourceTable) hash(a Addr) uint64 { return t.key.Sum(&a) }
 
 // get returns the state of a, or nil.
 func (t *sourceTable) get(a Addr) *keyState {

@@ -49,7 +49,7 @@ func TestSourceTableMatchesMap(t *testing.T) {
 			rng := rand.New(rand.NewPCG(3, 4))
 			st := newSourceTable()
 			if tc.zero {
-				st.seed = [2]uint64{}
+				st.key = AddrHash{}
 			}
 			model := map[Addr]int32{} // address -> slot
 			var live []Addr
