@@ -115,8 +115,7 @@ bench: build deps
 	./scripts/bench-xdp.sh
 
 fuzz:
-	$(GO) test -run '^$$' -fuzz FuzzParseConfig -fuzztime 30s ./detector/
-	$(GO) test -run '^$$' -fuzz FuzzParseFile -fuzztime 30s ./daemon/
+	$(GO) test -run '^$$' -fuzz FuzzParse -fuzztime 30s ./internal/config/
 	$(GO) test -run '^$$' -fuzz FuzzDecode -fuzztime 30s ./capture/
 	$(GO) test -run '^$$' -fuzz FuzzReplay -fuzztime 30s ./capture/
 

@@ -10,6 +10,8 @@ import (
 	"slices"
 	"time"
 
+	"github.com/floodguard/floodguard/internal/config"
+
 	sdnotify "github.com/coreos/go-systemd/v22/daemon"
 	"github.com/rs/zerolog"
 
@@ -43,7 +45,7 @@ const snapshotFile = "detector.state"
 
 // Run protects the interface until ctx is done.
 func Run(ctx context.Context, opt Options) error {
-	file, err := LoadFile(opt.ConfigPath)
+	file, err := config.Load(opt.ConfigPath)
 	if err != nil {
 		return err
 	}
@@ -51,7 +53,7 @@ func Run(ctx context.Context, opt Options) error {
 		file.Daemon.Interface = opt.Interface
 	}
 	if opt.MetricsListen != "" {
-		if err := checkListen(opt.MetricsListen); err != nil {
+		if err := config.CheckListen(opt.MetricsListen); err != nil {
 			return fmt.Errorf("--metrics-listen %w", err)
 		}
 		file.Daemon.MetricsListen = opt.MetricsListen
@@ -65,7 +67,7 @@ func Run(ctx context.Context, opt Options) error {
 
 type daemon struct {
 	opt      Options
-	file     File
+	file     config.File
 	log      zerolog.Logger
 	x        *bpf.XDP
 	eng      *detector.Engine
@@ -86,7 +88,7 @@ type daemon struct {
 
 func (d *daemon) run(ctx context.Context) error {
 	dc := &d.file.Daemon
-	mode, _ := attachMode(dc.AttachMode)
+	mode, _ := config.AttachMode(dc.AttachMode)
 	x, err := bpf.Load(bpf.Options{Interface: dc.Interface, Mode: mode, PinDir: dc.PinDir, MaxSources: dc.MaxSources, MaxRules: dc.MaxRules})
 	if err != nil {
 		return fmt.Errorf("attach to %s: %w", dc.Interface, err)
@@ -304,7 +306,7 @@ func (d *daemon) refreshHost(now time.Time) {
 
 // reload re-reads the config file; a bad one is logged and the old one kept.
 func (d *daemon) reload() {
-	f, err := LoadFile(d.opt.ConfigPath)
+	f, err := config.Load(d.opt.ConfigPath)
 	if err == nil {
 		err = d.eng.Reload(f.Config)
 	}

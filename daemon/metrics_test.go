@@ -13,6 +13,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/floodguard/floodguard/internal/config"
+
 	dto "github.com/prometheus/client_model/go"
 	"github.com/prometheus/common/expfmt"
 	"github.com/prometheus/common/model"
@@ -382,15 +384,15 @@ func TestCheckListen(t *testing.T) {
 		"": true, "127.0.0.1:9797": true, "[::1]:9797": true, ":9797": true, "localhost:9797": true,
 		"127.0.0.1": false, "127.0.0.1:0": false, "127.0.0.1:http": false, "127.0.0.1:70000": false,
 	} {
-		if err := checkListen(addr); (err == nil) != ok {
-			t.Errorf("checkListen(%q) = %v", addr, err)
+		if err := config.CheckListen(addr); (err == nil) != ok {
+			t.Errorf("CheckListen(%q) = %v", addr, err)
 		}
 	}
-	_, err := ParseFile([]byte("daemon:\n  metrics_listen: 9797\n"))
+	_, err := config.Parse([]byte("daemon:\n  metrics_listen: 9797\n"))
 	if err == nil || !strings.Contains(err.Error(), "daemon.metrics_listen") {
 		t.Errorf("metrics_listen: 9797 accepted or error without the key: %v", err)
 	}
-	f, err := ParseFile([]byte("daemon:\n  metrics_listen: 127.0.0.1:9797\n"))
+	f, err := config.Parse([]byte("daemon:\n  metrics_listen: 127.0.0.1:9797\n"))
 	if err != nil || f.Daemon.MetricsListen != "127.0.0.1:9797" {
 		t.Errorf("metrics_listen: 127.0.0.1:9797: %v, %q", err, f.Daemon.MetricsListen)
 	}

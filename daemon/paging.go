@@ -10,6 +10,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/floodguard/floodguard/internal/config"
+
 	"github.com/rs/zerolog"
 
 	"github.com/floodguard/floodguard/detector"
@@ -43,7 +45,7 @@ const maxIncidentAge = 6 * time.Hour
 // delivery, queueing first whatever an earlier run left in the outbox. A
 // sink that cannot be built (a missing secret file) is a startup error,
 // like any other bad setting.
-func newPager(f *File, log zerolog.Logger) (*pager, error) {
+func newPager(f *config.File, log zerolog.Logger) (*pager, error) {
 	p := &pager{log: log, stateDir: f.Daemon.StateDir}
 	sinks, err := BuildSinks(f.Paging.Sinks)
 	if err != nil {
@@ -61,7 +63,7 @@ func newPager(f *File, log zerolog.Logger) (*pager, error) {
 
 // startDelivery starts a dispatcher for sinks, built from f's paging
 // section, over the outbox (nil without sinks).
-func startDelivery(f *File, sinks []paging.Sink, log zerolog.Logger) (*paging.Dispatcher, error) {
+func startDelivery(f *config.File, sinks []paging.Sink, log zerolog.Logger) (*paging.Dispatcher, error) {
 	cfg := f.Paging
 	if len(sinks) == 0 {
 		return nil, nil
@@ -102,7 +104,7 @@ func BuildSinks(cfgs []paging.SinkConfig) ([]paging.Sink, error) {
 // the old settings in force. Then delivery stops (pages in flight finish
 // or stay in the outbox), the new dispatcher takes the outbox over, and
 // the open incident carries on under the new settings.
-func (p *pager) reconfigure(f *File) error {
+func (p *pager) reconfigure(f *config.File) error {
 	if reflect.DeepEqual(f.Paging, p.cfg) {
 		return nil
 	}

@@ -9,6 +9,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/floodguard/floodguard/internal/config"
+
 	"github.com/rs/zerolog"
 
 	"github.com/floodguard/floodguard/paging"
@@ -27,9 +29,9 @@ func TestPagerReconfigure(t *testing.T) {
 		}
 		return p
 	}
-	file := func(paging string) *File {
+	file := func(paging string) *config.File {
 		t.Helper()
-		f, err := ParseFile([]byte(fmt.Sprintf("daemon:\n  state_dir: %s\npaging:\n  host: web1\n%s", dir, paging)))
+		f, err := config.Parse([]byte(fmt.Sprintf("daemon:\n  state_dir: %s\npaging:\n  host: web1\n%s", dir, paging)))
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -4,13 +4,12 @@ import (
 	"fmt"
 	"math"
 	"time"
-
-	"github.com/floodguard/floodguard/internal/yamlconf"
 )
 
 // Config holds every threshold and window of the detector. It is the
-// detector's part of floodguard's YAML configuration file (the daemon shares
-// the file); DefaultConfig documents the defaults.
+// detector's part of floodguard's configuration file (internal/config reads
+// the file; the yaml tags name the keys); DefaultConfig documents the
+// defaults.
 type Config struct {
 	// Tick is the length of one measurement tick (100ms or more).
 	Tick Duration `yaml:"tick"`
@@ -142,26 +141,6 @@ func DefaultConfig() Config {
 		},
 	}
 }
-
-// ParseConfig reads a YAML document over the defaults: keys it leaves out
-// keep their default. Unknown keys and invalid values are errors naming the
-// key and its line (*FieldError). An empty document yields the defaults.
-func ParseConfig(data []byte) (Config, error) {
-	cfg := DefaultConfig()
-	err := yamlconf.Decode(data, &cfg, cfg.Validate)
-	return cfg, err
-}
-
-// Duration, CIDR and FieldError are the configuration value types shared by
-// every section of floodguard's config file.
-type (
-	Duration   = yamlconf.Duration
-	CIDR       = yamlconf.CIDR
-	FieldError = yamlconf.FieldError
-)
-
-// ParseCIDR parses a CIDR or a bare address.
-func ParseCIDR(s string) (CIDR, error) { return yamlconf.ParseCIDR(s) }
 
 // Validate checks every value; the first problem is returned as a
 // *FieldError.

@@ -17,6 +17,8 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/floodguard/floodguard/internal/config"
+
 	"github.com/floodguard/floodguard/daemon"
 	"github.com/floodguard/floodguard/detector"
 )
@@ -28,7 +30,7 @@ type ctlFlags struct {
 	output string
 	ttl    time.Duration
 	args   []string
-	paths  daemon.Paths
+	paths  config.Paths
 }
 
 func parseCtlFlags(e env, name, usage string, withTTL bool, args []string) (ctlFlags, error) {
@@ -63,7 +65,7 @@ func parseCtlFlags(e env, name, usage string, withTTL bool, args []string) (ctlF
 	if f.output != "table" && f.output != "json" {
 		return f, usageError("-o %q: want table or json", f.output)
 	}
-	paths, err := daemon.LoadPaths(f.config)
+	paths, err := config.LoadPaths(f.config)
 	if err != nil {
 		return f, err
 	}

@@ -7,7 +7,8 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/floodguard/floodguard/daemon"
+	"github.com/floodguard/floodguard/internal/config"
+
 	"github.com/floodguard/floodguard/paging"
 )
 
@@ -18,7 +19,7 @@ import (
 func runPage(e env, args []string) error {
 	fs := flag.NewFlagSet("page", flag.ContinueOnError)
 	fs.SetOutput(e.stderr)
-	config := fs.String("config", "/etc/floodguard/floodguard.yaml", "YAML config `file` with the paging section")
+	configPath := fs.String("config", config.DefaultPath, "YAML config `file` with the paging section")
 	test := fs.Bool("test", false, "send a test incident (trigger, then resolve) through every sink")
 	fs.Usage = func() {
 		fmt.Fprintln(e.stderr, "usage: floodguard page --test [--config FILE]")
@@ -33,13 +34,13 @@ func runPage(e env, args []string) error {
 	if !*test || fs.NArg() > 0 {
 		return usageError("usage: floodguard page --test [--config FILE]")
 	}
-	file, err := daemon.LoadFile(*config)
+	file, err := config.Load(*configPath)
 	if err != nil {
 		return err
 	}
 	cfgs := file.Paging.Sinks
 	if len(cfgs) == 0 {
-		return fmt.Errorf("%s: no paging.sinks configured", *config)
+		return fmt.Errorf("%s: no paging.sinks configured", *configPath)
 	}
 	host := file.Paging.HostName()
 	now := time.Now().UTC()

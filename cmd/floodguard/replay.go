@@ -12,8 +12,9 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/floodguard/floodguard/internal/config"
+
 	"github.com/floodguard/floodguard/capture"
-	"github.com/floodguard/floodguard/daemon"
 	"github.com/floodguard/floodguard/detector"
 )
 
@@ -136,7 +137,7 @@ func runReplay(e env, args []string) error {
 	out.start(f.files, cfg)
 	var pager *replayPager
 	if f.page || rec != nil { // the report has an incidents table
-		file, err := daemon.LoadFile(f.config)
+		file, err := config.Load(f.config)
 		if err != nil {
 			return err
 		}

@@ -16,6 +16,8 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/floodguard/floodguard/internal/config"
+
 	"golang.org/x/term"
 
 	"github.com/floodguard/floodguard/daemon"
@@ -32,10 +34,10 @@ type topFlags struct {
 
 func parseTopFlags(e env, args []string) (topFlags, error) {
 	var f topFlags
-	var config string
+	var configPath string
 	fs := flag.NewFlagSet("top", flag.ContinueOnError)
 	fs.SetOutput(e.stderr)
-	fs.StringVar(&config, "config", "", "YAML config `file` (to find the runtime directory)")
+	fs.StringVar(&configPath, "config", "", "YAML config `file` (to find the runtime directory)")
 	fs.StringVar(&f.socket, "socket", "", "control socket `path` (default: RUNTIME_DIR/"+daemon.SocketName+")")
 	fs.IntVar(&f.count, "n", 0, "plain output: print `COUNT` views, then exit (0: until interrupted)")
 	fs.DurationVar(&f.interval, "interval", 0, "at most one view per `duration` (0: every tick)")
@@ -62,7 +64,7 @@ func parseTopFlags(e env, args []string) (topFlags, error) {
 		return f, usageError("-n and -interval must not be negative")
 	}
 	if f.socket == "" {
-		paths, err := daemon.LoadPaths(config)
+		paths, err := config.LoadPaths(configPath)
 		if err != nil {
 			return f, err
 		}

@@ -7,10 +7,9 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net/netip"
+	"reflect"
 	"strconv"
 	"strings"
-	"time"
 
 	"go.yaml.in/yaml/v3"
 )
@@ -24,6 +23,18 @@ func Decode(data []byte, v any, validate func() error) error {
 		return fmt.Errorf("parse config: %w", err)
 	}
 	if len(root.Content) > 0 {
+		// Values decoded through encoding.TextUnmarshaler (durations,
+		// CIDRs) fail in yaml without a line: check them first, on the
+		// tree, so their errors name the key and line like the others.
+		if err := checkText(&root, reflect.TypeOf(v)); err != nil {
+			var fe *FieldError
+			if errors.As(err, &fe) && fe.Key == "" {
+				if fe.Key = keyAt(&root, fe.Line); fe.Key == "" {
+					fe.Key = "(document)"
+				}
+			}
+			return err
+		}
 		dec := yaml.NewDecoder(bytes.NewReader(data))
 		dec.KnownFields(true)
 		if err := dec.Decode(v); err != nil && !errors.Is(err, io.EOF) {
@@ -38,9 +49,22 @@ func Decode(data []byte, v any, validate func() error) error {
 		if errors.As(err, &fe) && fe.Line == 0 {
 			fe.Line = keyLine(&root, fe.Key)
 		}
+		var ke keyedError
+		if fe == nil && errors.As(err, &ke) {
+			return &FieldError{Key: ke.ConfigKey(), Line: keyLine(&root, ke.ConfigKey()), Msg: ke.ConfigReason()}
+		}
 		return err
 	}
 	return nil
+}
+
+// keyedError is a validation error from a package that knows its key but
+// not the file format (detector.FieldError): Decode turns it into a
+// *FieldError with the key's line.
+type keyedError interface {
+	error
+	ConfigKey() string
+	ConfigReason() string
 }
 
 // FieldError is an invalid configuration value: the dotted key, the line it
@@ -155,69 +179,4 @@ func keyLine(root *yaml.Node, key string) int {
 		}
 	}
 	return line
-}
-
-// Duration is a time.Duration written in YAML as a Go duration string
-// ("1s", "2m30s").
-type Duration time.Duration
-
-// D returns d as a time.Duration.
-func (d Duration) D() time.Duration { return time.Duration(d) }
-
-func (d Duration) String() string { return time.Duration(d).String() }
-
-// UnmarshalYAML parses a duration string.
-func (d *Duration) UnmarshalYAML(n *yaml.Node) error {
-	v, err := time.ParseDuration(n.Value)
-	if err != nil {
-		return nodeError(n, fmt.Sprintf("%q is not a duration like 1s or 2m", n.Value))
-	}
-	*d = Duration(v)
-	return nil
-}
-
-// MarshalYAML writes the duration string.
-func (d Duration) MarshalYAML() (any, error) { return d.String(), nil }
-
-// CIDR is a prefix written in YAML as "198.18.0.0/15", "2001:db8::/32" or a
-// bare address (a single-address prefix). It is stored masked.
-type CIDR struct{ netip.Prefix }
-
-// ParseCIDR parses a CIDR or a bare address.
-func ParseCIDR(s string) (CIDR, error) {
-	if !strings.Contains(s, "/") {
-		a, err := netip.ParseAddr(s)
-		if err != nil {
-			return CIDR{}, fmt.Errorf("parse %q: not an address or CIDR", s)
-		}
-		a = a.Unmap()
-		return CIDR{netip.PrefixFrom(a, a.BitLen())}, nil
-	}
-	p, err := netip.ParsePrefix(s)
-	if err != nil {
-		return CIDR{}, fmt.Errorf("parse %q: not an address or CIDR", s)
-	}
-	if p.Addr().Is4In6() {
-		return CIDR{}, fmt.Errorf("parse %q: write IPv4 prefixes in dotted form", s)
-	}
-	return CIDR{p.Masked()}, nil
-}
-
-// UnmarshalYAML parses a CIDR or bare address.
-func (c *CIDR) UnmarshalYAML(n *yaml.Node) error {
-	v, err := ParseCIDR(n.Value)
-	if err != nil {
-		return nodeError(n, err.Error())
-	}
-	*c = v
-	return nil
-}
-
-// MarshalYAML writes the CIDR string.
-func (c CIDR) MarshalYAML() (any, error) { return c.String(), nil }
-
-// nodeError reports a bad value as a yaml type error, so the decoder collects
-// it with its line and explainDecodeError can name the key.
-func nodeError(n *yaml.Node, msg string) error {
-	return &yaml.TypeError{Errors: []string{fmt.Sprintf("line %d: %s", n.Line, msg)}}
 }

@@ -1,21 +1,39 @@
-package daemon
+// Package config owns floodguard's configuration file: its whole type (the
+// detector's settings at the top level, the daemon's under "daemon", paging
+// under "paging"), the defaults, reading and parsing with errors that name
+// the key and its line, and validation of every section. The daemon, replay,
+// page and the operator commands all read the file through it.
+package config
 
 import (
 	"errors"
 	"fmt"
+	"net"
 	"os"
 	"path/filepath"
+	"strconv"
 	"time"
+
+	"go.yaml.in/yaml/v3"
 
 	"github.com/floodguard/floodguard/bpf"
 	"github.com/floodguard/floodguard/detector"
 	"github.com/floodguard/floodguard/internal/yamlconf"
 	"github.com/floodguard/floodguard/paging"
-	"go.yaml.in/yaml/v3"
 )
 
-// Config is the daemon's section of the config file (key "daemon").
-type Config struct {
+// DefaultPath is where the packaged daemon reads its config.
+const DefaultPath = "/etc/floodguard/floodguard.yaml"
+
+// File is floodguard's whole configuration file.
+type File struct {
+	detector.Config `yaml:",inline"`
+	Daemon          Daemon        `yaml:"daemon"`
+	Paging          paging.Config `yaml:"paging"`
+}
+
+// Daemon is the daemon's section of the file (key "daemon").
+type Daemon struct {
 	// Interface to protect; the --interface flag overrides it.
 	Interface string `yaml:"interface"`
 	// AttachMode is auto (native, falling back to generic with a warning),
@@ -40,23 +58,15 @@ type Config struct {
 	HostRefresh detector.Duration `yaml:"host_refresh"`
 	// MetricsListen is the HOST:PORT serving Prometheus metrics on
 	// /metrics ("" = off; ":9797" would listen on every interface, so
-	// prefer 127.0.0.1:9797). Read at start only.
+	// prefer 127.0.0.1:9797).
 	MetricsListen string `yaml:"metrics_listen"`
 }
 
-// File is floodguard's whole configuration file: the detector's settings at
-// the top level, the daemon's under "daemon".
-type File struct {
-	detector.Config `yaml:",inline"`
-	Daemon          Config        `yaml:"daemon"`
-	Paging          paging.Config `yaml:"paging"`
-}
-
-// DefaultFile returns the documented defaults.
-func DefaultFile() File {
+// Default returns the documented defaults.
+func Default() File {
 	return File{
 		Config: detector.DefaultConfig(),
-		Daemon: Config{
+		Daemon: Daemon{
 			AttachMode:        "auto",
 			PinDir:            bpf.DefaultPinDir,
 			StateDir:          "/var/lib/floodguard",
@@ -72,31 +82,32 @@ func DefaultFile() File {
 	}
 }
 
-// ParseFile reads a config document over the defaults; errors name the key
-// and line.
-func ParseFile(data []byte) (File, error) {
-	f := DefaultFile()
+// Parse reads a config document over the defaults: keys it leaves out keep
+// their default; unknown keys and bad values are errors naming the key and
+// its line (*yamlconf.FieldError). An empty document yields the defaults.
+func Parse(data []byte) (File, error) {
+	f := Default()
 	err := yamlconf.Decode(data, &f, f.Validate)
 	return f, err
 }
 
-// LoadFile reads and parses the config file at path ("" means defaults).
-func LoadFile(path string) (File, error) {
+// Load reads and parses the config file at path ("" means the defaults).
+func Load(path string) (File, error) {
 	if path == "" {
-		return DefaultFile(), nil
+		return Default(), nil
 	}
 	data, err := os.ReadFile(path)
 	if err != nil {
 		return File{}, fmt.Errorf("read config: %w", err)
 	}
-	f, err := ParseFile(data)
+	f, err := Parse(data)
 	if err != nil {
 		return f, fmt.Errorf("%s: %w", path, err)
 	}
 	return f, nil
 }
 
-// Validate checks the detector and daemon settings.
+// Validate checks every section.
 func (f *File) Validate() error {
 	if err := f.Config.Validate(); err != nil {
 		return err
@@ -105,7 +116,7 @@ func (f *File) Validate() error {
 	bad := func(key, format string, args ...any) error {
 		return &yamlconf.FieldError{Key: "daemon." + key, Msg: fmt.Sprintf(format, args...)}
 	}
-	if _, err := attachMode(d.AttachMode); err != nil {
+	if _, err := AttachMode(d.AttachMode); err != nil {
 		return bad("attach_mode", "%q: want auto, native or generic", d.AttachMode)
 	}
 	for key, dir := range map[string]string{"pin_dir": d.PinDir, "state_dir": d.StateDir, "runtime_dir": d.RuntimeDir} {
@@ -122,13 +133,14 @@ func (f *File) Validate() error {
 	if d.HostRefresh.D() < time.Second {
 		return bad("host_refresh", "%s is shorter than 1s", d.HostRefresh)
 	}
-	if err := checkListen(d.MetricsListen); err != nil {
+	if err := CheckListen(d.MetricsListen); err != nil {
 		return bad("metrics_listen", "%v", err)
 	}
 	return f.Paging.Validate()
 }
 
-func attachMode(s string) (bpf.AttachMode, error) {
+// AttachMode maps daemon.attach_mode to the loader's mode.
+func AttachMode(s string) (bpf.AttachMode, error) {
 	switch s {
 	case "", "auto":
 		return bpf.ModeAuto, nil
@@ -138,6 +150,21 @@ func attachMode(s string) (bpf.AttachMode, error) {
 		return bpf.ModeGeneric, nil
 	}
 	return 0, fmt.Errorf("attach mode %q: want auto, native or generic", s)
+}
+
+// CheckListen validates a metrics listen address, HOST:PORT ("" is off).
+func CheckListen(addr string) error {
+	if addr == "" {
+		return nil
+	}
+	_, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return fmt.Errorf("%q: want HOST:PORT, like 127.0.0.1:9797: %w", addr, err)
+	}
+	if n, err := strconv.ParseUint(port, 10, 16); err != nil || n == 0 {
+		return fmt.Errorf("%q: port %q is not a number from 1 to 65535", addr, port)
+	}
+	return nil
 }
 
 // Paths are where a running daemon can be reached: what the operator
@@ -151,7 +178,7 @@ type Paths struct {
 // file, ignoring everything else, so operator commands keep working while
 // the file holds an edit the daemon rejected ("" means the defaults).
 func LoadPaths(path string) (Paths, error) {
-	def := DefaultFile().Daemon
+	def := Default().Daemon
 	p := Paths{RuntimeDir: def.RuntimeDir, PinDir: def.PinDir}
 	if path == "" {
 		return p, nil
