@@ -7,153 +7,18 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
-	"strings"
 	"sync/atomic"
 	"unsafe"
 
 	"github.com/cilium/ebpf"
-	"github.com/cilium/ebpf/asm"
-	"github.com/cilium/ebpf/features"
 	"github.com/cilium/ebpf/link"
 	"github.com/cilium/ebpf/rlimit"
 	"golang.org/x/sys/unix"
 )
 
-// Defaults for Options.
-const (
-	// DefaultPinDir is where maps and the link are pinned so that a restarted
-	// daemon adopts the running program and its rules.
-	DefaultPinDir = "/sys/fs/bpf/floodguard"
-	// DefaultMaxSources is the default capacity of the per-source map. Its
-	// memory is preallocated: about MaxSources * (128 * possible CPUs + 64)
-	// bytes.
-	DefaultMaxSources = 1 << 20
-	// DefaultMaxRules is the default capacity of the exact-rule map and of
-	// each prefix-rule trie.
-	DefaultMaxRules = 1 << 16
-
-	maxMaxSources = 1 << 28
-	maxMaxRules   = 1 << 24
-)
-
-// bpfFMmapable is BPF_F_MMAPABLE, which golang.org/x/sys/unix does not
-// export.
-const bpfFMmapable = 0x400
-
-// Errors callers branch on; test with errors.Is.
-var (
-	// ErrInvalidOptions is returned for Options that fail validation, before
-	// any system call.
-	ErrInvalidOptions = errors.New("invalid options")
-	// ErrNoInterface is returned when Options.Interface does not exist.
-	ErrNoInterface = errors.New("no such interface")
-	// ErrPermission is returned when the kernel refuses to create maps or
-	// load the program: the process is not root and lacks CAP_BPF and
-	// CAP_NET_ADMIN (or CAP_SYS_ADMIN on old kernels).
-	ErrPermission = errors.New("not permitted to use BPF (need root, or CAP_BPF and CAP_NET_ADMIN)")
-	// ErrBPFFSNotMounted is returned when the pin directory is not on a bpf
-	// filesystem (mount -t bpf bpf /sys/fs/bpf).
-	ErrBPFFSNotMounted = errors.New("bpffs is not mounted at the pin directory")
-	// ErrXDPBusy is returned when another XDP program is attached to the
-	// interface and Options.Replace is not set.
-	ErrXDPBusy = errors.New("another XDP program is attached to the interface")
-	// ErrKernelTooOld is returned when the kernel lacks a feature floodguard
-	// needs; the most recent is bpf_ktime_get_coarse_ns (Linux 5.11).
-	ErrKernelTooOld = errors.New("kernel too old for floodguard")
-	// ErrPinConflict is returned when the pin directory holds a floodguard
-	// link attached to another interface.
-	ErrPinConflict = errors.New("pin directory belongs to a program attached to another interface")
-)
-
-// AttachMode selects how the program is attached.
-type AttachMode int
-
-const (
-	// ModeAuto tries native (driver) mode and falls back to generic mode;
-	// XDP.Fallback says why native mode failed.
-	ModeAuto AttachMode = iota
-	// ModeNative attaches in driver mode only.
-	ModeNative
-	// ModeGeneric attaches in generic (SKB) mode only: slower, works on any
-	// interface.
-	ModeGeneric
-)
-
-func (m AttachMode) String() string {
-	switch m {
-	case ModeAuto:
-		return "auto"
-	case ModeNative:
-		return "native"
-	case ModeGeneric:
-		return "generic"
-	}
-	return fmt.Sprintf("AttachMode(%d)", int(m))
-}
-
-// Options configure Load. The zero value of each field selects its default.
-type Options struct {
-	// Interface is the network interface to attach to. Empty means load
-	// the program and fresh maps without attaching or pinning anything:
-	// for tests, benchmarks (Program.Run) and offline use.
-	Interface string
-	// Mode selects native or generic XDP; ModeAuto by default.
-	Mode AttachMode
-	// Replace detaches any other XDP program from Interface instead of
-	// failing with ErrXDPBusy.
-	Replace bool
-	// PinDir is the bpffs directory holding the pins; DefaultPinDir when
-	// empty. Must be absolute. Used only with Interface.
-	PinDir string
-	// MaxSources is the capacity of the per-source map; DefaultMaxSources
-	// when 0. When adopting pinned maps their capacity wins.
-	MaxSources uint32
-	// MaxRules is the capacity of the exact-rule map and of each prefix-rule
-	// trie; DefaultMaxRules when 0. When adopting pinned maps their capacity
-	// wins.
-	MaxRules uint32
-}
-
-func (o Options) withDefaults() Options {
-	if o.PinDir == "" {
-		o.PinDir = DefaultPinDir
-	}
-	if o.MaxSources == 0 {
-		o.MaxSources = DefaultMaxSources
-	}
-	if o.MaxRules == 0 {
-		o.MaxRules = DefaultMaxRules
-	}
-	return o
-}
-
-// validate checks options without system calls.
-func (o Options) validate() error {
-	if o.Interface != "" {
-		if len(o.Interface) >= unix.IFNAMSIZ || strings.ContainsAny(o.Interface, "/ \t\n:") || o.Interface == "." || o.Interface == ".." {
-			return fmt.Errorf("%w: interface name %q", ErrInvalidOptions, o.Interface)
-		}
-	}
-	if o.Mode < ModeAuto || o.Mode > ModeGeneric {
-		return fmt.Errorf("%w: attach mode %d", ErrInvalidOptions, int(o.Mode))
-	}
-	if !filepath.IsAbs(o.PinDir) || filepath.Clean(o.PinDir) != strings.TrimSuffix(o.PinDir, "/") || o.PinDir == "/" {
-		return fmt.Errorf("%w: pin directory %q must be a clean absolute path below /", ErrInvalidOptions, o.PinDir)
-	}
-	// bpffs refuses to create names with dots. Only the last component is
-	// necessarily created by floodguard; the directories above it may lie
-	// outside bpffs (a private mount under /tmp/x.y, say).
-	if strings.Contains(filepath.Base(o.PinDir), ".") {
-		return fmt.Errorf("%w: pin directory %q: bpffs does not allow dots in names", ErrInvalidOptions, o.PinDir)
-	}
-	if o.MaxSources > maxMaxSources {
-		return fmt.Errorf("%w: max sources %d above %d", ErrInvalidOptions, o.MaxSources, maxMaxSources)
-	}
-	if o.MaxRules > maxMaxRules {
-		return fmt.Errorf("%w: max rules %d above %d", ErrInvalidOptions, o.MaxRules, maxMaxRules)
-	}
-	return nil
-}
+// Loading: the XDP handle, Load, the collection and its maps, pinning them
+// under the pin directory and adopting a program and maps pinned by an
+// earlier run, and the memory-mapped control word.
 
 // XDP is the loaded floodguard program and its maps. Its methods may be
 // called concurrently, except Close and Detach.
@@ -518,113 +383,9 @@ func (x *XDP) adoptProgram(spec *ebpf.CollectionSpec, pinned map[string]*ebpf.Ma
 	return true, x.queryMode()
 }
 
-// queryMode sets x.mode from what the kernel reports for the interface.
-func (x *XDP) queryMode() error {
-	st, err := queryXDP(x.ifindex)
-	if err != nil {
-		return err
-	}
-	x.mode = st.mode()
-	return nil
-}
-
-// attach attaches x.prog to x.ifindex in the requested mode, replacing other
-// programs if asked to.
-func (x *XDP) attach() error {
-	err := x.attachMode()
-	if isBusy(err) && x.opts.Replace {
-		if err := detachOthers(x.ifindex); err != nil {
-			return err
-		}
-		err = x.attachMode()
-	}
-	if isBusy(err) {
-		return fmt.Errorf("attach to %s: %w: %w", x.opts.Interface, ErrXDPBusy, err)
-	}
-	return err
-}
-
-func (x *XDP) attachMode() error {
-	try := func(flags link.XDPAttachFlags) error {
-		l, err := link.AttachXDP(link.XDPOptions{Program: x.prog, Interface: x.ifindex, Flags: flags})
-		if err != nil {
-			return err
-		}
-		x.lnk = l
-		return nil
-	}
-	switch x.opts.Mode {
-	case ModeNative:
-		if err := try(link.XDPDriverMode); err != nil {
-			return classify("attach native to "+x.opts.Interface, err)
-		}
-		x.mode = ModeNative
-	case ModeGeneric:
-		if err := try(link.XDPGenericMode); err != nil {
-			return classify("attach generic to "+x.opts.Interface, err)
-		}
-		x.mode = ModeGeneric
-	default:
-		nerr := try(link.XDPDriverMode)
-		if nerr == nil {
-			x.mode = ModeNative
-			return nil
-		}
-		if isBusy(nerr) {
-			return nerr
-		}
-		if gerr := try(link.XDPGenericMode); gerr != nil {
-			return classify("attach to "+x.opts.Interface, fmt.Errorf("native: %w; generic: %w", nerr, gerr))
-		}
-		x.mode = ModeGeneric
-		x.fallback = fmt.Errorf("native xdp on %s: %w", x.opts.Interface, nerr)
-	}
-	return nil
-}
-
-// isBusy reports whether an attach failed because another program holds the
-// hook: EBUSY (a program or link in the same mode) or EEXIST (one in the
-// other mode).
-func isBusy(err error) bool {
-	return errors.Is(err, unix.EBUSY) || errors.Is(err, unix.EEXIST)
-}
-
-// detachOthers removes every XDP program from ifindex: bpf_links by
-// BPF_LINK_DETACH, netlink-attached programs by netlink.
-func detachOthers(ifindex int) error {
-	var it link.Iterator
-	defer it.Close()
-	for it.Next() {
-		info, err := it.Link.Info()
-		if err != nil || info.Type != link.XDPType {
-			continue
-		}
-		if xi := info.XDP(); xi == nil || int(xi.Ifindex) != ifindex {
-			continue
-		}
-		if err := it.Link.Detach(); err != nil {
-			return classify(fmt.Sprintf("replace: detach xdp link %d", it.ID), err)
-		}
-	}
-	if err := it.Err(); err != nil {
-		return classify("replace: list links", err)
-	}
-	st, err := queryXDP(ifindex)
-	if err != nil {
-		return fmt.Errorf("replace: %w", err)
-	}
-	if st.attached == xdpAttachedSKB || st.skbProgID != 0 {
-		if err := setXDPFD(ifindex, -1, unix.XDP_FLAGS_SKB_MODE); err != nil {
-			return fmt.Errorf("replace: %w", err)
-		}
-	}
-	if st.attached == xdpAttachedDrv || st.drvProgID != 0 {
-		if err := setXDPFD(ifindex, -1, unix.XDP_FLAGS_DRV_MODE); err != nil {
-			return fmt.Errorf("replace: %w", err)
-		}
-	}
-	return nil
-}
+// bpfFMmapable is BPF_F_MMAPABLE, which golang.org/x/sys/unix does not
+// export.
+const bpfFMmapable = 0x400
 
 // mapControl memory-maps the .bss map so that fg_control can be updated
 // with atomic instructions, visible to the program at once.
@@ -639,60 +400,6 @@ func (x *XDP) mapControl() error {
 	x.ctlMem = mem
 	x.ctl = (*uint64)(unsafe.Pointer(&mem[0]))
 	return nil
-}
-
-// checkBPFFS returns ErrBPFFSNotMounted unless dir, or its closest existing
-// ancestor, is on a bpf filesystem.
-func checkBPFFS(dir string) error {
-	for p := dir; ; p = filepath.Dir(p) {
-		var st unix.Statfs_t
-		err := unix.Statfs(p, &st)
-		if errors.Is(err, unix.ENOENT) && p != "/" {
-			continue
-		}
-		if err != nil {
-			return fmt.Errorf("statfs %s: %w", p, err)
-		}
-		if st.Type != unix.BPF_FS_MAGIC {
-			return fmt.Errorf("%w: %s is not on bpffs (mount -t bpf bpf %s)", ErrBPFFSNotMounted, p, p)
-		}
-		return nil
-	}
-}
-
-// checkKernel returns ErrKernelTooOld if a feature probe says the kernel
-// lacks something the program needs. Inconclusive probes (e.g. without
-// privileges) are ignored: loading then fails with the real reason. XDP
-// bpf_link (5.9) is checked by the attach itself.
-func checkKernel() error {
-	for _, c := range []struct {
-		what  string
-		probe func() error
-	}{
-		{"XDP programs (Linux 4.8)", func() error { return features.HaveProgramType(ebpf.XDP) }},
-		{"per-CPU hash maps (Linux 4.6)", func() error { return features.HaveMapType(ebpf.PerCPUHash) }},
-		{"LPM tries (Linux 4.11)", func() error { return features.HaveMapType(ebpf.LPMTrie) }},
-		{"bpf_ktime_get_coarse_ns (Linux 5.11)", func() error {
-			return features.HaveProgramHelper(ebpf.XDP, asm.FnKtimeGetCoarseNs)
-		}},
-	} {
-		if err := c.probe(); errors.Is(err, ebpf.ErrNotSupported) {
-			return fmt.Errorf("%w: no %s: %w", ErrKernelTooOld, c.what, err)
-		}
-	}
-	return nil
-}
-
-// classify wraps err for op, adding ErrPermission or ErrKernelTooOld when
-// the kernel said so.
-func classify(op string, err error) error {
-	switch {
-	case errors.Is(err, unix.EPERM):
-		return fmt.Errorf("%s: %w: %w", op, ErrPermission, err)
-	case errors.Is(err, ebpf.ErrNotSupported):
-		return fmt.Errorf("%s: %w: %w", op, ErrKernelTooOld, err)
-	}
-	return fmt.Errorf("%s: %w", op, err)
 }
 
 // Program returns the XDP program, for BPF_PROG_TEST_RUN (Program.Run,
@@ -747,39 +454,6 @@ func (x *XDP) close() {
 			*m = nil
 		}
 	}
-}
-
-// Detach detaches the program from its interface, removes every pin and the
-// pin directory if it is left empty, and closes x. Rules are discarded.
-func (x *XDP) Detach() error {
-	var errs []error
-	if x.lnk != nil {
-		if err := x.lnk.Detach(); err != nil && !errors.Is(err, ebpf.ErrNotSupported) {
-			errs = append(errs, fmt.Errorf("detach link: %w", err))
-		}
-	}
-	if x.pinned {
-		for _, pin := range append([]string{pinLink}, sortedPins()...) {
-			err := os.Remove(filepath.Join(x.opts.PinDir, pin))
-			if err != nil && !errors.Is(err, os.ErrNotExist) {
-				errs = append(errs, fmt.Errorf("unpin: %w", err))
-			}
-		}
-		if err := os.Remove(x.opts.PinDir); err != nil && !errors.Is(err, os.ErrNotExist) && !errors.Is(err, unix.ENOTEMPTY) {
-			errs = append(errs, fmt.Errorf("remove pin directory: %w", err))
-		}
-	}
-	x.close()
-	return errors.Join(errs...)
-}
-
-func sortedPins() []string {
-	var pins []string
-	for _, p := range pinNames {
-		pins = append(pins, p)
-	}
-	slices.Sort(pins)
-	return pins
 }
 
 // control returns the current fg_control word.
