@@ -218,8 +218,8 @@ func TestRulesExpire(t *testing.T) {
 	start := time.Now()
 	expectAction(t, x, "exact before expiry", udp4Frame(exact), xdpDrop)
 	expectAction(t, x, "prefix before expiry", udp4Frame(prefix), xdpDrop)
-	if time.Since(start) > ttl/2 {
-		t.Skip("too slow to check expiry timing")
+	if d := time.Since(start); d > ttl/2 {
+		skipOrFail(t, "too slow to check expiry timing: %v before the expiry checks, budget %v", d, ttl/2)
 	}
 	time.Sleep(ttl + 50*time.Millisecond)
 	// No generation change: the program must honour expiry on its own,
@@ -360,7 +360,7 @@ func onCPU(t *testing.T, cpu int, fn func()) {
 	}
 	set.Set(cpu)
 	if err := unix.SchedSetaffinity(0, &set); err != nil {
-		t.Skipf("cannot run on cpu %d: %v", cpu, err)
+		skipOrFail(t, "cannot run on cpu %d: %v", cpu, err)
 	}
 	defer unix.SchedSetaffinity(0, &old)
 	fn()
@@ -371,7 +371,7 @@ func onCPU(t *testing.T, cpu int, fn func()) {
 func TestPerCPU(t *testing.T) {
 	x := loadTest(t, Options{})
 	if x.ncpu < 2 || runtime.NumCPU() < 2 {
-		t.Skip("needs 2 CPUs")
+		skipOrFail(t, "needs 2 CPUs: %d possible, %d usable", x.ncpu, runtime.NumCPU())
 	}
 	src := "2001:db8::42"
 	f := udp6Frame(src)
