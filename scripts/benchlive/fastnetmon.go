@@ -16,6 +16,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/floodguard/floodguard/internal/ctxtime"
 )
 
 const (
@@ -114,7 +116,7 @@ clickhouse_metrics = off
 		b.saveFile(notify, fmt.Sprintf("fastnetmon%d.notify", round))
 	}()
 	// FastNetMon has no warm-up; it gets the same settling time.
-	if err := sleep(ctx, b.opt.warmUp); err != nil {
+	if err := ctxtime.Sleep(ctx, b.opt.warmUp); err != nil {
 		return res, err
 	}
 	if p.Exited() {

@@ -35,6 +35,8 @@ import (
 	"slices"
 	"syscall"
 	"time"
+
+	"github.com/floodguard/floodguard/internal/ctxtime"
 )
 
 type options struct {
@@ -122,7 +124,7 @@ func run(ctx context.Context, o options) error {
 			slices.Reverse(order)
 		}
 		for _, tool := range order {
-			if err := sleep(ctx, 3*time.Second); err != nil { // let the machine settle
+			if err := ctxtime.Sleep(ctx, 3*time.Second); err != nil { // let the machine settle
 				return err
 			}
 			logf("round %d/%d: %s", r, o.rounds, tool)

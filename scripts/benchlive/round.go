@@ -8,10 +8,11 @@ import (
 	"context"
 	"fmt"
 	"os"
-	"strings"
 	"syscall"
 	"time"
 
+	"github.com/floodguard/floodguard/internal/ctxtime"
+	"github.com/floodguard/floodguard/internal/humanize"
 	"github.com/floodguard/floodguard/internal/lab"
 )
 
@@ -76,7 +77,7 @@ func (b *bench) measure(ctx context.Context, res *result, pr proc, beforeFlood f
 		return err
 	}
 	defer benign.Stop()
-	if err := sleep(ctx, time.Second); err != nil {
+	if err := ctxtime.Sleep(ctx, time.Second); err != nil {
 		return err
 	}
 	c0, err := procCPU(pid)
@@ -84,12 +85,12 @@ func (b *bench) measure(ctx context.Context, res *result, pr proc, beforeFlood f
 		return err
 	}
 	t0 := time.Now()
-	if err := sleep(ctx, b.opt.idle); err != nil {
+	if err := ctxtime.Sleep(ctx, b.opt.idle); err != nil {
 		return err
 	}
 	c1, err := procCPU(pid)
 	if err != nil {
-		return fmt.Errorf("%s died while idle: %w\n%s", res.tool, err, tail(pr.p.Log.String(), 20))
+		return fmt.Errorf("%s died while idle: %w\n%s", res.tool, err, humanize.Tail(pr.p.Log.String(), 20))
 	}
 	res.cpuIdle = (c1 - c0) / time.Since(t0).Seconds()
 
@@ -104,7 +105,7 @@ func (b *bench) measure(ctx context.Context, res *result, pr proc, beforeFlood f
 	// phase of each tool's cycle evenly instead of one lucky or unlucky
 	// phase.
 	res.offset = time.Duration((float64(res.round) - 0.5) / float64(b.opt.rounds) * float64(time.Second))
-	if err := sleep(ctx, res.offset); err != nil {
+	if err := ctxtime.Sleep(ctx, res.offset); err != nil {
 		return err
 	}
 	atServer0, err := b.txPackets()
@@ -132,12 +133,12 @@ func (b *bench) measure(ctx context.Context, res *result, pr proc, beforeFlood f
 	}
 	if cerr != nil {
 		stopWatch()
-		return fmt.Errorf("%s died during the flood: %w\n%s", res.tool, cerr, tail(pr.p.Log.String(), 20))
+		return fmt.Errorf("%s died during the flood: %w\n%s", res.tool, cerr, humanize.Tail(pr.p.Log.String(), 20))
 	}
 	res.cpuFlood = (c3 - c2) / window
 	res.machineFlood = (m1 - m0) / window
 	res.sent, res.sentPPS = fst.Sent, fst.Rate()
-	if err := sleep(ctx, detectGrace); err != nil {
+	if err := ctxtime.Sleep(ctx, detectGrace); err != nil {
 		stopWatch()
 		return err
 	}
@@ -171,17 +172,6 @@ func since(start, t time.Time) time.Duration {
 	return t.Sub(start)
 }
 
-func sleep(ctx context.Context, d time.Duration) error {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return nil
-	case <-ctx.Done():
-		return ctx.Err()
-	}
-}
-
 // waitCtx runs a bounded wait, returning early on ctx.
 func waitCtx(ctx context.Context, f func() error) error {
 	c := make(chan error, 1)
@@ -194,17 +184,10 @@ func waitCtx(ctx context.Context, f func() error) error {
 	}
 }
 
-func tail(s string, n int) string {
-	lines := strings.SplitAfter(s, "\n")
-	if len(lines) > n {
-		lines = lines[len(lines)-n:]
-	}
-	return strings.Join(lines, "")
-}
-
+// tailFile is the last n lines of a file, empty if it cannot be read.
 func tailFile(path string, n int) string {
 	data, _ := os.ReadFile(path)
-	return tail(string(data), n)
+	return humanize.Tail(string(data), n)
 }
 
 // pollUntil calls found every pollEvery until it returns true, done is
