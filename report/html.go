@@ -1,6 +1,7 @@
 package report
 
 import (
+	_ "embed"
 	"fmt"
 	"html/template"
 	"io"
@@ -57,6 +58,7 @@ type bannedRow struct {
 	Active                                                          bool
 }
 
+// page is the data of report.html.tmpl.
 type page struct {
 	Title, Subtitle          string
 	Summary                  []summaryItem
@@ -419,164 +421,10 @@ func fmtDur(d time.Duration) string {
 	return b.String()
 }
 
+// pageHTML is the page's template, kept in its own file so that the page
+// can be edited without reading Go.
+//
+//go:embed report.html.tmpl
+var pageHTML string
+
 var pageTemplate = template.Must(template.New("report").Parse(pageHTML))
-
-const pageHTML = `<!DOCTYPE html>
-<html lang="en">
-<head>
-<meta charset="utf-8">
-<meta name="viewport" content="width=device-width, initial-scale=1">
-<meta http-equiv="Content-Security-Policy" content="default-src 'none'; style-src 'unsafe-inline'">
-<title>{{.Title}}</title>
-<style>
-:root { --fg: #1b1f24; --muted: #57606a; --line: #d0d7de; --bg: #ffffff; --panel: #f6f8fa; }
-* { box-sizing: border-box; }
-body { margin: 0; background: var(--bg); color: var(--fg);
-  font: 14px/1.45 system-ui, -apple-system, "Segoe UI", "DejaVu Sans", "Liberation Sans", sans-serif; }
-main { max-width: 1240px; margin: 0 auto; padding: 20px 24px 40px; }
-h1 { font-size: 22px; margin: 0 0 2px; }
-h2 { font-size: 17px; margin: 28px 0 6px; border-bottom: 1px solid var(--line); padding-bottom: 4px; }
-.sub, .caption, footer { color: var(--muted); }
-.sub { margin: 0 0 14px; word-break: break-all; }
-.caption { margin: 2px 0 8px; font-size: 13px; }
-.summary { display: grid; grid-template-columns: repeat(auto-fill, minmax(220px, 1fr)); gap: 8px; }
-.card { background: var(--panel); border: 1px solid var(--line); border-radius: 6px; padding: 8px 10px; min-width: 0; }
-.card .k { color: var(--muted); font-size: 12px; text-transform: uppercase; letter-spacing: .04em; }
-.card .v { font-size: 20px; font-weight: 600; font-variant-numeric: tabular-nums; }
-.card .n { color: var(--muted); font-size: 12px; overflow-wrap: anywhere; }
-.note { background: #fff8c5; border: 1px solid #d4a72c; border-radius: 6px; padding: 6px 10px; margin: 10px 0 0; }
-svg.chart { width: 100%; height: auto; display: block; background: #fff; }
-.grid line { stroke: #eaeef2; stroke-width: 1; }
-.grid .frame { fill: none; stroke: #8c959f; stroke-width: 1; }
-.grid text { fill: #57606a; font-size: 12px; }
-.ylab { text-anchor: end; } .xlab { text-anchor: middle; } .xcap { text-anchor: end; }
-path { fill: none; stroke-linejoin: round; }
-path.total { stroke: #1f4e79; stroke-width: 1.6; }
-path.mean { stroke: #1a7f37; stroke-width: 1.4; stroke-dasharray: 5 3; }
-path.band { fill: #2da44e; fill-opacity: .16; stroke: none; }
-path.dropped { fill: #cf222e; fill-opacity: .35; stroke: none; }
-path.cl { stroke-width: 1.5; }
-path.c-syn { stroke: #8250df; } path.c-tcp { stroke: #0969da; } path.c-udp { stroke: #e16f24; }
-path.c-icmp { stroke: #1b7c83; } path.c-other { stroke: #6e7781; }
-rect.agg-attack { fill: #fb8f44; fill-opacity: .16; }
-rect.key-attack { fill: #cf222e; fill-opacity: .10; }
-rect.warmup { fill: #8c959f; fill-opacity: .10; }
-line.ban { stroke: #cf222e; stroke-width: 1.4; stroke-opacity: .8; }
-line.unban { stroke: #1a7f37; stroke-width: 1.4; stroke-dasharray: 3 3; }
-.legend { display: flex; flex-wrap: wrap; gap: 2px 16px; font-size: 12.5px; margin: 0 0 4px 5%; }
-.legend .item { white-space: nowrap; }
-.legend .sw { display: inline-block; width: 14px; height: 10px; margin-right: 5px; vertical-align: -1px; }
-.sw.total { background: #1f4e79; } .sw.mean { background: #1a7f37; } .sw.band { background: #b7e4c2; }
-.sw.dropped { background: #eca2a7; } .sw.ban { background: #cf222e; } .sw.unban { background: #84c494; }
-.sw.agg-attack { background: #fdd5b9; } .sw.key-attack { background: #f3c4c7; } .sw.warmup { background: #dfe2e5; }
-.sw.c-syn { background: #8250df; } .sw.c-tcp { background: #0969da; } .sw.c-udp { background: #e16f24; }
-.sw.c-icmp { background: #1b7c83; } .sw.c-other { background: #6e7781; }
-table { border-collapse: collapse; width: 100%; font-size: 13px; }
-th, td { text-align: left; padding: 4px 8px; border-bottom: 1px solid var(--line); vertical-align: top; }
-th { background: var(--panel); font-weight: 600; white-space: nowrap; }
-td.num { text-align: right; font-variant-numeric: tabular-nums; white-space: nowrap; }
-td.t { white-space: nowrap; font-variant-numeric: tabular-nums; }
-td.reason { color: var(--muted); overflow-wrap: anywhere; }
-td.target { font-family: ui-monospace, "DejaVu Sans Mono", monospace; white-space: nowrap; }
-tr.open td, tr.active td { background: #fff5f5; }
-.more { color: var(--muted); margin: 6px 0 0; }
-footer { margin-top: 32px; font-size: 12px; }
-</style>
-</head>
-<body>
-<main>
-<h1>{{.Title}}</h1>
-<p class="sub">{{.Subtitle}}</p>
-
-<section id="summary">
-<h2>Summary</h2>
-<div class="summary">
-{{- range .Summary}}
-<div class="card"><div class="k">{{.Label}}</div><div class="v">{{.Value}}</div><div class="n">{{.Note}}</div></div>
-{{- end}}
-</div>
-{{- range .Notes}}
-<p class="note">{{.}}</p>
-{{- end}}
-</section>
-
-{{if .Empty -}}
-<section id="charts"><h2>Charts</h2><p class="caption">The replay produced no ticks: nothing to draw.</p></section>
-{{- else -}}
-<section id="aggregate">
-<h2>Aggregate packet rate</h2>
-<p class="caption">Packets per second of all traffic per tick (dropped packets included), with the detector's learnt baseline: the dashed mean and the shaded band up to the threshold above which all traffic is judged anomalous (not drawn during the warm-up). Shaded columns are attack windows; red lines are bans, dashed green lines unbans (hover for the targets). {{.Downsampled}}</p>
-{{.Aggregate}}
-</section>
-
-<section id="classes">
-<h2>Packet rate by protocol class</h2>
-<p class="caption">Packets per second per class: syn is TCP with SYN set and ACK clear, tcp every other TCP segment.</p>
-{{.Classes}}
-</section>
-
-<section id="bytes">
-<h2>Aggregate byte rate</h2>
-{{.Rate}}
-</section>
-{{- end}}
-
-{{- if .Paged}}
-<section id="incidents">
-<h2>Incidents</h2>
-{{if .Incidents -}}
-<p class="caption">What floodguard's paging would have sent on-call staff for this capture (the daemon's incident logic, at packet time).</p>
-<table>
-<thead><tr><th>Opened</th><th>Resolved</th><th>Severity</th><th>Kind</th><th>Peak</th><th>Banned</th><th>Pages</th><th>First page</th></tr></thead>
-<tbody>
-{{- range .Incidents}}
-<tr><td class="t">{{.Opened}}</td><td class="t">{{.Resolved}}</td><td>{{.Severity}}</td><td>{{.Kind}}</td><td class="num">{{.Peak}}</td><td>{{.Bans}}</td><td>{{.Pages}}</td><td class="reason">{{.Summary}}</td></tr>
-{{- end}}
-</tbody>
-</table>
-{{- else -}}
-<p class="caption">No incident: nothing here would have paged anyone.</p>
-{{- end}}
-</section>
-{{- end}}
-
-<section id="attacks">
-<h2>Attacks</h2>
-{{if .Attacks -}}
-<table>
-<thead><tr><th>Detected</th><th>Ended</th><th>Duration</th><th>Scope</th><th>Target</th><th>Peak</th><th>Baseline</th><th>Reason</th></tr></thead>
-<tbody>
-{{- range .Attacks}}
-<tr{{if .Open}} class="open"{{end}}><td class="t">{{.Detected}}</td><td class="t">{{.Ended}}</td><td class="num">{{.Duration}}</td><td>{{.Scope}}</td><td class="target">{{.Target}}</td><td class="num">{{.Peak}}</td><td class="num">{{.Baseline}}</td><td class="reason">{{.Reason}}</td></tr>
-{{- end}}
-</tbody>
-</table>
-{{- if .AttacksMore}}<p class="more">… and {{.AttacksMore}} more attacks, not listed.</p>{{end}}
-{{- else -}}
-<p class="caption">No attacks were detected.</p>
-{{- end}}
-</section>
-
-<section id="bans">
-<h2>Banned targets</h2>
-{{if .Banned -}}
-<p class="caption">Every target banned during the replay, most packets dropped first. Dropped traffic is counted by the simulated data plane, for the most specific rule that matched.</p>
-<table>
-<thead><tr><th>Target</th><th>Scope</th><th>First banned</th><th>Times</th><th>TTL</th><th>Lifted</th><th>Packets dropped</th><th>Bytes dropped</th></tr></thead>
-<tbody>
-{{- range .Banned}}
-<tr{{if .Active}} class="active"{{end}}><td class="target">{{.Target}}</td><td>{{.Scope}}</td><td class="t">{{.First}}</td><td class="num">{{.Times}}</td><td class="num">{{.TTL}}</td><td class="t">{{.Lifted}}</td><td class="num">{{.Dropped}}</td><td class="num">{{.DroppedBytes}}</td></tr>
-{{- end}}
-</tbody>
-</table>
-{{- if .BannedMore}}<p class="more">… and {{.BannedMore}} more targets, which dropped {{.BannedMoreDropped}} packets.</p>{{end}}
-{{- else -}}
-<p class="caption">Nothing was banned.</p>
-{{- end}}
-</section>
-
-<footer>{{.Footer}}</footer>
-</main>
-</body>
-</html>
-`
