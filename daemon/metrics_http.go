@@ -11,28 +11,12 @@ import (
 	"net"
 	"net/http"
 	"net/netip"
-	"strconv"
 	"strings"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/rs/zerolog"
 )
-
-// checkListen validates daemon.metrics_listen ("" is off).
-func checkListen(addr string) error {
-	if addr == "" {
-		return nil
-	}
-	_, port, err := net.SplitHostPort(addr)
-	if err != nil {
-		return fmt.Errorf("%q: want HOST:PORT, like 127.0.0.1:9797: %w", addr, err)
-	}
-	if n, err := strconv.ParseUint(port, 10, 16); err != nil || n == 0 {
-		return fmt.Errorf("%q: port %q is not a number from 1 to 65535", addr, port)
-	}
-	return nil
-}
 
 // promLogger passes the HTTP handler's errors to the daemon's log.
 type promLogger struct{ log zerolog.Logger }
