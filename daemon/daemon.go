@@ -356,7 +356,7 @@ func (d *daemon) status(t *detector.Tick) Status {
 		PPS:         float64(t.Total.TotalPackets()) / secs,
 		DroppedPPS:  float64(t.Total.DroppedPackets) / secs,
 		BaselinePPS: d.eng.AggregateBaseline(),
-		Attacks:     d.eng.Attacks(),
+		Attacks:     attackNames(d.eng.Attacks()),
 		LastTick:    t.End(),
 	}
 	return s
@@ -396,3 +396,13 @@ func (d *daemon) logEvents(t *detector.Tick, evs []detector.Event, live *capture
 }
 
 func round(v float64) float64 { return float64(int64(v*10+0.5)) / 10 }
+
+// attackNames is how the control socket shows attacks: "aggregate udp",
+// "source 198.18.0.7".
+func attackNames(as []detector.Attack) []string {
+	var out []string
+	for _, a := range as {
+		out = append(out, a.String())
+	}
+	return out
+}

@@ -8,7 +8,6 @@ import (
 	"runtime"
 	"runtime/debug"
 	"strconv"
-	"strings"
 	"sync"
 	"time"
 
@@ -363,7 +362,7 @@ type tickInput struct {
 	stats     detector.Stats
 	baselines []detector.Baseline
 	book      []detector.ActiveBan // nil when the book is empty
-	attacks   []string             // engine.Attacks()
+	attacks   []detector.Attack    // engine.Attacks()
 	live      capture.LiveStats
 	capacity  uint32
 	dryRun    bool
@@ -411,9 +410,8 @@ func (m *metrics) observe(in *tickInput) {
 		s.rules[k][o]++
 	}
 	for _, a := range in.attacks {
-		scope, _, _ := strings.Cut(a, " ")
 		for i := range scopes {
-			if scopes[i] == scope {
+			if scopes[i] == a.Scope.String() {
 				s.attacks[i]++
 			}
 		}

@@ -83,7 +83,10 @@ func fakeMetrics(t *testing.T) *metrics {
 		events:    []detector.Event{{Kind: detector.AttackStart, Scope: detector.ScopeAggregate}, {Kind: detector.Ban, Scope: detector.ScopePrefix}},
 		stats:     detector.Stats{Ticks: 2, TrackedSources: 40, TrackedKeys: 52, ActiveBans: 4, BansRefused: 1},
 		baselines: []detector.Baseline{{Class: "all", MeanPPS: 100, SigmaPPS: 10, ThresholdPPS: 10000, MeanBPS: 1e5, ThresholdBPS: 1e8, Anomalous: true, Learnt: true}, {Class: "udp", MeanPPS: 50}},
-		attacks:   []string{"aggregate all", "source 198.18.0.2", "source 198.18.0.3", "prefix 198.19.7.0/24"},
+		attacks: []detector.Attack{{Scope: detector.ScopeAggregate, Class: "all"},
+			{Scope: detector.ScopeSource, Prefix: netip.MustParsePrefix("198.18.0.2/32")},
+			{Scope: detector.ScopeSource, Prefix: netip.MustParsePrefix("198.18.0.3/32")},
+			{Scope: detector.ScopePrefix, Prefix: netip.MustParsePrefix("198.19.7.0/24")}},
 	})
 	return m
 }

@@ -642,23 +642,23 @@ func sortEvents(evs []Event) {
 // AggregateBaseline returns the all-traffic baseline in packets per second.
 func (e *Engine) AggregateBaseline() float64 { return e.agg[aggAll].pps.mean }
 
-// Attacks lists the attacks under way: aggregate classes by name, sources
-// and prefixes by address.
-func (e *Engine) Attacks() []string {
-	var out []string
+// Attacks lists the attacks under way: aggregate classes, then sources,
+// then prefixes.
+func (e *Engine) Attacks() []Attack {
+	var out []Attack
 	for c := range e.agg {
 		if e.agg[c].anomalous {
-			out = append(out, "aggregate "+aggName(c))
+			out = append(out, Attack{Scope: ScopeAggregate, Class: aggName(c)})
 		}
 	}
 	for _, a := range e.anomSrc {
 		if s := e.sources.get(a); s != nil && s.flags&flagAnomalous != 0 {
-			out = append(out, "source "+a.String())
+			out = append(out, Attack{Scope: ScopeSource, Prefix: a.Prefix()})
 		}
 	}
 	for _, k := range e.anomPfx {
 		if s := e.prefixes.get(k); s != nil && s.flags&flagAnomalous != 0 {
-			out = append(out, "prefix "+k.prefix().String())
+			out = append(out, Attack{Scope: ScopePrefix, Prefix: k.prefix()})
 		}
 	}
 	return out

@@ -449,3 +449,22 @@ func TestPrefixBanCappedByLegitimateShare(t *testing.T) {
 		t.Fatalf("carpet /16 not banned: %v", evs)
 	}
 }
+
+func TestAttackString(t *testing.T) {
+	for _, tc := range []struct {
+		a    Attack
+		want string
+	}{
+		{Attack{Scope: ScopeAggregate, Class: "udp"}, "aggregate udp"},
+		{Attack{Scope: ScopeSource, Prefix: netip.MustParsePrefix("198.18.0.7/32")}, "source 198.18.0.7"},
+		{Attack{Scope: ScopeSource, Prefix: netip.MustParsePrefix("2001:db8::1/128")}, "source 2001:db8::1"},
+		{Attack{Scope: ScopePrefix, Prefix: netip.MustParsePrefix("198.18.5.0/24")}, "prefix 198.18.5.0/24"},
+	} {
+		if got := tc.a.String(); got != tc.want {
+			t.Errorf("%+v: %q, want %q", tc.a, got, tc.want)
+		}
+		if b, _ := tc.a.MarshalText(); string(b) != tc.want {
+			t.Errorf("%+v: MarshalText %q, want %q", tc.a, b, tc.want)
+		}
+	}
+}

@@ -35,6 +35,32 @@ var scopeNames = map[Scope]string{ScopeSource: "source", ScopePrefix: "prefix", 
 
 func (s Scope) String() string { return scopeNames[s] }
 
+// Attack is an attack in progress (Engine.Attacks).
+type Attack struct {
+	Scope Scope
+	// Prefix is the source (a /32 or /128) or the source prefix; zero for
+	// an aggregate attack.
+	Prefix netip.Prefix
+	// Class is the aggregate class ("all", "udp", "tcp_syn", ...); empty
+	// for sources and prefixes.
+	Class string
+}
+
+// String names the attack as status, logs and pages show it: "aggregate
+// udp", "source 198.18.0.7", "prefix 198.18.5.0/24".
+func (a Attack) String() string {
+	switch a.Scope {
+	case ScopeAggregate:
+		return "aggregate " + a.Class
+	case ScopeSource:
+		return "source " + a.Prefix.Addr().String()
+	}
+	return a.Scope.String() + " " + a.Prefix.String()
+}
+
+// MarshalText writes String, so JSON shows attacks as before.
+func (a Attack) MarshalText() ([]byte, error) { return []byte(a.String()), nil }
+
 // Event is one detector decision or observation.
 type Event struct {
 	// Time is the end of the tick the event was decided in.

@@ -14,7 +14,7 @@ import (
 // attacks in progress, the active bans and the aggregate baselines.
 // *detector.Engine has it.
 type EngineView interface {
-	Attacks() []string
+	Attacks() []detector.Attack
 	Bans() []detector.ActiveBan
 	Baselines() []detector.Baseline
 	Config() detector.Config
@@ -109,7 +109,7 @@ func (tr *Tracker) Observe(t *detector.Tick, evs []detector.Event, eng EngineVie
 	// from their snapshots) and whatever events a restart lost.
 	clear(inc.active)
 	for _, a := range eng.Attacks() {
-		inc.active[a] = true
+		inc.active[a.String()] = true
 	}
 	tr.measure(t, eng)
 	if len(inc.active) == 0 && inc.quietSince.IsZero() {

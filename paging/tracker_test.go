@@ -20,10 +20,12 @@ type fakeEngine struct {
 }
 
 func (f *fakeEngine) Bans() []detector.ActiveBan { return f.bans }
-func (f *fakeEngine) Attacks() []string {
-	var out []string
+func (f *fakeEngine) Attacks() []detector.Attack {
+	var out []detector.Attack
 	for a := range f.attacks {
-		out = append(out, a)
+		// The key stands in for the target; the tracker only tells
+		// attacks apart.
+		out = append(out, detector.Attack{Scope: detector.ScopeAggregate, Class: a})
 	}
 	return out
 }
