@@ -170,7 +170,7 @@ func BenchmarkThroughput(b *testing.B) {
 			if err != nil {
 				b.Fatal(err)
 			}
-			if err := detector.Run(context.Background(), r, eng, nil); err != nil && !errors.Is(err, io.EOF) {
+			if err := detector.Run(context.Background(), r, eng); err != nil && !errors.Is(err, io.EOF) {
 				b.Fatal(err)
 			}
 			r.Close()

@@ -127,7 +127,7 @@ func (d *daemon) run(ctx context.Context) error {
 		return err
 	}
 	defer d.ctl.close()
-	if d.pager, err = newPager(&d.file, d.log); err != nil {
+	if d.pager, err = newPager(&d.file, d.eng, d.log); err != nil {
 		d.close(false)
 		return err
 	}
@@ -155,31 +155,27 @@ func (d *daemon) run(ctx context.Context) error {
 	wd, _ := sdnotify.SdWatchdogEnabled(false)
 	d.lastSnap = time.Now()
 
-	runErr := detector.Run(ctx, live, d.eng, func(t *detector.Tick, evs []detector.Event) error {
-		d.logEvents(t, evs, live)
-		d.pager.observe(t, evs, d.eng)
-		d.logWarm()
-		d.ctl.setStatus(d.status(t))
-		d.ctl.publishTop(t)
-		d.observeTick(t, evs, live)
-		d.ctl.serve()
-		now := time.Now()
-		if wd > 0 {
-			_, _ = sdnotify.SdNotify(false, sdnotify.SdNotifyWatchdog)
-		}
-		select {
-		case <-d.opt.Reload:
-			d.reload()
-		default:
-		}
-		if now.Sub(d.lastHost) >= dc.HostRefresh.D() {
-			d.refreshHost(now)
-		}
-		if now.Sub(d.lastSnap) >= dc.SnapshotInterval.D() {
-			d.snapshot()
-		}
-		return nil
-	})
+	// The live pipeline: the kernel's per-tick counts, the detector (its
+	// rules go to the kernel), then the observers in order.
+	runErr := detector.Run(ctx, live, d.eng,
+		detector.ObserverFunc(func(t *detector.Tick, evs []detector.Event) error {
+			d.logEvents(t, evs, live)
+			return nil
+		}),
+		d.pager,
+		detector.ObserverFunc(func(t *detector.Tick, evs []detector.Event) error {
+			d.logWarm()
+			d.ctl.setStatus(d.status(t))
+			d.ctl.publishTop(t)
+			d.observeTick(t, evs, live) // metrics
+			d.ctl.serve()
+			return nil
+		}),
+		detector.ObserverFunc(func(*detector.Tick, []detector.Event) error {
+			d.housekeep(wd > 0)
+			return nil
+		}),
+	)
 	_, _ = sdnotify.SdNotify(false, sdnotify.SdNotifyStopping)
 	d.metrics.stop() // before the maps it reads are closed
 	d.snapshot()
@@ -190,6 +186,26 @@ func (d *daemon) run(ctx context.Context) error {
 		runErr = err
 	}
 	return runErr
+}
+
+// housekeep runs after every tick: the watchdog, a pending reload, the
+// host's addresses and the snapshot when they are due.
+func (d *daemon) housekeep(watchdog bool) {
+	now := time.Now()
+	if watchdog {
+		_, _ = sdnotify.SdNotify(false, sdnotify.SdNotifyWatchdog)
+	}
+	select {
+	case <-d.opt.Reload:
+		d.reload()
+	default:
+	}
+	if now.Sub(d.lastHost) >= d.file.Daemon.HostRefresh.D() {
+		d.refreshHost(now)
+	}
+	if now.Sub(d.lastSnap) >= d.file.Daemon.SnapshotInterval.D() {
+		d.snapshot()
+	}
 }
 
 // close leaves the program and its rules in the kernel (they keep dropping

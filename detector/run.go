@@ -14,14 +14,27 @@ type TickSource interface {
 }
 
 // Observer sees every tick with the events the engine decided for it, after
-// the decisions went to the enforcer.
-type Observer func(t *Tick, events []Event) error
+// the decisions went to the enforcer (the kernel or the replay's simulated
+// data plane). Paging, metrics, reports, logs and printed output are
+// observers; a new one is one more element in the list its assembler
+// (replay/ or daemon/) passes to Run.
+type Observer interface {
+	ObserveTick(t *Tick, events []Event) error
+}
 
-// Run feeds every tick of src through the engine until the source ends, the
-// observer fails or ctx is done. This loop is the one decision path: replay
-// and the live daemon both run it. A source that ends with an error (a
-// damaged capture) has its ticks processed first; the error is returned.
-func Run(ctx context.Context, src TickSource, eng *Engine, obs Observer) error {
+// ObserverFunc makes a function an Observer.
+type ObserverFunc func(t *Tick, events []Event) error
+
+// ObserveTick calls f.
+func (f ObserverFunc) ObserveTick(t *Tick, events []Event) error { return f(t, events) }
+
+// Run is the per-tick pipeline: it feeds every tick of src through the
+// engine, then hands it to each observer in order, until the source ends,
+// an observer fails or ctx is done. This loop is the one decision path:
+// replay and the live daemon both run it. A source that ends with an error
+// (a damaged capture) has its ticks processed first; the error is
+// returned.
+func Run(ctx context.Context, src TickSource, eng *Engine, observers ...Observer) error {
 	for {
 		if err := ctx.Err(); err != nil {
 			return err
@@ -34,8 +47,8 @@ func Run(ctx context.Context, src TickSource, eng *Engine, obs Observer) error {
 			return err
 		}
 		evs := eng.Step(t)
-		if obs != nil {
-			if err := obs(t, evs); err != nil {
+		for _, obs := range observers {
+			if err := obs.ObserveTick(t, evs); err != nil {
 				return fmt.Errorf("observe tick %s: %w", t.Start.Format("15:04:05.000"), err)
 			}
 		}

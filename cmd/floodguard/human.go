@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"strings"
 
+	"github.com/floodguard/floodguard/replay"
+
 	"github.com/floodguard/floodguard/detector"
 )
 
@@ -75,7 +77,7 @@ func (o *humanOutput) tick(_ *detector.Tick, evs []detector.Event) error {
 	return nil
 }
 
-func (o *humanOutput) summary(s replaySummary) error {
+func (o *humanOutput) summary(s replay.Summary) error {
 	pct := 0.0
 	if s.Packets > 0 {
 		pct = 100 * float64(s.DroppedPackets) / float64(s.Packets)

@@ -13,8 +13,9 @@ import (
 	"time"
 
 	"github.com/floodguard/floodguard/internal/config"
+	"github.com/floodguard/floodguard/replay"
+	"github.com/rs/zerolog"
 
-	"github.com/floodguard/floodguard/capture"
 	"github.com/floodguard/floodguard/detector"
 )
 
@@ -70,25 +71,7 @@ func parseReplayFlags(args []string, stderr io.Writer) (replayFlags, error) {
 type replayOutput interface {
 	start(files []string, cfg detector.Config)
 	tick(t *detector.Tick, evs []detector.Event) error
-	summary(s replaySummary) error
-}
-
-// replaySummary is the last record of a replay.
-type replaySummary struct {
-	Packets        uint64 `json:"packets"`
-	Bytes          uint64 `json:"bytes"`
-	DroppedPackets uint64 `json:"dropped_packets"`
-	DroppedBytes   uint64 `json:"dropped_bytes"`
-	Undecodable    uint64 `json:"undecodable"`
-	Ticks          uint64 `json:"ticks"`
-	Backwards      uint64 `json:"timestamps_backwards"`
-	ClockJumps     uint64 `json:"clock_jumps"`
-	AttacksStarted int    `json:"attacks_started"`
-	Bans           int    `json:"bans"`
-	Unbans         int    `json:"unbans"`
-	ActiveBans     int    `json:"active_bans"`
-	DryRun         bool   `json:"dry_run"`
-	Error          string `json:"error,omitempty"`
+	summary(s replay.Summary) error
 }
 
 func runReplay(e env, args []string) error {
@@ -99,10 +82,11 @@ func runReplay(e env, args []string) error {
 	if err != nil {
 		return err
 	}
-	cfg, err := loadConfig(f.config)
+	file, err := config.Load(f.config)
 	if err != nil {
 		return err
 	}
+	cfg := &file.Config
 	if f.tick != 0 {
 		cfg.Tick = detector.Duration(f.tick)
 	}
@@ -112,97 +96,67 @@ func runReplay(e env, args []string) error {
 	if err := cfg.Validate(); err != nil {
 		return usageError("%v", err)
 	}
-	plane := capture.NewSimulatedPlane()
-	eng, err := detector.New(cfg, plane)
-	if err != nil {
-		return err
+	if f.sendPages && len(file.Paging.Sinks) == 0 {
+		return usageError("--send-pages: the config has no paging.sinks")
 	}
-	src, err := capture.NewReplay(f.files, capture.ReplayOptions{Tick: cfg.Tick.D(), Stdin: e.stdin, Dropper: plane})
-	if err != nil {
-		return err
-	}
-	defer src.Close()
 
-	prog := newReplayProgress(f.format, e.stderr, src) // nil unless stderr is a terminal
+	rec := newReplayReport(f.report, *cfg) // nil without --report
+	pages := &pagePrinter{print: f.page, jsonl: f.format == "jsonl"}
+	if rec != nil {
+		rec.TrackIncidents()
+		pages.record = rec.Page
+	}
+	rp, err := replay.New(replay.Options{
+		Files: f.files, Stdin: e.stdin, Config: file,
+		Page:   f.page || rec != nil, // the report has an incidents table
+		OnPage: pages.emit, SendPages: f.sendPages,
+		Log: zerolog.New(zerolog.ConsoleWriter{Out: e.stderr, NoColor: true}).With().Timestamp().Logger(),
+	})
+	if err != nil {
+		return err
+	}
+	defer rp.Close()
+
+	prog := newReplayProgress(f.format, e.stderr, rp.Source()) // nil unless stderr is a terminal
 	defer prog.clear()
-	rec := newReplayReport(f.report, cfg) // nil without --report
 	w := bufio.NewWriterSize(prog.wrap(e.stdout), 64<<10)
 	defer w.Flush()
+	pages.w = w
 	var out replayOutput
 	if f.format == "jsonl" {
 		out = &jsonlOutput{w: w, enc: json.NewEncoder(w)}
 	} else {
 		out = newHumanOutput(w)
 	}
-	out.start(f.files, cfg)
-	var pager *replayPager
-	if f.page || rec != nil { // the report has an incidents table
-		file, err := config.Load(f.config)
-		if err != nil {
-			return err
-		}
-		if pager, err = newReplayPager(file.Paging, f.files, w, f.format == "jsonl", f.sendPages, e.stderr); err != nil {
-			return err
-		}
-		pager.print = f.page
-		if rec != nil {
-			rec.TrackIncidents()
-			pager.record = rec.Page
-		}
-	}
+	out.start(f.files, *cfg)
 
-	var sum replaySummary
-	obs := func(t *detector.Tick, evs []detector.Event) error {
-		sum.DroppedPackets += t.Total.DroppedPackets
-		sum.DroppedBytes += t.Total.DroppedBytes
-		for _, ev := range evs {
-			switch ev.Kind {
-			case detector.AttackStart:
-				sum.AttacksStarted++
-			case detector.Ban:
-				sum.Bans++
-			case detector.Unban:
-				sum.Unbans++
-			}
-		}
-		prog.update()
-		if rec != nil {
-			rec.Observe(t, evs, eng.Baselines())
-		}
-		if err := out.tick(t, evs); err != nil {
-			return err
-		}
-		if pager != nil {
-			return pager.observe(t, evs, eng)
-		}
-		return nil
+	// The CLI's observers, after the detector and before the pager.
+	observers := []detector.Observer{
+		detector.ObserverFunc(func(*detector.Tick, []detector.Event) error { prog.update(); return nil }),
+		detector.ObserverFunc(pages.observe),
 	}
+	if rec != nil {
+		observers = append(observers, detector.ObserverFunc(func(t *detector.Tick, evs []detector.Event) error {
+			rec.Observe(t, evs, rp.Engine().Baselines())
+			return nil
+		}))
+	}
+	observers = append(observers, detector.ObserverFunc(out.tick))
+
 	// Ctrl-C ends the replay early, still with a summary.
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
-	runErr := detector.Run(ctx, src, eng, obs)
-
-	st := src.Stats()
-	es := eng.Stats()
-	sum.Packets, sum.Bytes, sum.Undecodable = st.Packets, st.Bytes, st.Undecodable
-	sum.Backwards, sum.ClockJumps = st.BackwardsTimestamps, st.ClockJumps
-	sum.Ticks, sum.ActiveBans, sum.DryRun = es.Ticks, es.ActiveBans, cfg.Bans.DryRun
-	if runErr != nil {
-		sum.Error = runErr.Error()
-	}
+	sum, runErr := rp.Run(ctx, observers...)
 	prog.clear()
-	if pager != nil {
-		// Before the summary: a resolve due after the capture's end is
-		// still one of the replay's pages.
-		if err := pager.finish(); err != nil && runErr == nil {
-			runErr = err
-		}
+	for _, s := range rp.DeliveryStats() {
+		fmt.Fprintf(e.stderr, "paging %s (%s): %d delivered, %d failed attempts, %d dropped, %d undelivered\n",
+			s.Sink, s.Type, s.Delivered, s.Failed, s.Dropped, s.Queued)
 	}
 	if err := out.summary(sum); err != nil {
 		return err
 	}
 	if rec != nil {
-		if err := writeReplayReport(f.report, rec, f.files, cfg, sum); err != nil && runErr == nil {
+		if err := writeReplayReport(f.report, rec, f.files, *cfg, sum); err != nil && runErr == nil {
 			runErr = err
 		}
 	}
@@ -229,10 +183,10 @@ func (o *jsonlOutput) tick(_ *detector.Tick, evs []detector.Event) error {
 	return nil
 }
 
-func (o *jsonlOutput) summary(s replaySummary) error {
+func (o *jsonlOutput) summary(s replay.Summary) error {
 	rec := struct {
 		Event string `json:"event"`
-		replaySummary
+		replay.Summary
 	}{"summary", s}
 	if err := o.enc.Encode(rec); err != nil {
 		return fmt.Errorf("write summary: %w", err)

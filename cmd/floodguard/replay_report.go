@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"fmt"
 
+	"github.com/floodguard/floodguard/replay"
+
 	"github.com/floodguard/floodguard/detector"
 	"github.com/floodguard/floodguard/internal/atomicfile"
 	"github.com/floodguard/floodguard/report"
@@ -20,7 +22,7 @@ func newReplayReport(path string, cfg detector.Config) *report.Recorder {
 
 // writeReplayReport writes the report atomically: a reader never sees half
 // of it.
-func writeReplayReport(path string, rec *report.Recorder, files []string, cfg detector.Config, s replaySummary) error {
+func writeReplayReport(path string, rec *report.Recorder, files []string, cfg detector.Config, s replay.Summary) error {
 	meta := report.Meta{
 		Files: files, Tick: cfg.Tick.D(), WarmUp: cfg.WarmUp.D(), DryRun: s.DryRun,
 		Packets: s.Packets, Bytes: s.Bytes, DroppedPackets: s.DroppedPackets, DroppedBytes: s.DroppedBytes,

@@ -1,4 +1,4 @@
-package daemon
+package paging_test
 
 import (
 	"context"
@@ -10,9 +10,6 @@ import (
 	"time"
 
 	"github.com/floodguard/floodguard/internal/config"
-
-	"github.com/rs/zerolog"
-
 	"github.com/floodguard/floodguard/paging"
 )
 
@@ -38,19 +35,23 @@ func TestPagerReconfigure(t *testing.T) {
 		return &f
 	}
 	first := file(fmt.Sprintf("  sinks:\n    - {name: a, type: exec, command: [%s]}\n", hook("a")))
-	p, err := newPager(first, zerolog.Nop())
+	p, err := paging.NewPager(first.Paging, nil, paging.PagerOptions{Deliver: true, OutboxDir: filepath.Join(dir, "outbox")})
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer p.close()
+	defer p.Close(context.Background())
+	reconfigure := func(f *config.File) error {
+		_, err := p.Reconfigure(f.Paging, time.Hour)
+		return err
+	}
 	send := func(id string) {
 		t.Helper()
-		if err := p.disp.Submit(paging.Page{ID: id, Action: paging.Trigger, Seq: 1, Time: time.Now(), Incident: paging.Incident{Key: id}}); err != nil {
+		if err := p.Submit(paging.Page{ID: id, Action: paging.Trigger, Seq: 1, Time: time.Now(), Incident: paging.Incident{Key: id}}); err != nil {
 			t.Fatal(err)
 		}
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer cancel()
-		if err := p.disp.Flush(ctx); err != nil {
+		if err := p.Flush(ctx); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -60,10 +61,10 @@ func TestPagerReconfigure(t *testing.T) {
 	}
 	send("one")
 
-	if err := p.reconfigure(file(fmt.Sprintf("  sinks:\n    - {name: b, type: exec, command: [%s]}\n", hook("b")))); err != nil {
+	if err := reconfigure(file(fmt.Sprintf("  sinks:\n    - {name: b, type: exec, command: [%s]}\n", hook("b")))); err != nil {
 		t.Fatal(err)
 	}
-	if st := p.stats(); len(st) != 1 || st[0].Sink != "b" {
+	if st := p.Stats(); len(st) != 1 || st[0].Sink != "b" {
 		t.Fatalf("sinks after reload: %+v", st)
 	}
 	send("two")
@@ -72,10 +73,10 @@ func TestPagerReconfigure(t *testing.T) {
 	}
 
 	bad := file("  sinks:\n    - name: c\n      type: webhook\n      webhook_url: {file: " + filepath.Join(dir, "missing") + "}\n      hmac_key: {env: FG_TEST_NO_SUCH_VAR}\n")
-	if err := p.reconfigure(bad); err == nil || !strings.Contains(err.Error(), "paging sink c") {
+	if err := reconfigure(bad); err == nil || !strings.Contains(err.Error(), "paging sink c") {
 		t.Fatalf("reload with a missing secret: %v", err)
 	}
-	if st := p.stats(); len(st) != 1 || st[0].Sink != "b" {
+	if st := p.Stats(); len(st) != 1 || st[0].Sink != "b" {
 		t.Fatalf("sinks after a refused reload: %+v", st)
 	}
 	send("three")
@@ -84,10 +85,10 @@ func TestPagerReconfigure(t *testing.T) {
 	}
 
 	// No sinks at all: delivery stops, the tracker keeps going.
-	if err := p.reconfigure(file("  sinks: []\n")); err != nil {
+	if err := reconfigure(file("  sinks: []\n")); err != nil {
 		t.Fatal(err)
 	}
-	if st := p.stats(); st != nil {
+	if st := p.Stats(); st != nil {
 		t.Errorf("stats without sinks: %+v", st)
 	}
 }
