@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+
+	"github.com/floodguard/floodguard/internal/humanize"
 )
 
 // aggName names an aggregate key in events.
@@ -56,7 +58,7 @@ func (e *Engine) judgeAggregate(t *Tick) {
 						analysed = true
 					}
 					e.events[i].Reason = fmt.Sprintf("%s %s over max(baseline %.0f + %g·σ %.0f, %g× baseline, floor %.0f); %s",
-						aggName(c), fmtRate(pps[c], bps[c]), st.pps.mean, thr.K, st.pps.sigma(), thr.Ratio, thr.FloorPPS, reason)
+						aggName(c), humanize.Rate(pps[c], bps[c]), st.pps.mean, thr.K, st.pps.sigma(), thr.Ratio, thr.FloorPPS, reason)
 					e.events[i].Contributors = contrib
 				}
 				continue
@@ -268,22 +270,4 @@ func portName(p uint16) string {
 		return " (" + n + ")"
 	}
 	return ""
-}
-
-func fmtRate(pps, bps float64) string {
-	return fmt.Sprintf("%s pps / %sbit/s", SI(pps), SI(bps))
-}
-
-// SI formats a rate with an SI suffix (950, 1.2k, 3.4M) as events and the
-// command line show them.
-func SI(v float64) string {
-	switch {
-	case v >= 1e9:
-		return fmt.Sprintf("%.1fG", v/1e9)
-	case v >= 1e6:
-		return fmt.Sprintf("%.1fM", v/1e6)
-	case v >= 1e3:
-		return fmt.Sprintf("%.1fk", v/1e3)
-	}
-	return fmt.Sprintf("%.0f", v)
 }

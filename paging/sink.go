@@ -15,7 +15,7 @@ import (
 	"unicode"
 	"unicode/utf8"
 
-	"github.com/floodguard/floodguard/detector"
+	"github.com/floodguard/floodguard/internal/humanize"
 )
 
 // NewSink builds the sink cfg describes. Secrets are read here, once: a
@@ -298,8 +298,8 @@ func sinkDetailLines(p *Page) []string {
 		lines = append(lines, "protocols: "+strings.Join(inc.Protocols, ", "))
 	}
 	lines = append(lines,
-		fmt.Sprintf("peak: %s pps, %sbit/s (baseline %s pps)", detector.SI(inc.PeakPPS), detector.SI(inc.PeakBPS), detector.SI(inc.BaselinePPS)),
-		fmt.Sprintf("dropping: %s pps (%.1f%% of traffic)", detector.SI(inc.DroppedPPS), 100*inc.DroppedShare),
+		fmt.Sprintf("peak: %s pps, %sbit/s (baseline %s pps)", humanize.SI(inc.PeakPPS), humanize.SI(inc.PeakBPS), humanize.SI(inc.BaselinePPS)),
+		fmt.Sprintf("dropping: %s pps (%.1f%% of traffic)", humanize.SI(inc.DroppedPPS), 100*inc.DroppedShare),
 		fmt.Sprintf("bans: %d sources, %d prefixes (%s)", inc.BannedSources, inc.BannedPrefixes, sinkHolding(inc)),
 		fmt.Sprintf("waves: %d", inc.Waves),
 	)
@@ -337,7 +337,7 @@ func sinkTopSources(inc *Incident, n int) []string {
 			out = append(out, fmt.Sprintf("and %d more", len(inc.TopSources)-n))
 			break
 		}
-		out = append(out, fmt.Sprintf("%s %s pps (%.0f%%)", c.Target, detector.SI(c.PPS), 100*c.Share))
+		out = append(out, fmt.Sprintf("%s %s pps (%.0f%%)", c.Target, humanize.SI(c.PPS), 100*c.Share))
 	}
 	return out
 }

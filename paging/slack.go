@@ -5,7 +5,7 @@ import (
 	"fmt"
 	"strings"
 
-	"github.com/floodguard/floodguard/detector"
+	"github.com/floodguard/floodguard/internal/humanize"
 )
 
 // slack posts pages to a Slack incoming webhook. Incoming webhooks cannot
@@ -98,13 +98,13 @@ func (s *slack) message(p *Page) slackMessage {
 	}
 	blocks = append(blocks, slackBlock{Type: "section", Text: slackPtr(slackMrkdwn(intro, slackTextMax))})
 
-	dropped := fmt.Sprintf("%s pps (%.1f%% of traffic)", detector.SI(inc.DroppedPPS), 100*inc.DroppedShare)
+	dropped := fmt.Sprintf("%s pps (%.1f%% of traffic)", humanize.SI(inc.DroppedPPS), 100*inc.DroppedShare)
 	if inc.DryRun {
 		dropped += ", dry run: nothing dropped"
 	}
 	blocks = append(blocks, slackBlock{Type: "section", Fields: []slackText{
-		slackMrkdwn(fmt.Sprintf("*Peak*\n%s pps, %sbit/s", detector.SI(inc.PeakPPS), detector.SI(inc.PeakBPS)), slackFieldMax),
-		slackMrkdwn(fmt.Sprintf("*Baseline*\n%s pps", detector.SI(inc.BaselinePPS)), slackFieldMax),
+		slackMrkdwn(fmt.Sprintf("*Peak*\n%s pps, %sbit/s", humanize.SI(inc.PeakPPS), humanize.SI(inc.PeakBPS)), slackFieldMax),
+		slackMrkdwn(fmt.Sprintf("*Baseline*\n%s pps", humanize.SI(inc.BaselinePPS)), slackFieldMax),
 		slackMrkdwn(fmt.Sprintf("*Bans*\n%d sources, %d prefixes (%s)", inc.BannedSources, inc.BannedPrefixes, sinkHolding(inc)), slackFieldMax),
 		slackMrkdwn("*Dropped*\n"+dropped, slackFieldMax),
 	}})

@@ -244,23 +244,12 @@ func TestLabels(t *testing.T) {
 			t.Errorf("niceStep(%v) = %v, want %v", v, got, want)
 		}
 	}
-	for d, want := range map[time.Duration]string{
-		0: "0s", 150 * time.Millisecond: "150ms", 4500 * time.Millisecond: "4.5s", 150 * time.Second: "2m30s",
-		2 * time.Minute: "2m", time.Hour + 5*time.Minute: "1h5m", 2 * time.Hour: "2h",
-	} {
-		if got := fmtDur(d); got != want {
-			t.Errorf("fmtDur(%v) = %q, want %q", d, got, want)
-		}
-	}
 	for d, want := range map[time.Duration]time.Duration{
 		5 * time.Second: time.Second, 150 * time.Second: 30 * time.Second, time.Hour: 10 * time.Minute, 48 * time.Hour: 6 * time.Hour,
 	} {
 		if got, _ := timeStep(d); got != want {
 			t.Errorf("timeStep(%v) = %v, want %v", d, got, want)
 		}
-	}
-	if got := groupDigits(1234567); got != "1\u202f234\u202f567" {
-		t.Errorf("groupDigits = %q", got)
 	}
 }
 

@@ -21,6 +21,7 @@ import (
 
 	"github.com/floodguard/floodguard/daemon"
 	"github.com/floodguard/floodguard/detector"
+	"github.com/floodguard/floodguard/internal/humanize"
 )
 
 // ctlFlags are the flags every operator command takes.
@@ -157,7 +158,7 @@ func runStatus(e env, args []string) error {
 	tw := tabwriter.NewWriter(e.stdout, 0, 4, 2, ' ', 0)
 	fmt.Fprintf(tw, "interface\t%s (%s XDP%s)\n", s.Interface, s.Mode, map[bool]string{true: ", adopted", false: ""}[s.Adopted])
 	fmt.Fprintf(tw, "up\t%s (%d ticks)\n", time.Since(s.Started).Round(time.Second), s.Ticks)
-	fmt.Fprintf(tw, "traffic\t%s pps (baseline %s), dropping %s pps\n", human(s.PPS), human(s.BaselinePPS), human(s.DroppedPPS))
+	fmt.Fprintf(tw, "traffic\t%s pps (baseline %s), dropping %s pps\n", humanize.SI(s.PPS), humanize.SI(s.BaselinePPS), humanize.SI(s.DroppedPPS))
 	fmt.Fprintf(tw, "sources\t%d tracked\n", s.TrackedSources)
 	fmt.Fprintf(tw, "bans\t%d active\n", s.ActiveBans)
 	attacks := "none"

@@ -14,11 +14,12 @@ import (
 	"path/filepath"
 	"regexp"
 	"strconv"
-	"strings"
 	"syscall"
 	"time"
 
 	"github.com/floodguard/floodguard/daemon"
+	"github.com/floodguard/floodguard/internal/ctxtime"
+	"github.com/floodguard/floodguard/internal/humanize"
 	"github.com/floodguard/floodguard/internal/lab"
 )
 
@@ -86,7 +87,7 @@ func runDemo(e env, args []string) error {
 		err = errors.New("interrupted")
 	}
 	if err != nil && ctx.Err() == nil && d.fg != nil {
-		fmt.Fprintf(e.stderr, "last lines of floodguard's log:\n%s", tail(d.fg.Log.String(), 15))
+		fmt.Fprintf(e.stderr, "last lines of floodguard's log:\n%s", humanize.Tail(d.fg.Log.String(), 15))
 	}
 	d.cleanup()
 	return err
@@ -132,9 +133,9 @@ func (d *demo) run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	d.say("baseline learned: %s pps of normal traffic; floodguard now judges traffic against it", human(warm.Num("baseline")))
+	d.say("baseline learned: %s pps of normal traffic; floodguard now judges traffic against it", humanize.SI(warm.Num("baseline")))
 	// Half a tick more: the flood starts mid-tick.
-	if err := sleep(ctx, 2500*time.Millisecond); err != nil {
+	if err := ctxtime.Sleep(ctx, 2500*time.Millisecond); err != nil {
 		return err
 	}
 	d.say("benign client: %s", d.benign.Stats(time.Time{}, time.Time{}))
@@ -309,9 +310,9 @@ func (d *demo) attack(ctx context.Context) error {
 			switch e.Event() {
 			case "attack_start":
 				if e.Str("target") == lab.DemoAttacker.String() {
-					d.say("ATTACK from %s at %s pps (its baseline: %s pps)", lab.DemoAttacker, human(e.Num("pps")), human(e.Num("baseline")))
+					d.say("ATTACK from %s at %s pps (its baseline: %s pps)", lab.DemoAttacker, humanize.SI(e.Num("pps")), humanize.SI(e.Num("baseline")))
 				} else {
-					d.say("attack on %s %s at %s pps", e.Str("scope"), e.Str("target"), human(e.Num("pps")))
+					d.say("attack on %s %s at %s pps", e.Str("scope"), e.Str("target"), humanize.SI(e.Num("pps")))
 				}
 			case "ban":
 				if banned {
@@ -342,7 +343,7 @@ func (d *demo) attack(ctx context.Context) error {
 			now := time.Now()
 			if banned {
 				d.say("kernel dropped %s packets so far (%s pps); benign client: %.1f %% of requests served",
-					grouped(dropped), human(float64(dropped-lastDrop)/now.Sub(lastAt).Seconds()), 100*d.benign.Stats(start, time.Time{}).SuccessRate())
+					humanize.Group(dropped, ","), humanize.SI(float64(dropped-lastDrop)/now.Sub(lastAt).Seconds()), 100*d.benign.Stats(start, time.Time{}).SuccessRate())
 			} else {
 				d.say("benign client: %.1f %% of requests served", 100*d.benign.Stats(start, time.Time{}).SuccessRate())
 			}
@@ -352,12 +353,12 @@ func (d *demo) attack(ctx context.Context) error {
 			floodEnd = time.Now()
 			readDrops()
 			sent = hpingSent(hp.Log.String())
-			sentText := grouped(sent) + " packets"
+			sentText := humanize.Group(sent, ",") + " packets"
 			if sent == 0 {
 				sentText = "an unknown number of packets (it printed no statistics)"
 			}
 			d.say("flood stopped after %.1f s: hping3 sent %s; the kernel dropped %s",
-				floodEnd.Sub(start).Seconds(), sentText, grouped(dropped))
+				floodEnd.Sub(start).Seconds(), sentText, humanize.Group(dropped, ","))
 			if banned && !expired {
 				d.say("waiting for the rule to expire (it was installed for %s)", d.opt.ttl)
 			}
@@ -395,9 +396,9 @@ func (d *demo) summary(start, end time.Time, installedAfter time.Duration, sent,
 		share = fmt.Sprintf(" (%.1f %%)", 100*float64(dropped)/float64(sent))
 	}
 	if sent > 0 {
-		fmt.Fprintf(d.out, "  flood:         %s packets sent, %s dropped by XDP in the kernel%s\n", grouped(sent), grouped(dropped), share)
+		fmt.Fprintf(d.out, "  flood:         %s packets sent, %s dropped by XDP in the kernel%s\n", humanize.Group(sent, ","), humanize.Group(dropped, ","), share)
 	} else {
-		fmt.Fprintf(d.out, "  flood:         %s packets dropped by XDP in the kernel\n", grouped(dropped))
+		fmt.Fprintf(d.out, "  flood:         %s packets dropped by XDP in the kernel\n", humanize.Group(dropped, ","))
 	}
 	fmt.Fprintf(d.out, "  benign client: %.1f %% of %d requests served during the flood, %.1f %% of %d overall\n",
 		100*during.SuccessRate(), during.Requests, 100*all.SuccessRate(), all.Requests)
@@ -431,37 +432,4 @@ func hpingSent(out string) uint64 {
 	}
 	n, _ := strconv.ParseUint(m[1], 10, 64)
 	return n
-}
-
-// grouped prints n with thousands separators.
-func grouped(n uint64) string {
-	s := strconv.FormatUint(n, 10)
-	var b strings.Builder
-	for i, c := range s {
-		if i > 0 && (len(s)-i)%3 == 0 {
-			b.WriteByte(',')
-		}
-		b.WriteRune(c)
-	}
-	return b.String()
-}
-
-// tail returns the last n lines of s.
-func tail(s string, n int) string {
-	lines := strings.SplitAfter(s, "\n")
-	if len(lines) > n {
-		lines = lines[len(lines)-n:]
-	}
-	return strings.Join(lines, "")
-}
-
-func sleep(ctx context.Context, d time.Duration) error {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return nil
-	case <-ctx.Done():
-		return ctx.Err()
-	}
 }

@@ -2,14 +2,6 @@ package main
 
 import "testing"
 
-func TestGrouped(t *testing.T) {
-	for n, want := range map[uint64]string{0: "0", 999: "999", 1000: "1,000", 251217: "251,217", 1234567: "1,234,567"} {
-		if got := grouped(n); got != want {
-			t.Errorf("grouped(%d) = %q, want %q", n, got, want)
-		}
-	}
-}
-
 func TestHpingSent(t *testing.T) {
 	out := "HPING 198.18.0.1 (eth0 198.18.0.1): udp mode set, 28 headers + 0 data bytes\n" +
 		"--- 198.18.0.1 hping statistic ---\n" +

@@ -8,6 +8,7 @@ import (
 	"github.com/floodguard/floodguard/replay"
 
 	"github.com/floodguard/floodguard/detector"
+	"github.com/floodguard/floodguard/internal/humanize"
 )
 
 // humanOutput prints a readable timeline: one line per event, with bursts of
@@ -55,7 +56,7 @@ func (o *humanOutput) tick(_ *detector.Tick, evs []detector.Event) error {
 		detail := ""
 		switch ev.Kind {
 		case detector.AttackStart, detector.AttackEnd:
-			detail = fmt.Sprintf("%s pps (baseline %s)", human(ev.PPS), human(ev.BaselinePPS))
+			detail = fmt.Sprintf("%s pps (baseline %s)", humanize.SI(ev.PPS), humanize.SI(ev.BaselinePPS))
 		case detector.Ban:
 			detail = fmt.Sprintf("for %s", ev.TTL)
 			if ev.DryRun {
@@ -68,7 +69,7 @@ func (o *humanOutput) tick(_ *detector.Tick, evs []detector.Event) error {
 			kindLabel[ev.Kind], ev.Scope, target, detail, ev.Reason)
 		for _, c := range ev.Contributors {
 			fmt.Fprintf(o.w, "%s  %-6s %-9s   top contributor %-18s %s pps (%.1f%% of the excess)\n",
-				strings.Repeat(" ", 12), "", "", c.Target, human(c.PPS), 100*c.Share)
+				strings.Repeat(" ", 12), "", "", c.Target, humanize.SI(c.PPS), 100*c.Share)
 		}
 	}
 	if bans > maxBansShown {
@@ -82,8 +83,8 @@ func (o *humanOutput) summary(s replay.Summary) error {
 	if s.Packets > 0 {
 		pct = 100 * float64(s.DroppedPackets) / float64(s.Packets)
 	}
-	fmt.Fprintf(o.w, "\nsummary: %d packets (%s bytes) in %d ticks\n", s.Packets, human(float64(s.Bytes)), s.Ticks)
-	fmt.Fprintf(o.w, "  dropped: %d packets (%.1f%%), %s bytes\n", s.DroppedPackets, pct, human(float64(s.DroppedBytes)))
+	fmt.Fprintf(o.w, "\nsummary: %d packets (%s bytes) in %d ticks\n", s.Packets, humanize.SI(float64(s.Bytes)), s.Ticks)
+	fmt.Fprintf(o.w, "  dropped: %d packets (%.1f%%), %s bytes\n", s.DroppedPackets, pct, humanize.SI(float64(s.DroppedBytes)))
 	fmt.Fprintf(o.w, "  attacks started: %d; bans: %d issued, %d lifted, %d active at the end\n", s.AttacksStarted, s.Bans, s.Unbans, s.ActiveBans)
 	fmt.Fprintf(o.w, "  undecodable packets: %d; timestamps going backwards: %d; clock jumps: %d\n", s.Undecodable, s.Backwards, s.ClockJumps)
 	if s.DryRun {
@@ -94,6 +95,3 @@ func (o *humanOutput) summary(s replay.Summary) error {
 	}
 	return nil
 }
-
-// human formats a number with an SI suffix, as the detector's reasons do.
-func human(v float64) string { return detector.SI(v) }

@@ -11,7 +11,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/floodguard/floodguard/capture"
-	"github.com/floodguard/floodguard/detector"
+	"github.com/floodguard/floodguard/internal/humanize"
 )
 
 // Progress bar timing: nothing is drawn for replays shorter than
@@ -42,10 +42,10 @@ type progressState struct {
 func renderProgress(s progressState, width int) string {
 	rate := ""
 	if secs := s.elapsed.Seconds(); secs > 0 {
-		rate = detector.SI(float64(s.packets)/secs) + " pkt/s"
+		rate = humanize.SI(float64(s.packets)/secs) + " pkt/s"
 	}
 	if s.total <= 0 {
-		return progressFit(fmt.Sprintf("replay: %sB read  %s", detector.SI(float64(s.done)), rate), width)
+		return progressFit(fmt.Sprintf("replay: %sB read  %s", humanize.SI(float64(s.done)), rate), width)
 	}
 	frac := min(max(float64(s.done)/float64(s.total), 0), 1)
 	left := "--:-- left"
@@ -53,7 +53,7 @@ func renderProgress(s progressState, width int) string {
 		rem := time.Duration(float64(s.elapsed) * float64(s.total-s.done) / float64(s.done))
 		left = progressClock(rem) + " left"
 	}
-	tail := fmt.Sprintf(" %3.0f%%  %sB of %sB  %s  %s", 100*frac, detector.SI(float64(s.done)), detector.SI(float64(s.total)), rate, left)
+	tail := fmt.Sprintf(" %3.0f%%  %sB of %sB  %s  %s", 100*frac, humanize.SI(float64(s.done)), humanize.SI(float64(s.total)), rate, left)
 	barW := min(width-len("replay [] ")-len([]rune(tail)), 40)
 	if barW < 10 {
 		return progressFit("replay"+tail, width)

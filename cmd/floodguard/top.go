@@ -21,6 +21,8 @@ import (
 	"golang.org/x/term"
 
 	"github.com/floodguard/floodguard/daemon"
+	"github.com/floodguard/floodguard/internal/ctxtime"
+	"github.com/floodguard/floodguard/internal/humanize"
 )
 
 // topFlags are `floodguard top`'s flags.
@@ -139,7 +141,7 @@ func topPlain(ctx context.Context, e env, src *topSource, f topFlags) error {
 				lastErr = msg
 				fmt.Fprintf(e.stderr, "floodguard top: %v; retrying every %v\n", err, retryEvery)
 			}
-			if !sleepCtx(ctx, retryEvery) {
+			if ctxtime.Sleep(ctx, retryEvery) != nil {
 				return nil
 			}
 			continue
@@ -167,26 +169,11 @@ func topPlain(ctx context.Context, e env, src *topSource, f topFlags) error {
 			}
 		}
 		shown++
-		if f.interval > 0 && !sleepCtx(ctx, time.Until(start.Add(f.interval))) {
+		if f.interval > 0 && ctxtime.Sleep(ctx, time.Until(start.Add(f.interval))) != nil {
 			return nil
 		}
 	}
 	return nil
-}
-
-// sleepCtx sleeps for d unless ctx is done first (then it returns false).
-func sleepCtx(ctx context.Context, d time.Duration) bool {
-	if d <= 0 {
-		return ctx.Err() == nil
-	}
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return true
-	case <-ctx.Done():
-		return false
-	}
 }
 
 // Escape sequences of the full-screen view (VT100/xterm, which every
@@ -239,7 +226,7 @@ func topTerminal(ctx context.Context, e env, out *os.File, src *topSource, f top
 			if err != nil {
 				wait = retryEvery
 			}
-			if !sleepCtx(ctx, wait) {
+			if ctxtime.Sleep(ctx, wait) != nil {
 				return
 			}
 		}
@@ -273,7 +260,7 @@ func topTerminal(ctx context.Context, e env, out *os.File, src *topSource, f top
 				if errSince.IsZero() {
 					errSince = time.Now()
 				}
-				note = fmt.Sprintf("%v; retrying (for %s)", r.err, fmtDur(time.Since(errSince)))
+				note = fmt.Sprintf("%v; retrying (for %s)", r.err, humanize.Duration(time.Since(errSince)))
 			default:
 				top, note, errSince = r.top, "q: quit", time.Time{}
 			}

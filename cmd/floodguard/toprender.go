@@ -4,9 +4,9 @@ import (
 	"fmt"
 	"net/netip"
 	"strings"
-	"time"
 
 	"github.com/floodguard/floodguard/daemon"
+	"github.com/floodguard/floodguard/internal/humanize"
 )
 
 // renderTop lays out the top view for a screen of width columns and height
@@ -66,7 +66,7 @@ func summaryLines(top *daemon.Top, width int) []string {
 	if st.DryRun {
 		mode += ", DRY RUN"
 	}
-	title := fmt.Sprintf("floodguard top - %s (%s)  up %s  tick %d", st.Interface, mode, fmtDur(st.LastTick.Sub(st.Started)), st.Ticks)
+	title := fmt.Sprintf("floodguard top - %s (%s)  up %s  tick %d", st.Interface, mode, humanize.Duration(st.LastTick.Sub(st.Started)), st.Ticks)
 	if clock := st.LastTick.Format("15:04:05"); !st.LastTick.IsZero() && len(title)+2+len(clock) <= width {
 		title += strings.Repeat(" ", width-len(title)-len(clock)) + clock
 	}
@@ -84,9 +84,9 @@ func summaryLines(top *daemon.Top, width int) []string {
 		if c.Anomalous {
 			mark, anomalous = "*", true
 		}
-		classes = append(classes, fmt.Sprintf("%s %s/%s%s", c.Class, human(c.PPS), human(c.BaselinePPS), mark))
+		classes = append(classes, fmt.Sprintf("%s %s/%s%s", c.Class, humanize.SI(c.PPS), humanize.SI(c.BaselinePPS), mark))
 	}
-	traffic := fmt.Sprintf("traffic  %s pps  baseline %s  threshold %s  dropped %s pps", human(all.PPS), human(all.BaselinePPS), human(all.ThresholdPPS), human(st.DroppedPPS))
+	traffic := fmt.Sprintf("traffic  %s pps  baseline %s  threshold %s  dropped %s pps", humanize.SI(all.PPS), humanize.SI(all.BaselinePPS), humanize.SI(all.ThresholdPPS), humanize.SI(st.DroppedPPS))
 	switch {
 	case !top.Warm:
 		traffic += "  (warm-up)"
@@ -224,7 +224,7 @@ func keyRows(keys []daemon.TopKey, seen int, prefixes bool) *section {
 	for _, k := range keys {
 		base := "-" // not tracked (yet)
 		if k.Tracked {
-			base = human(k.BaselinePPS)
+			base = humanize.SI(k.BaselinePPS)
 		}
 		rule := ""
 		if k.Ban != "" {
@@ -243,7 +243,7 @@ func keyRows(keys []daemon.TopKey, seen int, prefixes bool) *section {
 		if prefixes {
 			c = append(c, fmt.Sprint(k.Sources))
 		}
-		s.cells = append(s.cells, append(c, human(k.PPS), base, human(k.DroppedPPS), rule))
+		s.cells = append(s.cells, append(c, humanize.SI(k.PPS), base, humanize.SI(k.DroppedPPS), rule))
 	}
 	return s
 }
@@ -255,11 +255,11 @@ func ruleRows(top *daemon.Top) *section {
 		names:  []string{fmt.Sprintf("RULE (%d in force)", max(top.RulesTotal, len(top.Rules))), "ORIGIN", "SCOPE", "TIME LEFT", "DROPPED", "DROP PPS"},
 	}
 	for _, r := range top.Rules {
-		left := fmtDur(r.TimeLeft)
+		left := humanize.Duration(r.TimeLeft)
 		if r.DryRun {
 			left = "dry " + left
 		}
-		s.cells = append(s.cells, []string{r.Target, r.Origin, r.Scope, left, human(float64(r.Packets)), human(r.DroppedPPS)})
+		s.cells = append(s.cells, []string{r.Target, r.Origin, r.Scope, left, humanize.SI(float64(r.Packets)), humanize.SI(r.DroppedPPS)})
 	}
 	return s
 }
@@ -329,21 +329,4 @@ func abs(v int) int {
 		return -v
 	}
 	return v
-}
-
-// fmtDur formats a duration for the view: 14s, 2m05s, 1h02m, 3d04h.
-func fmtDur(d time.Duration) string {
-	if d < 0 {
-		d = 0
-	}
-	s := int64(d.Round(time.Second) / time.Second)
-	switch {
-	case s < 60:
-		return fmt.Sprintf("%ds", s)
-	case s < 3600:
-		return fmt.Sprintf("%dm%02ds", s/60, s%60)
-	case s < 86400:
-		return fmt.Sprintf("%dh%02dm", s/3600, s%3600/60)
-	}
-	return fmt.Sprintf("%dd%02dh", s/86400, s%86400/3600)
 }
