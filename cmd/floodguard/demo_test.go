@@ -1,16 +1,26 @@
 package main
 
-import "testing"
+import (
+	"bytes"
+	"strings"
+	"testing"
+)
 
-func TestHpingSent(t *testing.T) {
-	out := "HPING 198.18.0.1 (eth0 198.18.0.1): udp mode set, 28 headers + 0 data bytes\n" +
-		"--- 198.18.0.1 hping statistic ---\n" +
-		"251217 packets transmitted, 0 packets received, 100% packet loss\n" +
-		"round-trip min/avg/max = 0.0/0.0/0.0 ms\n"
-	if got := hpingSent(out); got != 251217 {
-		t.Errorf("hpingSent = %d, want 251217", got)
-	}
-	if got := hpingSent("hping3: killed\n"); got != 0 {
-		t.Errorf("hpingSent without statistics = %d, want 0", got)
+// TestDemoUsage: flags out of range or stray arguments are usage errors
+// (exit status 2), reported before the demo needs root or hping3.
+func TestDemoUsage(t *testing.T) {
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"demo", "-warm-up", "1s"}, "floodguard demo: usage: -warm-up 1s: want 3s..2m0s\n"},
+		{[]string{"demo", "-ttl", "10m"}, "floodguard demo: usage: -ttl 10m0s: want 2s..5m0s\n"},
+		{[]string{"demo", "now"}, "floodguard demo: usage: unexpected arguments [now]\n"},
+	} {
+		var stdout, stderr bytes.Buffer
+		code := run(env{stdin: strings.NewReader(""), stdout: &stdout, stderr: &stderr}, tc.args)
+		if code != 2 || stderr.String() != tc.want || stdout.Len() != 0 {
+			t.Errorf("%v: exit %d, stderr %q, stdout %q; want exit 2, stderr %q", tc.args, code, stderr.String(), stdout.String(), tc.want)
+		}
 	}
 }
