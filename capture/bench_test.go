@@ -7,7 +7,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/google/gopacket"
 	"github.com/google/gopacket/layers"
 )
 
@@ -28,15 +27,15 @@ type benchFrame struct {
 func benchMix(tb testing.TB, n int) []benchFrame {
 	tb.Helper()
 	rng := rand.New(rand.NewPCG(1, 2))
-	v4 := func(pool int) netip.Addr {
+	v4 := func(pool int) string {
 		i := rng.IntN(pool)
-		return netip.AddrFrom4([4]byte{10, byte(i >> 16), byte(i >> 8), byte(i)})
+		return netip.AddrFrom4([4]byte{10, byte(i >> 16), byte(i >> 8), byte(i)}).String()
 	}
-	v6 := func(pool int) netip.Addr {
+	v6 := func(pool int) string {
 		i := rng.IntN(pool)
-		return netip.AddrFrom16([16]byte{0x20, 0x01, 0x0d, 0xb8, 13: byte(i >> 16), 14: byte(i >> 8), 15: byte(i)})
+		return netip.AddrFrom16([16]byte{0x20, 0x01, 0x0d, 0xb8, 13: byte(i >> 16), 14: byte(i >> 8), 15: byte(i)}).String()
 	}
-	s := func(ls ...gopacket.SerializableLayer) []byte { return serialize(tb, ls...) }
+	s := frameOf
 	arp := arpFrame(tb)
 	out := make([]benchFrame, 0, n)
 	for range n {
@@ -44,27 +43,27 @@ func benchMix(tb testing.TB, n int) []benchFrame {
 		srcOff := 0
 		switch p := rng.IntN(100); {
 		case p < 50:
-			f = s(eth(layers.EthernetTypeIPv4), ip4(v4(20000), layers.IPProtocolTCP), tcpSYN())
+			f = s(paddedEth(layers.EthernetTypeIPv4), ip4(v4(20000), layers.IPProtocolTCP), tcp(true, false))
 			srcOff = 14 + 12
 		case p < 65:
 			ports := []uint16{53, 123, 161, 1900}
-			f = s(eth(layers.EthernetTypeIPv4), ip4(v4(2000), layers.IPProtocolUDP), udp(ports[rng.IntN(len(ports))]), payload(400))
+			f = s(paddedEth(layers.EthernetTypeIPv4), ip4(v4(2000), layers.IPProtocolUDP), udp(ports[rng.IntN(len(ports))]), payload(400))
 		case p < 75:
-			f = s(eth(layers.EthernetTypeIPv4), ip4(v4(100), layers.IPProtocolTCP), tcpSYNACK(), payload(1200))
+			f = s(paddedEth(layers.EthernetTypeIPv4), ip4(v4(100), layers.IPProtocolTCP), tcp(true, true), payload(1200))
 		case p < 83:
-			f = s(eth(layers.EthernetTypeIPv6), ip6(v6(500), layers.IPProtocolTCP), tcpSYN())
+			f = s(paddedEth(layers.EthernetTypeIPv6), ip6(v6(500), layers.IPProtocolTCP), tcp(true, false))
 		case p < 88:
-			f = s(eth(layers.EthernetTypeDot1Q), vlanTag(100, 0x0800), ip4(v4(100), layers.IPProtocolUDP), udp(443), payload(1200))
+			f = s(paddedEth(layers.EthernetTypeDot1Q), vlan(100, layers.EthernetTypeIPv4), ip4(v4(100), layers.IPProtocolUDP), udp(443), payload(1200))
 		case p < 93:
 			ip := ip4(v4(50), layers.IPProtocolUDP)
 			ip.FragOffset = 185
-			f = s(eth(layers.EthernetTypeIPv4), ip, payload(1480))
+			f = s(paddedEth(layers.EthernetTypeIPv4), ip, payload(1480))
 		case p < 95:
-			f = s(eth(layers.EthernetTypeIPv4), ip4(v4(2000), layers.IPProtocolICMPv4), &layers.ICMPv4{TypeCode: layers.CreateICMPv4TypeCode(3, 3)}, payload(28))
+			f = s(paddedEth(layers.EthernetTypeIPv4), ip4(v4(2000), layers.IPProtocolICMPv4), &layers.ICMPv4{TypeCode: layers.CreateICMPv4TypeCode(3, 3)}, payload(28))
 		case p < 98:
 			f = arp
 		default:
-			f = s(eth(layers.EthernetTypeIPv6), ip6(v6(50), layers.IPProtocolIPv6HopByHop), ext6(layers.IPProtocolIPv6Fragment, 0),
+			f = s(paddedEth(layers.EthernetTypeIPv6), ip6(v6(50), layers.IPProtocolIPv6HopByHop), ext6(layers.IPProtocolIPv6HopByHop, layers.IPProtocolIPv6Fragment, 8),
 				frag6(layers.IPProtocolUDP, 0, true), udp(53), payload(1200))
 		}
 		out = append(out, benchFrame{LinkTypeEthernet, f, srcOff})

@@ -16,8 +16,8 @@ import (
 // resolutions) and what pcapgo v1.1.19 gets wrong on its own.
 func TestPcapNG(t *testing.T) {
 	le, be := binary.LittleEndian, binary.BigEndian
-	ethFrame := serialize(t, eth(layers.EthernetTypeIPv4), ip4(tSrc4, layers.IPProtocolTCP), tcpSYN())
-	sll2Frame := cat(sll2Header(0x0800), serialize(t, ip4(tSrc4b, layers.IPProtocolUDP), udp(53)))
+	ethFrame := frameOf(paddedEth(layers.EthernetTypeIPv4), ip4(tSrc4, layers.IPProtocolTCP), tcp(true, false))
+	sll2Frame := cat(sll2Header(0x0800), frameOf(ip4(tSrc4b, layers.IPProtocolUDP), udp(53)))
 	p := func(d time.Duration, data []byte, iface int) rec { return rec{ts: at(d), data: data, iface: iface} }
 
 	t.Run("mixed-link-types-and-resolutions", func(t *testing.T) {
@@ -97,7 +97,7 @@ func TestPcapNG(t *testing.T) {
 // a silent early io.EOF or a huge allocation.
 func TestPcapNGDamage(t *testing.T) {
 	le := binary.LittleEndian
-	frame := serialize(t, eth(layers.EthernetTypeIPv4), ip4(tSrc4, layers.IPProtocolTCP), tcpSYN())
+	frame := frameOf(paddedEth(layers.EthernetTypeIPv4), ip4(tSrc4, layers.IPProtocolTCP), tcp(true, false))
 	good := func() *ngWriter {
 		w := newNG(le)
 		w.idb(1, 0)

@@ -45,7 +45,7 @@ func FuzzDecode(f *testing.F) {
 func fuzzReplaySeeds(tb testing.TB) [][]byte {
 	le, be := binary.LittleEndian, binary.BigEndian
 	recs := samplePackets(tb)
-	syn := serialize(tb, eth(layers.EthernetTypeIPv4), ip4(tSrc4, layers.IPProtocolTCP), tcpSYN())
+	syn := frameOf(paddedEth(layers.EthernetTypeIPv4), ip4(tSrc4, layers.IPProtocolTCP), tcp(true, false))
 	mixed := newNG(le)
 	mixed.idb(1, 0).idb(276, 0, mixed.opt(ngOptTSResol, []byte{0x80 | 20}))
 	mixed.block(0x80000001, []byte{1, 2, 3, 4})

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"compress/gzip"
 	"encoding/binary"
-	"net"
 	"net/netip"
 	"os"
 	"path/filepath"
@@ -12,118 +11,38 @@ import (
 	"testing"
 	"time"
 
-	"github.com/google/gopacket"
-	"github.com/google/gopacket/layers"
-
 	"github.com/floodguard/floodguard/detector"
+	"github.com/floodguard/floodguard/internal/vectors"
 )
 
 // Addresses from the documentation ranges.
-var (
-	tSrc4  = netip.MustParseAddr("192.0.2.1")
-	tSrc4b = netip.MustParseAddr("192.0.2.2")
-	tDst4  = netip.MustParseAddr("198.51.100.1")
-	tSrc6  = netip.MustParseAddr("2001:db8::1")
-	tDst6  = netip.MustParseAddr("2001:db8::2")
-	tMAC1  = net.HardwareAddr{0x02, 0, 0, 0, 0, 1}
-	tMAC2  = net.HardwareAddr{0x02, 0, 0, 0, 0, 2}
+const (
+	tSrc4  = "192.0.2.1"
+	tSrc4b = "192.0.2.2"
+	tSrc6  = "2001:db8::1"
 )
 
-func addr(a netip.Addr) detector.Addr { return detector.AddrFrom(a) }
+func addr(s string) detector.Addr { return detector.AddrFrom(netip.MustParseAddr(s)) }
 
-func mustAddr(s string) netip.Addr { return netip.MustParseAddr(s) }
-
-// serialize builds a frame from gopacket layers, fixing lengths but not
-// checksums (the decoder reads none).
-func serialize(tb testing.TB, ls ...gopacket.SerializableLayer) []byte {
-	tb.Helper()
-	buf := gopacket.NewSerializeBuffer()
-	if err := gopacket.SerializeLayers(buf, gopacket.SerializeOptions{FixLengths: true}, ls...); err != nil {
-		tb.Fatalf("serialize: %v", err)
-	}
-	return slices.Clone(buf.Bytes())
-}
-
-func eth(t layers.EthernetType) *layers.Ethernet {
-	return &layers.Ethernet{SrcMAC: tMAC1, DstMAC: tMAC2, EthernetType: t}
-}
-
-func ip4(src netip.Addr, proto layers.IPProtocol) *layers.IPv4 {
-	return &layers.IPv4{Version: 4, TTL: 64, Protocol: proto, SrcIP: src.AsSlice(), DstIP: tDst4.AsSlice()}
-}
-
-func ip6(src netip.Addr, next layers.IPProtocol) *layers.IPv6 {
-	return &layers.IPv6{Version: 6, HopLimit: 64, NextHeader: next, SrcIP: src.AsSlice(), DstIP: tDst6.AsSlice()}
-}
-
-func tcpSYN() *layers.TCP { return &layers.TCP{SrcPort: 40000, DstPort: 80, SYN: true, Window: 1024} }
-
-func tcpSYNACK() *layers.TCP {
-	return &layers.TCP{SrcPort: 80, DstPort: 40000, SYN: true, ACK: true, Window: 1024}
-}
-
-func udp(sport uint16) *layers.UDP { return &layers.UDP{SrcPort: layers.UDPPort(sport), DstPort: 9999} }
-
-func payload(n int) gopacket.Payload { return gopacket.Payload(make([]byte, n)) }
-
-// ext6 builds an IPv6 extension header (hop-by-hop, routing or destination
-// options form) of 8*(units+1) bytes.
-func ext6(next layers.IPProtocol, units int) gopacket.Payload {
-	b := make([]byte, 8*(units+1))
-	b[0], b[1] = byte(next), byte(units)
-	return b
-}
-
-// frag6 builds an IPv6 fragment header; offset is in 8-byte units.
-func frag6(next layers.IPProtocol, offset uint16, more bool) gopacket.Payload {
-	b := make([]byte, 8)
-	b[0] = byte(next)
-	v := offset << 3
-	if more {
-		v |= 1
-	}
-	binary.BigEndian.PutUint16(b[2:4], v)
-	binary.BigEndian.PutUint32(b[4:8], 0x12345678)
-	return b
-}
-
-// ah6 builds an authentication header of (plen+2)*4 bytes.
-func ah6(next layers.IPProtocol, plen int) gopacket.Payload {
-	b := make([]byte, (plen+2)*4)
-	b[0], b[1] = byte(next), byte(plen)
-	return b
-}
-
-// vlan builds one raw 802.1Q-style tag with the given TPID already in the
-// preceding EtherType: 2 bytes TCI, 2 bytes next EtherType.
-func vlanTag(vid uint16, next uint16) gopacket.Payload {
-	b := make([]byte, 4)
-	binary.BigEndian.PutUint16(b[0:2], vid)
-	binary.BigEndian.PutUint16(b[2:4], next)
-	return b
-}
-
-// sllHeader is a 16-byte Linux cooked header for protocol proto.
-func sllHeader(proto uint16) []byte {
-	b := make([]byte, 16)
-	binary.BigEndian.PutUint16(b[0:2], 0) // packet to us
-	binary.BigEndian.PutUint16(b[2:4], 1) // ARPHRD_ETHER
-	binary.BigEndian.PutUint16(b[4:6], 6) // address length
-	copy(b[6:12], tMAC1)                  // address
-	binary.BigEndian.PutUint16(b[14:16], proto)
-	return b
-}
-
-// sll2Header is a 20-byte Linux cooked v2 header for protocol proto.
-func sll2Header(proto uint16) []byte {
-	b := make([]byte, 20)
-	binary.BigEndian.PutUint16(b[0:2], proto)
-	binary.BigEndian.PutUint32(b[4:8], 2) // interface index
-	binary.BigEndian.PutUint16(b[8:10], 1)
-	b[10], b[11] = 0, 6
-	copy(b[12:18], tMAC1)
-	return b
-}
+// Frames: built with internal/vectors, the one frame builder of the tests,
+// which the vector table and bpf/'s tests use too. paddedEth pads a frame
+// to 60 bytes as a NIC delivers it; eth does not, for bare headers.
+var (
+	frameOf    = vectors.Frame
+	eth        = vectors.Eth
+	paddedEth  = vectors.PaddedEth
+	ip4        = vectors.IPv4
+	ip6        = vectors.IPv6
+	udp        = vectors.UDP
+	tcp        = vectors.TCP
+	payload    = vectors.Payload
+	ext6       = vectors.IPv6Ext
+	frag6      = vectors.IPv6Frag
+	vlan       = vectors.VLAN
+	arpRequest = vectors.ARP
+	sllHeader  = vectors.LinuxSLL
+	sll2Header = vectors.LinuxSLL2
+)
 
 func cat(parts ...[]byte) []byte { return slices.Concat(parts...) }
 

@@ -20,9 +20,9 @@ import (
 func samplePackets(tb testing.TB) []rec {
 	tb.Helper()
 	return []rec{
-		{ts: at(1500 * time.Millisecond), data: serialize(tb, eth(layers.EthernetTypeIPv4), ip4(tSrc4, layers.IPProtocolTCP), tcpSYN())},
-		{ts: at(1501*time.Millisecond + 7*time.Microsecond), data: serialize(tb, eth(layers.EthernetTypeIPv4), ip4(tSrc4, layers.IPProtocolUDP), udp(53), payload(30)), origLen: 1514},
-		{ts: at(3 * time.Second), data: serialize(tb, eth(layers.EthernetTypeIPv6), ip6(tSrc6, layers.IPProtocolTCP), tcpSYNACK())},
+		{ts: at(1500 * time.Millisecond), data: frameOf(paddedEth(layers.EthernetTypeIPv4), ip4(tSrc4, layers.IPProtocolTCP), tcp(true, false))},
+		{ts: at(1501*time.Millisecond + 7*time.Microsecond), data: frameOf(paddedEth(layers.EthernetTypeIPv4), ip4(tSrc4, layers.IPProtocolUDP), udp(53), payload(30)), origLen: 1514},
+		{ts: at(3 * time.Second), data: frameOf(paddedEth(layers.EthernetTypeIPv6), ip6(tSrc6, layers.IPProtocolTCP), tcp(true, true))},
 	}
 }
 
@@ -209,7 +209,7 @@ func TestOpenPath(t *testing.T) {
 // alone gets wrong.
 func TestPcapQuirks(t *testing.T) {
 	le := binary.LittleEndian
-	frame := serialize(t, eth(layers.EthernetTypeIPv4), ip4(tSrc4, layers.IPProtocolTCP), tcpSYN(), payload(100))
+	frame := frameOf(paddedEth(layers.EthernetTypeIPv4), ip4(tSrc4, layers.IPProtocolTCP), tcp(true, false), payload(100))
 	one := []rec{{ts: at(0), data: frame}}
 
 	t.Run("caplen-above-snaplen", func(t *testing.T) {

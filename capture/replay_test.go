@@ -68,19 +68,17 @@ func replayOf(t *testing.T, opt ReplayOptions, files ...[]byte) *Replay {
 // Frames used by the replay tests, all 60 bytes on the wire or more.
 func synFrom(tb testing.TB, src string) []byte {
 	tb.Helper()
-	return serialize(tb, eth(layers.EthernetTypeIPv4), ip4(mustAddr(src), layers.IPProtocolTCP), tcpSYN())
+	return frameOf(paddedEth(layers.EthernetTypeIPv4), ip4(src, layers.IPProtocolTCP), tcp(true, false))
 }
 
 func udpFrom(tb testing.TB, src string, port uint16) []byte {
 	tb.Helper()
-	return serialize(tb, eth(layers.EthernetTypeIPv4), ip4(mustAddr(src), layers.IPProtocolUDP), udp(port), payload(10))
+	return frameOf(paddedEth(layers.EthernetTypeIPv4), ip4(src, layers.IPProtocolUDP), udp(port), payload(10))
 }
 
 func arpFrame(tb testing.TB) []byte {
 	tb.Helper()
-	return serialize(tb, eth(layers.EthernetTypeARP), &layers.ARP{AddrType: layers.LinkTypeEthernet, Protocol: layers.EthernetTypeIPv4,
-		HwAddressSize: 6, ProtAddressSize: 4, SourceHwAddress: tMAC1, SourceProtAddress: tSrc4.AsSlice(),
-		DstHwAddress: tMAC2, DstProtAddress: tDst4.AsSlice()})
+	return frameOf(paddedEth(layers.EthernetTypeARP), arpRequest(tSrc4))
 }
 
 func TestReplayTicks(t *testing.T) {
@@ -112,7 +110,7 @@ func TestReplayTicks(t *testing.T) {
 	udpLen := uint64(len(udpFrom(t, a, 1)))
 
 	t0s := ticks[0]
-	if len(t0s.sources) != 1 || t0s.sources[0].Addr != addr(mustAddr(a)) ||
+	if len(t0s.sources) != 1 || t0s.sources[0].Addr != addr(a) ||
 		t0s.sources[0].Packets[detector.ClassSYN] != 2 || t0s.sources[0].Bytes[detector.ClassSYN] != 1000+synLen {
 		t.Errorf("tick 0 sources: %+v", t0s.sources)
 	}
@@ -121,7 +119,7 @@ func TestReplayTicks(t *testing.T) {
 	}
 	t1 := ticks[1]
 	// Sources in order of first appearance, last UDP port kept.
-	if len(t1.sources) != 2 || t1.sources[0].Addr != addr(mustAddr(b)) || t1.sources[1].Addr != addr(mustAddr(a)) ||
+	if len(t1.sources) != 2 || t1.sources[0].Addr != addr(b) || t1.sources[1].Addr != addr(a) ||
 		t1.sources[0].UDPSrcPort != 53 || t1.sources[1].UDPSrcPort != 1900 ||
 		t1.sources[1].Packets[detector.ClassUDP] != 2 || t1.sources[1].Bytes[detector.ClassUDP] != 2*udpLen {
 		t.Errorf("tick 1 sources: %+v", t1.sources)
@@ -278,7 +276,7 @@ func TestReplayDropper(t *testing.T) {
 		rec{ts: at(1200 * time.Millisecond), data: udpFrom(t, a, 53)},
 		rec{ts: at(1300 * time.Millisecond), data: synFrom(t, b)},
 	)
-	dr := &dropAt{a: addr(mustAddr(a)), from: at(2 * time.Second)} // banned for the second tick (end 2 s)
+	dr := &dropAt{a: addr(a), from: at(2 * time.Second)} // banned for the second tick (end 2 s)
 	r := replayOf(t, ReplayOptions{Dropper: dr}, file)
 	ticks, err := collect(t, r)
 	if err != io.EOF || len(ticks) != 2 {

@@ -9,9 +9,15 @@
 // capture/vectors_test.go through the replay decoder, and
 // capture/crosscheck_test.go through both at once, comparing the counters.
 // A new parsing rule starts here, with a vector on each side of its edge.
+//
+// The builders the table is made of (Frame and the headers) are exported:
+// they are the one frame builder of the tests, which bpf/ and capture/ use
+// for frames of their own. Besides Ethernet they build the Linux cooked
+// headers (LinuxSLL, LinuxSLL2) the replay decoder also reads.
 package vectors
 
 import (
+	"encoding/binary"
 	"fmt"
 	"net"
 
@@ -85,10 +91,48 @@ func TCP(syn, ack bool) *layers.TCP {
 	return &layers.TCP{SrcPort: 40000, DstPort: 80, Seq: 1, SYN: syn, ACK: ack, Window: 1024}
 }
 
+// Payload is n zero bytes.
+func Payload(n int) gopacket.Payload { return make(gopacket.Payload, n) }
+
+// VLAN is an 802.1Q tag (VLAN ID vid, priority 0) followed by next.
+func VLAN(vid uint16, next layers.EthernetType) *layers.Dot1Q {
+	return &layers.Dot1Q{VLANIdentifier: vid, Type: next}
+}
+
+// ARP is an ARP request from src for the test destination.
+func ARP(src string) *layers.ARP {
+	return &layers.ARP{AddrType: layers.LinkTypeEthernet, Protocol: layers.EthernetTypeIPv4, HwAddressSize: 6, ProtAddressSize: 4, Operation: 1,
+		SourceHwAddress: srcMAC, SourceProtAddress: net.ParseIP(src).To4(), DstHwAddress: dstMAC, DstProtAddress: dst4}
+}
+
+// LinuxSLL is a Linux cooked header (LINKTYPE_LINUX_SLL, 16 bytes) of a
+// packet to this host with protocol proto, from the test source MAC.
+func LinuxSLL(proto layers.EthernetType) gopacket.Payload {
+	b := make(gopacket.Payload, 16)
+	binary.BigEndian.PutUint16(b[0:2], 0) // packet to us
+	binary.BigEndian.PutUint16(b[2:4], 1) // ARPHRD_ETHER
+	binary.BigEndian.PutUint16(b[4:6], 6) // address length
+	copy(b[6:12], srcMAC)                 // address
+	binary.BigEndian.PutUint16(b[14:16], uint16(proto))
+	return b
+}
+
+// LinuxSLL2 is a Linux cooked v2 header (LINKTYPE_LINUX_SLL2, 20 bytes)
+// with protocol proto, received on interface 2 from the test source MAC.
+func LinuxSLL2(proto layers.EthernetType) gopacket.Payload {
+	b := make(gopacket.Payload, 20)
+	binary.BigEndian.PutUint16(b[0:2], uint16(proto))
+	binary.BigEndian.PutUint32(b[4:8], 2)  // interface index
+	binary.BigEndian.PutUint16(b[8:10], 1) // ARPHRD_ETHER
+	b[10], b[11] = 0, 6                    // packet to us, address length
+	copy(b[12:18], srcMAC)                 // address
+	return b
+}
+
 // IPv6Ext returns a raw IPv6 extension header of the given kind and total
 // length (a multiple of 8, or of 4 for AH) followed by next.
-func IPv6Ext(kind, next layers.IPProtocol, length int) []byte {
-	b := make([]byte, length)
+func IPv6Ext(kind, next layers.IPProtocol, length int) gopacket.Payload {
+	b := make(gopacket.Payload, length)
 	b[0] = byte(next)
 	if kind == layers.IPProtocolAH {
 		b[1] = byte(length/4 - 2)
@@ -100,12 +144,12 @@ func IPv6Ext(kind, next layers.IPProtocol, length int) []byte {
 
 // IPv6Frag returns a raw IPv6 fragment header with the offset in 8-byte units
 // and the more-fragments flag.
-func IPv6Frag(next layers.IPProtocol, offset uint16, more bool) []byte {
+func IPv6Frag(next layers.IPProtocol, offset uint16, more bool) gopacket.Payload {
 	fo := offset << 3
 	if more {
 		fo |= 1
 	}
-	return []byte{byte(next), 0, byte(fo >> 8), byte(fo), 0, 0, 0x12, 0x34}
+	return gopacket.Payload{byte(next), 0, byte(fo >> 8), byte(fo), 0, 0, 0x12, 0x34}
 }
 
 // Vector is one frame and what both floodguard parsers (the XDP program and
@@ -190,16 +234,16 @@ func All() []Vector {
 		{"v4/syn-ack", f(Eth(layers.EthernetTypeIPv4), IPv4(v4, layers.IPProtocolTCP), TCP(true, true)), v4, detector.ClassTCP, 0},
 		{"v4/ack", f(Eth(layers.EthernetTypeIPv4), IPv4(v4, layers.IPProtocolTCP), TCP(false, true)), v4, detector.ClassTCP, 0},
 		{"v4/icmp", f(Eth(layers.EthernetTypeIPv4), IPv4(v4, layers.IPProtocolICMPv4), &layers.ICMPv4{TypeCode: layers.CreateICMPv4TypeCode(8, 0)}), v4, detector.ClassICMP, 0},
-		{"v4/gre", f(Eth(layers.EthernetTypeIPv4), IPv4(v4, layers.IPProtocolGRE), gopacket.Payload(make([]byte, 8))), v4, detector.ClassOther, 0},
-		{"v4/icmpv6-number", f(Eth(layers.EthernetTypeIPv4), IPv4(v4, layers.IPProtocolICMPv6), gopacket.Payload(make([]byte, 8))), v4, detector.ClassICMP, 0},
+		{"v4/gre", f(Eth(layers.EthernetTypeIPv4), IPv4(v4, layers.IPProtocolGRE), Payload(8)), v4, detector.ClassOther, 0},
+		{"v4/icmpv6-number", f(Eth(layers.EthernetTypeIPv4), IPv4(v4, layers.IPProtocolICMPv6), Payload(8)), v4, detector.ClassICMP, 0},
 		{"v4/options", f(Eth(layers.EthernetTypeIPv4), withOpts([]layers.IPv4Option{{OptionType: 148, OptionLength: 4, OptionData: []byte{0, 0}}}), UDP(123)), v4, detector.ClassUDP, 123},
 		{"v4/options-ihl15", f(Eth(layers.EthernetTypeIPv4), withOpts(nop40), UDP(1900)), v4, detector.ClassUDP, 1900},
 		{"v4/dont-fragment", f(Eth(layers.EthernetTypeIPv4), frag4(layers.IPProtocolUDP, 0, layers.IPv4DontFragment), UDP(11211)), v4, detector.ClassUDP, 11211},
-		{"v4/first-fragment", f(Eth(layers.EthernetTypeIPv4), frag4(layers.IPProtocolUDP, 0, layers.IPv4MoreFragments), UDP(389), gopacket.Payload(make([]byte, 64))), v4, detector.ClassUDP, 389},
+		{"v4/first-fragment", f(Eth(layers.EthernetTypeIPv4), frag4(layers.IPProtocolUDP, 0, layers.IPv4MoreFragments), UDP(389), Payload(64)), v4, detector.ClassUDP, 389},
 		{"v4/nonfirst-fragment-udp", f(Eth(layers.EthernetTypeIPv4), frag4(layers.IPProtocolUDP, 100, 0), gopacket.Payload(udp8)), v4, detector.ClassUDP, 0},
 		{"v4/nonfirst-fragment-tcp", f(Eth(layers.EthernetTypeIPv4), frag4(layers.IPProtocolTCP, 100, layers.IPv4MoreFragments), gopacket.Payload(syn20)), v4, detector.ClassTCP, 0},
-		{"v4/nonfirst-fragment-icmp", f(Eth(layers.EthernetTypeIPv4), frag4(layers.IPProtocolICMPv4, 1, 0), gopacket.Payload(make([]byte, 16))), v4, detector.ClassICMP, 0},
-		{"v4/nonfirst-fragment-other", f(Eth(layers.EthernetTypeIPv4), frag4(layers.IPProtocolGRE, 7, 0), gopacket.Payload(make([]byte, 16))), v4, detector.ClassOther, 0},
+		{"v4/nonfirst-fragment-icmp", f(Eth(layers.EthernetTypeIPv4), frag4(layers.IPProtocolICMPv4, 1, 0), Payload(16)), v4, detector.ClassICMP, 0},
+		{"v4/nonfirst-fragment-other", f(Eth(layers.EthernetTypeIPv4), frag4(layers.IPProtocolGRE, 7, 0), Payload(16)), v4, detector.ClassOther, 0},
 		{"v4/truncated-tcp", f(Eth(layers.EthernetTypeIPv4), IPv4(v4, layers.IPProtocolTCP), gopacket.Payload(syn20[:10])), v4, detector.ClassTCP, 0},
 		{"v4/tcp-doff-4", raw(patch(synV4(v4), 14+20+12, 0x40)), v4, detector.ClassTCP, 0},
 		{"v4/truncated-udp", f(Eth(layers.EthernetTypeIPv4), IPv4(v4, layers.IPProtocolUDP), gopacket.Payload(udp8[:4])), v4, detector.ClassUDP, 0},
@@ -214,16 +258,16 @@ func All() []Vector {
 		{"v4/total-length-past-end", raw(patch16(synV4(v4), 14+2, 1500)), v4, detector.ClassSYN, 0},
 
 		// VLAN tags.
-		{"vlan/syn", f(Eth(layers.EthernetTypeDot1Q), &layers.Dot1Q{VLANIdentifier: 10, Type: layers.EthernetTypeIPv4}, IPv4(v4, layers.IPProtocolTCP), TCP(true, false)), v4, detector.ClassSYN, 0},
-		{"vlan/8021ad-single", f(Eth(layers.EthernetTypeQinQ), &layers.Dot1Q{VLANIdentifier: 10, Type: layers.EthernetTypeIPv4}, IPv4(v4, layers.IPProtocolUDP), UDP(53)), v4, detector.ClassUDP, 53},
-		{"vlan/qinq-v6-udp", f(Eth(layers.EthernetTypeQinQ), &layers.Dot1Q{VLANIdentifier: 100, Type: layers.EthernetTypeDot1Q}, &layers.Dot1Q{VLANIdentifier: 10, Type: layers.EthernetTypeIPv6}, IPv6(v6, layers.IPProtocolUDP), UDP(5353)), v6, detector.ClassUDP, 5353},
-		{"vlan/three-tags", f(Eth(layers.EthernetTypeQinQ), &layers.Dot1Q{VLANIdentifier: 1, Type: layers.EthernetTypeDot1Q}, &layers.Dot1Q{VLANIdentifier: 2, Type: layers.EthernetTypeDot1Q}, &layers.Dot1Q{VLANIdentifier: 3, Type: layers.EthernetTypeIPv4}, IPv4(v4, layers.IPProtocolUDP), UDP(53)), "", 0, 0},
+		{"vlan/syn", f(Eth(layers.EthernetTypeDot1Q), VLAN(10, layers.EthernetTypeIPv4), IPv4(v4, layers.IPProtocolTCP), TCP(true, false)), v4, detector.ClassSYN, 0},
+		{"vlan/8021ad-single", f(Eth(layers.EthernetTypeQinQ), VLAN(10, layers.EthernetTypeIPv4), IPv4(v4, layers.IPProtocolUDP), UDP(53)), v4, detector.ClassUDP, 53},
+		{"vlan/qinq-v6-udp", f(Eth(layers.EthernetTypeQinQ), VLAN(100, layers.EthernetTypeDot1Q), VLAN(10, layers.EthernetTypeIPv6), IPv6(v6, layers.IPProtocolUDP), UDP(5353)), v6, detector.ClassUDP, 5353},
+		{"vlan/three-tags", f(Eth(layers.EthernetTypeQinQ), VLAN(1, layers.EthernetTypeDot1Q), VLAN(2, layers.EthernetTypeDot1Q), VLAN(3, layers.EthernetTypeIPv4), IPv4(v4, layers.IPProtocolUDP), UDP(53)), "", 0, 0},
 
 		// PPPoE sessions (RFC 2516) and the legacy QinQ TPID.
 		{"pppoe/v4-udp", f(Eth(layers.EthernetTypePPPoESession), gopacket.Payload(pppoe(0x0021)), IPv4(v4, layers.IPProtocolUDP), UDP(53)), v4, detector.ClassUDP, 53},
 		{"pppoe/v6-syn", f(Eth(layers.EthernetTypePPPoESession), gopacket.Payload(pppoe(0x0057)), IPv6(v6, layers.IPProtocolTCP), TCP(true, false)), v6, detector.ClassSYN, 0},
-		{"vlan/pppoe-v4-syn", f(Eth(layers.EthernetTypeDot1Q), &layers.Dot1Q{VLANIdentifier: 7, Type: layers.EthernetTypePPPoESession}, gopacket.Payload(pppoe(0x0021)), IPv4(v4, layers.IPProtocolTCP), TCP(true, false)), v4, detector.ClassSYN, 0},
-		{"vlan/9100-legacy-qinq", f(Eth(0x9100), &layers.Dot1Q{VLANIdentifier: 5, Type: layers.EthernetTypeIPv4}, IPv4(v4, layers.IPProtocolUDP), UDP(123)), v4, detector.ClassUDP, 123},
+		{"vlan/pppoe-v4-syn", f(Eth(layers.EthernetTypeDot1Q), VLAN(7, layers.EthernetTypePPPoESession), gopacket.Payload(pppoe(0x0021)), IPv4(v4, layers.IPProtocolTCP), TCP(true, false)), v4, detector.ClassSYN, 0},
+		{"vlan/9100-legacy-qinq", f(Eth(0x9100), VLAN(5, layers.EthernetTypeIPv4), IPv4(v4, layers.IPProtocolUDP), UDP(123)), v4, detector.ClassUDP, 123},
 		{"pppoe/lcp", raw(Frame(Eth(layers.EthernetTypePPPoESession), gopacket.Payload(append(pppoe(0xc021), make([]byte, 20)...)))), "", 0, 0},
 		{"pppoe/discovery-code", raw(Frame(Eth(layers.EthernetTypePPPoESession), gopacket.Payload(append(patch(pppoe(0x0021), 1, 0x09), make([]byte, 40)...)))), "", 0, 0},
 		{"pppoe/truncated", raw(Frame(Eth(layers.EthernetTypePPPoESession), gopacket.Payload([]byte{0x11, 0, 0}))), "", 0, 0},
@@ -234,27 +278,27 @@ func All() []Vector {
 		{"pppoe/discovery-ethertype", f(Eth(layers.EthernetTypePPPoEDiscovery), gopacket.Payload(pppoe(0x0021)), IPv4(v4, layers.IPProtocolUDP), UDP(53)), "", 0, 0},
 		{"pppoe/v6-ext-truncated-tcp", f(Eth(layers.EthernetTypePPPoESession), gopacket.Payload(pppoe(0x0057)), IPv6(v6, layers.IPProtocolIPv6Destination),
 			gopacket.Payload(append(IPv6Ext(layers.IPProtocolIPv6Destination, layers.IPProtocolTCP, 8), syn20[:19]...))), v6, detector.ClassTCP, 0},
-		{"vlan/qinq-pppoe-v4-udp", f(Eth(layers.EthernetTypeQinQ), &layers.Dot1Q{VLANIdentifier: 100, Type: layers.EthernetTypeDot1Q},
-			&layers.Dot1Q{VLANIdentifier: 7, Type: layers.EthernetTypePPPoESession}, gopacket.Payload(pppoe(0x0021)), IPv4(v4, layers.IPProtocolUDP), UDP(500)), v4, detector.ClassUDP, 500},
+		{"vlan/qinq-pppoe-v4-udp", f(Eth(layers.EthernetTypeQinQ), VLAN(100, layers.EthernetTypeDot1Q),
+			VLAN(7, layers.EthernetTypePPPoESession), gopacket.Payload(pppoe(0x0021)), IPv4(v4, layers.IPProtocolUDP), UDP(500)), v4, detector.ClassUDP, 500},
 		// The PPP protocol field is not an EtherType: 0x8100 there is
 		// no VLAN tag.
-		{"vlan/qinq-pppoe-ppp-protocol-8100", f(Eth(layers.EthernetTypeQinQ), &layers.Dot1Q{VLANIdentifier: 100, Type: layers.EthernetTypeDot1Q},
-			&layers.Dot1Q{VLANIdentifier: 7, Type: layers.EthernetTypePPPoESession}, gopacket.Payload(pppoe(0x8100)), &layers.Dot1Q{VLANIdentifier: 3, Type: layers.EthernetTypeIPv4},
+		{"vlan/qinq-pppoe-ppp-protocol-8100", f(Eth(layers.EthernetTypeQinQ), VLAN(100, layers.EthernetTypeDot1Q),
+			VLAN(7, layers.EthernetTypePPPoESession), gopacket.Payload(pppoe(0x8100)), VLAN(3, layers.EthernetTypeIPv4),
 			IPv4(v4, layers.IPProtocolUDP), UDP(53)), "", 0, 0},
 
 		// IPv6 and its extension headers.
 		{"v6/syn", f(Eth(layers.EthernetTypeIPv6), IPv6(v6, layers.IPProtocolTCP), TCP(true, false)), v6, detector.ClassSYN, 0},
 		{"v6/syn-ack", f(Eth(layers.EthernetTypeIPv6), IPv6(v6, layers.IPProtocolTCP), TCP(true, true)), v6, detector.ClassTCP, 0},
-		{"v6/icmpv6", f(Eth(layers.EthernetTypeIPv6), IPv6(v6, layers.IPProtocolICMPv6), &layers.ICMPv6{TypeCode: layers.CreateICMPv6TypeCode(128, 0)}, gopacket.Payload(make([]byte, 8))), v6, detector.ClassICMP, 0},
-		{"v6/icmpv4-number", f(Eth(layers.EthernetTypeIPv6), IPv6(v6, layers.IPProtocolICMPv4), gopacket.Payload(make([]byte, 8))), v6, detector.ClassICMP, 0},
+		{"v6/icmpv6", f(Eth(layers.EthernetTypeIPv6), IPv6(v6, layers.IPProtocolICMPv6), &layers.ICMPv6{TypeCode: layers.CreateICMPv6TypeCode(128, 0)}, Payload(8)), v6, detector.ClassICMP, 0},
+		{"v6/icmpv4-number", f(Eth(layers.EthernetTypeIPv6), IPv6(v6, layers.IPProtocolICMPv4), Payload(8)), v6, detector.ClassICMP, 0},
 		{"v6/no-next-header", f(Eth(layers.EthernetTypeIPv6), IPv6(v6, layers.IPProtocolNoNextHeader)), v6, detector.ClassOther, 0},
-		{"v6/esp", f(Eth(layers.EthernetTypeIPv6), IPv6(v6, layers.IPProtocolESP), gopacket.Payload(make([]byte, 16))), v6, detector.ClassOther, 0},
+		{"v6/esp", f(Eth(layers.EthernetTypeIPv6), IPv6(v6, layers.IPProtocolESP), Payload(16)), v6, detector.ClassOther, 0},
 		{"v6/hbh-dst-routing-udp", f(Eth(layers.EthernetTypeIPv6), IPv6(v6, layers.IPProtocolIPv6HopByHop),
 			gopacket.Payload(append(append(IPv6Ext(layers.IPProtocolIPv6HopByHop, layers.IPProtocolIPv6Destination, 8),
 				IPv6Ext(layers.IPProtocolIPv6Destination, layers.IPProtocolIPv6Routing, 16)...),
 				IPv6Ext(layers.IPProtocolIPv6Routing, layers.IPProtocolUDP, 24)...)), UDP(123)), v6, detector.ClassUDP, 123},
 		{"v6/ah-syn", f(Eth(layers.EthernetTypeIPv6), IPv6(v6, layers.IPProtocolAH), gopacket.Payload(IPv6Ext(layers.IPProtocolAH, layers.IPProtocolTCP, 24)), TCP(true, false)), v6, detector.ClassSYN, 0},
-		{"v6/first-fragment-udp", f(Eth(layers.EthernetTypeIPv6), IPv6(v6, layers.IPProtocolIPv6Fragment), gopacket.Payload(IPv6Frag(layers.IPProtocolUDP, 0, true)), UDP(53), gopacket.Payload(make([]byte, 32))), v6, detector.ClassUDP, 53},
+		{"v6/first-fragment-udp", f(Eth(layers.EthernetTypeIPv6), IPv6(v6, layers.IPProtocolIPv6Fragment), gopacket.Payload(IPv6Frag(layers.IPProtocolUDP, 0, true)), UDP(53), Payload(32)), v6, detector.ClassUDP, 53},
 		{"v6/first-fragment-dstopts-syn", f(Eth(layers.EthernetTypeIPv6), IPv6(v6, layers.IPProtocolIPv6Fragment), gopacket.Payload(append(IPv6Frag(layers.IPProtocolIPv6Destination, 0, true), IPv6Ext(layers.IPProtocolIPv6Destination, layers.IPProtocolTCP, 8)...)), TCP(true, false)), v6, detector.ClassSYN, 0},
 		{"v6/nonfirst-fragment-udp", f(Eth(layers.EthernetTypeIPv6), IPv6(v6, layers.IPProtocolIPv6Fragment), gopacket.Payload(append(IPv6Frag(layers.IPProtocolUDP, 185, false), udp8...))), v6, detector.ClassUDP, 0},
 		{"v6/nonfirst-fragment-tcp", f(Eth(layers.EthernetTypeIPv6), IPv6(v6, layers.IPProtocolIPv6Fragment), gopacket.Payload(append(IPv6Frag(layers.IPProtocolTCP, 10, true), syn20...))), v6, detector.ClassTCP, 0},
@@ -286,10 +330,9 @@ func All() []Vector {
 		{"v6/payload-length-zero", raw(patch16(f(Eth(layers.EthernetTypeIPv6), IPv6(v6, layers.IPProtocolUDP), UDP(53)), 14+4, 0)), v6, detector.ClassUDP, 53},
 
 		// No readable IP source: passed and counted as unparsed.
-		{"arp", f(Eth(layers.EthernetTypeARP), &layers.ARP{AddrType: layers.LinkTypeEthernet, Protocol: layers.EthernetTypeIPv4, HwAddressSize: 6, ProtAddressSize: 4, Operation: 1,
-			SourceHwAddress: srcMAC, SourceProtAddress: net.IP{198, 18, 0, 1}, DstHwAddress: dstMAC, DstProtAddress: dst4}), "", 0, 0},
+		{"arp", f(Eth(layers.EthernetTypeARP), ARP(v4)), "", 0, 0},
 		{"ethernet-only", raw(Frame(Eth(layers.EthernetTypeIPv4))), "", 0, 0},
-		{"v4/truncated-header", raw(Frame(Eth(layers.EthernetTypeIPv4), gopacket.Payload(make([]byte, 19)))), "", 0, 0},
+		{"v4/truncated-header", raw(Frame(Eth(layers.EthernetTypeIPv4), Payload(19))), "", 0, 0},
 		{"v4/ihl-4", raw(patch(synV4(v4), 14, 0x44)), "", 0, 0},
 		{"v4/ihl-0", raw(patch(synV4(v4), 14, 0x40)), "", 0, 0},
 		{"v4/ihl-15-past-end", raw(patch(Frame(Eth(layers.EthernetTypeIPv4), IPv4(v4, layers.IPProtocolUDP), UDP(53)), 14, 0x4f)), "", 0, 0},
@@ -297,9 +340,9 @@ func All() []Vector {
 		{"v6/truncated-header", raw(Frame(Eth(layers.EthernetTypeIPv6), gopacket.Payload(patch(make([]byte, 39), 0, 0x60)))), "", 0, 0},
 		{"v6/version-4", raw(patch(Frame(Eth(layers.EthernetTypeIPv6), IPv6(v6, layers.IPProtocolUDP), UDP(53)), 14, 0x40)), "", 0, 0},
 		{"vlan/truncated-tag", raw(Frame(Eth(layers.EthernetTypeDot1Q), gopacket.Payload([]byte{0, 10}))), "", 0, 0},
-		{"vlan/tag-then-nothing", raw(Frame(Eth(layers.EthernetTypeDot1Q), &layers.Dot1Q{VLANIdentifier: 10, Type: layers.EthernetTypeIPv4})), "", 0, 0},
-		{"ipx", raw(Frame(Eth(0x8137), gopacket.Payload(make([]byte, 46)))), "", 0, 0},
-		{"802.3-length", raw(Frame(Eth(0x002e), gopacket.Payload(make([]byte, 46)))), "", 0, 0},
+		{"vlan/tag-then-nothing", raw(Frame(Eth(layers.EthernetTypeDot1Q), VLAN(10, layers.EthernetTypeIPv4))), "", 0, 0},
+		{"ipx", raw(Frame(Eth(0x8137), Payload(46))), "", 0, 0},
+		{"802.3-length", raw(Frame(Eth(0x002e), Payload(46))), "", 0, 0},
 		{"mpls-holding-ipv4", f(Eth(layers.EthernetTypeMPLSUnicast), gopacket.Payload([]byte{0, 0x01, 0x01, 0x40}), IPv4(v4, layers.IPProtocolUDP), UDP(53)), "", 0, 0},
 	}
 }
