@@ -59,6 +59,9 @@ type Labels struct {
 	Scenario Scenario `json:"scenario"`
 	Seed     int64    `json:"seed"`
 	Scale    float64  `json:"scale"`
+	// WarmUp and FloodScale are set when the options overrode them.
+	WarmUp     string  `json:"warm_up,omitempty"`
+	FloodScale float64 `json:"flood_scale,omitempty"`
 	// Start and End bound the capture: every packet time t has
 	// Start <= t < End.
 	Start time.Time `json:"start"`

@@ -79,6 +79,18 @@ type Options struct {
 	// Packets is the exact number of packets of the Bench scenario (default
 	// DefaultBenchPackets). Other scenarios ignore it.
 	Packets int
+	// WarmUp, if set, is the background before the event instead of what
+	// Scale gives (at least 10 s): for small captures replayed with a
+	// short detector warm-up, such as the committed testdata.
+	WarmUp time.Duration
+	// FloodScale multiplies the rates of the one-tool floods
+	// (single-source, pulsing, spoofed, IPv6 rotation), in (0, 1]; 0 means
+	// 1. With Scale it makes captures small enough to commit.
+	FloodScale float64
+	// HeavyClients, if set, is the number of heavy benign clients (300-500
+	// pps each) instead of what Scale gives (at least 2); they are most
+	// of the background's packets.
+	HeavyClients int
 	// ReflectionPort is the UDP source port of the reflectors in
 	// UDPReflection (default 53, DNS; e.g. 123 for NTP, 11211 for
 	// memcached).
@@ -117,6 +129,18 @@ func (o Options) normalize() (Options, error) {
 	if o.ReflectionPort == 0 {
 		o.ReflectionPort = 53
 	}
+	if o.HeavyClients < 0 || o.HeavyClients > heavyClients*maxScale {
+		return o, fmt.Errorf("heavy clients %d out of range [0, %d]", o.HeavyClients, heavyClients*maxScale)
+	}
+	if o.WarmUp != 0 && o.WarmUp < 10*time.Second {
+		return o, fmt.Errorf("warm-up %v is shorter than 10s", o.WarmUp)
+	}
+	switch {
+	case o.FloodScale == 0:
+		o.FloodScale = 1
+	case !(o.FloodScale > 0 && o.FloodScale <= 1):
+		return o, fmt.Errorf("flood scale %v out of range (0, 1]", o.FloodScale)
+	}
 	return o, nil
 }
 
@@ -134,12 +158,19 @@ type timeline struct {
 
 func (o Options) timeline() timeline {
 	scaled := func(d int64) int64 { return int64(math.Round(float64(d) * o.Scale)) }
+	warm := max(60*second, scaled(90*second))
+	if o.WarmUp > 0 {
+		warm = int64(o.WarmUp)
+	}
 	return timeline{
-		warm:   max(60*second, scaled(90*second)),
+		warm:   warm,
 		window: max(10*second, scaled(30*second)),
 		tail:   max(10*second, scaled(30*second)),
 	}
 }
+
+// floodPPS is the rate of a one-tool flood: base times FloodScale.
+func (o Options) floodPPS(base float64) float64 { return base * o.FloodScale }
 
 // Pulse pattern of the Pulsing scenario. The pattern itself does not scale
 // (it is what is being detected); the number of cycles does.

@@ -53,15 +53,25 @@ func newJob(s Scenario, o Options) (*job, error) {
 		j.end = forever
 		j.limit = uint64(o.Packets)
 	}
+	var warm string
+	if o.WarmUp > 0 {
+		warm = o.WarmUp.String()
+	}
+	var fs float64
+	if o.FloodScale != 1 {
+		fs = o.FloodScale
+	}
 	j.labels = Labels{
-		Scenario: s,
-		Seed:     o.Seed,
-		Scale:    o.Scale,
-		Start:    o.Start,
-		End:      j.at(j.end),
-		TickHint: "1s",
-		Victims:  []netip.Addr{victimAddr4(), victimAddr6()},
-		Attacks:  []Attack{},
+		WarmUp:     warm,
+		FloodScale: fs,
+		Scenario:   s,
+		Seed:       o.Seed,
+		Scale:      o.Scale,
+		Start:      o.Start,
+		End:        j.at(j.end),
+		TickHint:   "1s",
+		Victims:    []netip.Addr{victimAddr4(), victimAddr6()},
+		Attacks:    []Attack{},
 	}
 
 	// Background first, so its sources get the lowest schedule ids and keep
@@ -74,7 +84,7 @@ func newJob(s Scenario, o Options) (*job, error) {
 	case SingleSource:
 		j.addSingleSource(ev, evEnd, pulse{}, 1)
 	case SpoofedSYN:
-		j.addSpoofed(ev, evEnd, spoofedPPS)
+		j.addSpoofed(ev, evEnd, o.floodPPS(spoofedPPS))
 	case UDPReflection:
 		j.addReflection(ev, evEnd)
 	case Carpet:
@@ -86,7 +96,7 @@ func newJob(s Scenario, o Options) (*job, error) {
 		j.addSingleSource(ev, ev+int64(n-1)*pulsePeriod+pulseOn, pulse{origin: ev, on: pulseOn, period: pulsePeriod}, n)
 	case Bench:
 		j.addSingleSource(benchAttackStart, forever, pulse{}, 1)
-		j.addSpoofed(benchAttackStart, forever, singleSourcePPS)
+		j.addSpoofed(benchAttackStart, forever, o.floodPPS(singleSourcePPS))
 	}
 
 	j.labels.BenignSources = sortAddrs(j.benign)
@@ -123,7 +133,11 @@ func (j *job) addBackground() {
 		s := &resolver{rng: r, hdr: ipHdr{src: a, ttl: 60, id: uint16(r.Uint32())}, meanGap: 1e9 / uniform(r, 1, 3)}
 		j.sched.add(int64(r.Float64()*s.meanGap), j.end, s)
 	}
-	for i := range o.count(heavyClients, 2) {
+	heavy := o.count(heavyClients, 2)
+	if o.HeavyClients > 0 {
+		heavy = o.HeavyClients
+	}
+	for i := range heavy {
 		r := newRand(o.Seed, streamHeavy, i)
 		a := heavyAddr(i)
 		j.used4.add(a)
@@ -177,16 +191,17 @@ func (j *job) addSingleSource(start, end int64, p pulse, cycles int) {
 	if p.period > 0 {
 		kind, on, period = KindPulse, p.on, p.period
 	}
+	pps := j.opt.floodPPS(singleSourcePPS)
 	first := len(j.labels.Attacks)
 	for k := range cycles {
 		s := start + int64(k)*period
 		j.attack(Attack{
 			Kind: kind, Window: Window{Start: j.at(s), End: j.at(min(s+on, end))}, Protocol: "udp",
 			Sources: []netip.Addr{a}, Prefixes: []netip.Prefix{netip.PrefixFrom(a, 32)},
-			PPS: singleSourcePPS, SourcePPS: singleSourcePPS,
+			PPS: pps, SourcePPS: pps,
 		})
 	}
-	fl := newFlood(floodUDP, newRand(j.opt.Seed, streamFlood, 0), ipHdr{src: a, ttl: 57}, singleSourcePPS, &j.counts, first)
+	fl := newFlood(floodUDP, newRand(j.opt.Seed, streamFlood, 0), ipHdr{src: a, ttl: 57}, pps, &j.counts, first)
 	fl.payMin, fl.payMax = 18, 64 // 60-106 byte frames
 	fl.pulse = p
 	j.sched.add(fl.firstAt(start), end, fl)
@@ -268,11 +283,12 @@ func (j *job) addCarpet(start, end int64) {
 // addRotation adds the IPv6 UDP flood from 2001:db8:bad:1::/64 whose
 // interface id changes every 30-70 packets.
 func (j *job) addRotation(start, end int64) {
+	pps := j.opt.floodPPS(rotationPPS)
 	l := j.attack(Attack{
 		Kind: KindIPv6Rotation, Window: Window{Start: j.at(start), End: j.at(end)}, Protocol: "udp",
-		Prefixes: []netip.Prefix{rotationPrefix()}, PPS: rotationPPS,
+		Prefixes: []netip.Prefix{rotationPrefix()}, PPS: pps,
 	})
-	fl := newFlood(floodRotatingV6, newRand(j.opt.Seed, streamFlood, 2), ipHdr{ttl: 52}, rotationPPS, &j.counts, l)
+	fl := newFlood(floodRotatingV6, newRand(j.opt.Seed, streamFlood, 2), ipHdr{ttl: 52}, pps, &j.counts, l)
 	fl.payMin, fl.payMax = 10, 200 // 72-262 byte frames
 	j.sched.add(fl.firstAt(start), end, fl)
 }

@@ -221,6 +221,10 @@ func TestOptionsRejected(t *testing.T) {
 		{"tiny snap length", Benign, Options{SnapLen: 20}, "snap length"},
 		{"negative packets", Bench, Options{Packets: -1}, "packet count"},
 		{"start before 1970", Benign, Options{Start: time.Date(1960, 1, 1, 0, 0, 0, 0, time.UTC)}, "start"},
+		{"short warm-up", Benign, Options{WarmUp: 5 * time.Second}, "warm-up"},
+		{"flood scale above 1", SingleSource, Options{FloodScale: 2}, "flood scale"},
+		{"negative flood scale", SingleSource, Options{FloodScale: -0.5}, "flood scale"},
+		{"negative heavy clients", Benign, Options{HeavyClients: -1}, "heavy clients"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -299,5 +303,28 @@ func TestLabelsJSONRoundTrip(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestSmallCaptureOptions: WarmUp, FloodScale and HeavyClients shape the
+// committed testdata captures; the labels say what they did.
+func TestSmallCaptureOptions(t *testing.T) {
+	opt := Options{Seed: 1, Scale: 0.01, WarmUp: 15 * time.Second, FloodScale: 0.08, HeavyClients: 1}
+	l, err := Write(io.Discard, SingleSource, opt)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(l.Attacks) != 1 || l.Attacks[0].PPS != 1600 || l.Attacks[0].Window.Start.Sub(l.Start) != 15*time.Second {
+		t.Errorf("attack %+v: want 1600 pps from 15 s", l.Attacks)
+	}
+	if len(l.HeavyClients) != 1 || l.WarmUp != "15s" || l.FloodScale != 0.08 {
+		t.Errorf("labels: heavy %v, warm_up %q, flood_scale %v", l.HeavyClients, l.WarmUp, l.FloodScale)
+	}
+	def, err := Write(io.Discard, SingleSource, Options{Seed: 1, Scale: 0.01})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if def.WarmUp != "" || def.FloodScale != 0 || def.Attacks[0].PPS != singleSourcePPS {
+		t.Errorf("default labels changed: warm_up %q, flood_scale %v, pps %v", def.WarmUp, def.FloodScale, def.Attacks[0].PPS)
 	}
 }
