@@ -109,6 +109,17 @@ report-screenshot: build
 		--window-size=1280,900 --screenshot=docs/report.png "file://$(abspath $(OUT))/udp-reflection.html" 2>/dev/null
 	@echo "wrote docs/report.png from $(OUT)/udp-reflection.html"
 
+# testdata regenerates the synthesized captures under testdata/synth (small:
+# 15 s warm-up, floods at 8 % of their rate, one heavy client; gzipped
+# without a timestamp so the bytes are reproducible), then the golden
+# outputs of every committed capture. Review the diff before committing.
+SYNTH_SCENARIOS := benign flash-crowd single-source spoofed-syn udp-reflection carpet ipv6-rotation pulsing
+.PHONY: testdata
+testdata: build
+	./$(BIN) synth -out testdata/synth -seed 1 -scale 0.01 -warm-up 15s -flood-scale 0.08 -heavy-clients 1 $(SYNTH_SCENARIOS) >/dev/null
+	for s in $(SYNTH_SCENARIOS); do gzip -9nf testdata/synth/$$s.pcap; done
+	$(GO) test -count=1 ./replay/ ./cmd/floodguard/ -run Golden -update
+
 # bench runs the side-by-side benchmarks recorded in BENCHMARKS.md.
 bench: build deps
 	./scripts/bench-replay.sh
