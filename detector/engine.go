@@ -25,6 +25,16 @@ type Enforcer interface {
 	Unban(p netip.Prefix) error
 }
 
+// SignatureEnforcer is a data plane that also enforces signature rules
+// (the kernel and the replay's simulated plane both are). A rule is named
+// by its Match: Install adds or replaces (renews) it, Remove deletes it.
+// SetExempt replaces the set of sources no signature rule may drop.
+type SignatureEnforcer interface {
+	InstallSignature(r SignatureRule) error
+	RemoveSignature(m Match) error
+	SetExempt(addrs []Addr) error
+}
+
 // aggAll indexes the all-traffic aggregate after the protocol classes.
 const aggAll = int(NumClasses)
 

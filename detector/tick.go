@@ -107,6 +107,9 @@ type Tick struct {
 	// SourcesLost counts packets whose source could not be tracked (live
 	// per-source map full). Non-zero means Sources is incomplete.
 	SourcesLost uint64
+	// Features are the tick's traffic by port, length and destination,
+	// for signature rules.
+	Features Features
 }
 
 // End returns the end of the tick, the time at which decisions about it are
