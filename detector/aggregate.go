@@ -52,8 +52,15 @@ func (e *Engine) judgeAggregate(t *Tick) {
 					if analysed && c == aggAll {
 						reason = "driven by the " + strings.Join(classesOver, " and ") + " flood above"
 					} else {
-						an := e.distributed(t, c, pps[c], st, true)
+						// A signature first: one rule drops a flood no
+						// list of sources can name. Without one, the
+						// out-of-band sources are banned as before.
+						sigNote, sigOK := e.signature(t, c, pps[c], st)
+						an := e.distributed(t, c, pps[c], st, !sigOK)
 						reason, contrib = an.reason, an.top
+						if sigNote != "" {
+							reason += "; " + sigNote
+						}
 						e.events[i].ReflectionPort, e.events[i].Unexplained = an.reflectionPort, an.unexplained
 						analysed = true
 					}
@@ -86,8 +93,11 @@ func (e *Engine) judgeAggregate(t *Tick) {
 		}
 		st.calm = 0
 		if over && (!analysed || c != aggAll) {
-			// Still over: new waves of contributors get banned too.
-			e.distributed(t, c, pps[c], st, true)
+			// Still over: a signature may now stand out, and new waves
+			// of contributors get banned too.
+			if _, ok := e.signature(t, c, pps[c], st); !ok {
+				e.distributed(t, c, pps[c], st, true)
+			}
 			analysed = true
 		}
 	}
@@ -198,6 +208,8 @@ func (e *Engine) distributed(t *Tick, c int, rate float64, st *aggState, ban boo
 		notes = append(notes, fmt.Sprintf("%d sources, %.1f pps each on average", nsrc, rate/float64(nsrc)))
 	}
 	switch {
+	case !ban:
+		// Analysis only: a signature rule drops this flood.
 	case len(e.cands) == 0 || all < dc.MinExcessShare*excess:
 		an.unexplained = true
 		notes = append(notes, fmt.Sprintf("no small set of out-of-band sources explains it (%d candidates, %.0f%% of the excess): spoofed sources or a flash crowd; nothing banned",

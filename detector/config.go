@@ -29,6 +29,7 @@ type Config struct {
 	Distributed DistributedConfig `yaml:"distributed"`
 	Bans        BanConfig         `yaml:"bans"`
 	Tracking    TrackingConfig    `yaml:"tracking"`
+	Signatures  SignatureConfig   `yaml:"signatures"`
 }
 
 // PrefixLengths lists the source prefix lengths tracked as keys of their own.
@@ -135,6 +136,7 @@ func DefaultConfig() Config {
 			TTL: Duration(2 * time.Minute), MaxTTL: Duration(time.Hour),
 			ForgetAfter: Duration(24 * time.Hour), MaxActive: 10000, MaxLegitShare: 0.25,
 		},
+		Signatures: DefaultSignatureConfig(),
 		Tracking: TrackingConfig{
 			MaxKeys: 4 << 20, IdleTimeout: Duration(10 * time.Minute),
 			ProbationTimeout: Duration(10 * time.Second),
@@ -206,6 +208,9 @@ func (c *Config) Validate() error {
 	}
 	if !(b.MaxLegitShare > 0 && b.MaxLegitShare <= 1) {
 		return bad("bans.max_legit_share", "%v is outside (0..1]", b.MaxLegitShare)
+	}
+	if err := c.Signatures.validate(); err != nil {
+		return err
 	}
 	t := c.Tracking
 	if t.MaxKeys < 1 {

@@ -125,7 +125,9 @@ type Engine struct {
 	anomSrc       []Addr
 	anomPfx       []prefixKey
 
-	bans       banBook
+	bans banBook
+	// sig holds signature rules and what deriving them needs.
+	sig        sigState
 	allow      []netip.Prefix // configured allowlist, then extraAllow
 	extraAllow []netip.Prefix
 	stats      Stats
@@ -161,6 +163,7 @@ func New(cfg Config, enf Enforcer) (*Engine, error) {
 		prefixes: newTable[prefixKey](),
 		ports:    make(map[uint16]float64),
 		bans:     newBanBook(),
+		sig:      newSigState(),
 	}
 	// Longest prefixes first within each family, so a flagged /64 is taken
 	// out of its /48 before the /48 is judged.
@@ -227,6 +230,7 @@ func (e *Engine) Step(t *Tick) []Event {
 	e.legitPPS = 0
 	e.dropB = [NumClasses]float64{}
 	e.resetPrefixes()
+	e.tickFeatures(t)
 
 	// Sources are looked up lookAhead at a time before they are judged: the
 	// lookups are independent, so their cache misses (at a million sources
@@ -248,6 +252,8 @@ func (e *Engine) Step(t *Tick) []Event {
 	e.absentPrefixes()
 	e.judgeAggregate(t)
 	e.maintainBans()
+	e.maintainSignatures(t)
+	e.learnFeatures(t)
 
 	e.srcPrior.endTick(e.cfg.PriorQuantile, e.alpha)
 	for i := range e.pfxPrior {

@@ -29,9 +29,11 @@ const (
 	ScopeSource Scope = iota + 1
 	ScopePrefix
 	ScopeAggregate
+	// ScopeSignature: a signature rule (Event.Match), not a source.
+	ScopeSignature
 )
 
-var scopeNames = map[Scope]string{ScopeSource: "source", ScopePrefix: "prefix", ScopeAggregate: "aggregate"}
+var scopeNames = map[Scope]string{ScopeSource: "source", ScopePrefix: "prefix", ScopeAggregate: "aggregate", ScopeSignature: "signature"}
 
 func (s Scope) String() string { return scopeNames[s] }
 
@@ -92,6 +94,10 @@ type Event struct {
 	// for programs (paging), and not in the JSON form.
 	ReflectionPort uint16
 	Unexplained    bool
+	// Match is a signature rule's match (Scope ScopeSignature), and
+	// RatePPS its rate limit (0: drop).
+	Match   *Match
+	RatePPS uint64
 }
 
 // Contributor is one heavy contributor to an aggregate attack.
@@ -116,6 +122,9 @@ type eventJSON struct {
 	TTLSeconds   float64       `json:"ttl_seconds,omitempty"`
 	DryRun       bool          `json:"dry_run,omitempty"`
 	Contributors []Contributor `json:"contributors,omitempty"`
+	Match        *Match        `json:"match,omitempty"`
+	Action       string        `json:"action,omitempty"`
+	RatePPS      uint64        `json:"rate_pps,omitempty"`
 }
 
 // MarshalJSON writes the event in floodguard's documented JSON-lines shape.
@@ -124,8 +133,19 @@ func (e Event) MarshalJSON() ([]byte, error) {
 		TS: e.Time.UTC().Format(time.RFC3339Nano), Event: e.Kind.String(), Scope: e.Scope.String(),
 		Target: e.Target, PPS: round3(e.PPS), BPS: round3(e.BPS), BaselinePPS: round3(e.BaselinePPS),
 		Reason: e.Reason, Class: e.Class, TTLSeconds: e.TTL.Seconds(), DryRun: e.DryRun,
-		Contributors: e.Contributors,
+		Contributors: e.Contributors, Match: e.Match, Action: e.action(), RatePPS: e.RatePPS,
 	})
+}
+
+// action is a signature ban's action in JSON: "drop" or "rate_limit".
+func (e *Event) action() string {
+	if e.Match == nil || e.Kind != Ban {
+		return ""
+	}
+	if e.RatePPS > 0 {
+		return "rate_limit"
+	}
+	return "drop"
 }
 
 func round3(v float64) float64 {

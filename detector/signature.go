@@ -54,24 +54,64 @@ func (r Range) String() string {
 	return strconv.Itoa(int(r.Lo)) + "-" + strconv.Itoa(int(r.Hi))
 }
 
+// MarshalJSON writes only the components that are set, as rules are
+// written on the command line: {"proto":"udp","sport":"123",
+// "dst":"198.18.0.10/32"}.
+func (m Match) MarshalJSON() ([]byte, error) {
+	var b strings.Builder
+	b.WriteByte('{')
+	add := func(k, v string) {
+		if b.Len() > 1 {
+			b.WriteByte(',')
+		}
+		b.WriteString(strconv.Quote(k) + ":" + strconv.Quote(v))
+	}
+	if m.Src.IsValid() {
+		add("src", m.Src.String())
+	}
+	if m.Dst.IsValid() {
+		add("dst", m.Dst.String())
+	}
+	if m.Proto != 0 {
+		add("proto", ProtoName(m.Proto))
+	}
+	if !m.SrcPort.Any() {
+		add("sport", m.SrcPort.String())
+	}
+	if !m.DstPort.Any() {
+		add("dport", m.DstPort.String())
+	}
+	if m.TCPFlagsMask != 0 {
+		add("tcp_flags", fmt.Sprintf("0x%02x/0x%02x", m.TCPFlags, m.TCPFlagsMask))
+	}
+	if !m.Length.Any() {
+		add("len", m.Length.String())
+	}
+	if m.Fragment != FragAny {
+		add("fragment", m.Fragment.String())
+	}
+	b.WriteByte('}')
+	return []byte(b.String()), nil
+}
+
 // Match selects packets: every component that is set must match, and an
 // unset (zero) component matches anything. Ports and TCP flags require the
 // transport header, so a rule with any of them never matches a non-first
 // fragment.
 type Match struct {
-	Src netip.Prefix `json:"src,omitempty"`
-	Dst netip.Prefix `json:"dst,omitempty"`
+	Src netip.Prefix
+	Dst netip.Prefix
 	// Proto is the IP protocol (6 TCP, 17 UDP, 1 ICMP, 58 ICMPv6; 0 any).
-	Proto   uint8 `json:"proto,omitempty"`
-	SrcPort Range `json:"sport,omitempty"`
-	DstPort Range `json:"dport,omitempty"`
+	Proto   uint8
+	SrcPort Range
+	DstPort Range
 	// TCPFlags matches when flags & TCPFlagsMask == TCPFlags (mask 0: any).
-	TCPFlags     uint8 `json:"tcp_flags,omitempty"`
-	TCPFlagsMask uint8 `json:"tcp_flags_mask,omitempty"`
+	TCPFlags     uint8
+	TCPFlagsMask uint8
 	// Length is the IP packet's total length (IPv6: payload length plus
 	// the 40-byte header), as FlowSpec counts it.
-	Length   Range    `json:"len,omitempty"`
-	Fragment Fragment `json:"fragment,omitempty"`
+	Length   Range
+	Fragment Fragment
 }
 
 // PacketMeta is what a signature rule can see of a packet: the fields both
