@@ -5,6 +5,7 @@ import (
 	"net/netip"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/floodguard/floodguard/bpf"
 	"github.com/floodguard/floodguard/detector"
@@ -37,6 +38,20 @@ func joinBans(rules func() ([]bpf.Rule, error), book []detector.ActiveBan) ([]Ba
 	}
 	slices.SortFunc(out, func(a, b Ban) int { return strings.Compare(a.Target, b.Target) })
 	return out, nil
+}
+
+// signatureBans lists the detector's signature rules.
+func signatureBans(sigs []detector.ActiveSignature, now time.Time) []Ban {
+	var out []Ban
+	for _, s := range sigs {
+		o := "detector"
+		if s.Manual {
+			o = "manual"
+		}
+		out = append(out, Ban{Target: s.Match.String(), Origin: o, Scope: detector.ScopeSignature.String(),
+			TimeLeft: s.Expires.Sub(now), DryRun: s.DryRun, Action: s.Action(), RatePPS: s.RatePPS})
+	}
+	return out
 }
 
 func origin(b detector.ActiveBan) string {

@@ -48,12 +48,19 @@ type Ban struct {
 	Packets  uint64        `json:"dropped_packets"`
 	Bytes    uint64        `json:"dropped_bytes"`
 	DryRun   bool          `json:"dry_run,omitempty"`
+	// Action and RatePPS are a signature rule's: "drop" or "rate_limit".
+	Action  string `json:"action,omitempty"`
+	RatePPS uint64 `json:"rate_pps,omitempty"`
 }
 
-// BlockRequest is the body of POST /v1/block and /v1/unblock.
+// BlockRequest is the body of POST /v1/block and /v1/unblock: a source
+// prefix ban (CIDR alone), or a signature rule (Match, whose source prefix
+// is CIDR if given), dropping or rate-limited to RatePPS.
 type BlockRequest struct {
-	CIDR string `json:"cidr"`
-	TTL  string `json:"ttl,omitempty"`
+	CIDR    string          `json:"cidr,omitempty"`
+	TTL     string          `json:"ttl,omitempty"`
+	Match   *detector.Match `json:"match,omitempty"`
+	RatePPS uint64          `json:"rate_pps,omitempty"`
 }
 
 // command is an operator request run on the detector's goroutine between
@@ -245,21 +252,42 @@ func (c *control) change(w http.ResponseWriter, r *http.Request, block bool) {
 		httpError(w, http.StatusBadRequest, fmt.Errorf("bad request body: %w", err))
 		return
 	}
-	cidr, err := detector.ParseCIDR(req.CIDR)
-	if err != nil {
-		httpError(w, http.StatusBadRequest, err)
-		return
-	}
 	ttl := time.Hour
+	var err error
 	if req.TTL != "" {
 		if ttl, err = time.ParseDuration(req.TTL); err != nil || ttl <= 0 {
 			httpError(w, http.StatusBadRequest, fmt.Errorf("ttl %q: want a positive duration like 10m", req.TTL))
 			return
 		}
 	}
+	var cidr detector.CIDR
+	if req.CIDR != "" || req.Match == nil {
+		if cidr, err = detector.ParseCIDR(req.CIDR); err != nil {
+			httpError(w, http.StatusBadRequest, err)
+			return
+		}
+	}
+	target := cidr.String()
+	var m detector.Match
+	if req.Match != nil {
+		m = *req.Match
+		if cidr.IsValid() {
+			m.Src = cidr.Prefix
+		}
+		if err := m.Validate(); err != nil {
+			httpError(w, http.StatusBadRequest, fmt.Errorf("rule %s: %w", m.String(), err))
+			return
+		}
+		target = m.String()
+	}
 	who, _ := r.Context().Value(peerKey{}).(peer)
 	_, err = c.do(r.Context(), func() (any, error) {
-		if block {
+		switch {
+		case req.Match != nil && block:
+			return nil, c.d.eng.ManualSignature(m, req.RatePPS, ttl, time.Now())
+		case req.Match != nil:
+			return nil, c.d.eng.ManualUnsignature(m)
+		case block:
 			return nil, c.d.eng.ManualBan(cidr.Prefix, ttl, time.Now())
 		}
 		return nil, c.d.eng.ManualUnban(cidr.Prefix, time.Now())
@@ -268,9 +296,12 @@ func (c *control) change(w http.ResponseWriter, r *http.Request, block bool) {
 	if block {
 		op = "block"
 	}
-	ev := c.d.log.Warn().Str("event", "manual_"+op).Str("target", cidr.String()).Str("by", who.String())
+	ev := c.d.log.Warn().Str("event", "manual_"+op).Str("target", target).Str("by", who.String())
 	if block {
 		ev = ev.Str("ttl", ttl.String())
+		if req.RatePPS > 0 {
+			ev = ev.Uint64("rate_pps", req.RatePPS)
+		}
 	}
 	if err != nil {
 		ev.Err(err).Msg("operator " + op + " refused")
@@ -282,7 +313,7 @@ func (c *control) change(w http.ResponseWriter, r *http.Request, block bool) {
 		return
 	}
 	ev.Msg("operator " + op)
-	writeJSON(w, map[string]string{"result": op + "ed " + cidr.String()})
+	writeJSON(w, map[string]string{"result": op + "ed " + target})
 }
 
 func writeJSON(w http.ResponseWriter, v any) {
@@ -299,7 +330,11 @@ func httpError(w http.ResponseWriter, code int, err error) {
 // bans joins the kernel's rules (with their hit counters) and the
 // detector's book (origin, scope).
 func (d *daemon) bans() ([]Ban, error) {
-	return joinBans(d.x.Rules, d.eng.Bans())
+	out, err := joinBans(d.x.Rules, d.eng.Bans())
+	if err != nil {
+		return nil, err
+	}
+	return append(out, signatureBans(d.eng.Signatures(), time.Now())...), nil
 }
 
 // KernelBans lists the rules in the pinned maps alone, for when the daemon

@@ -1,6 +1,7 @@
 package detector
 
 import (
+	"encoding/json"
 	"fmt"
 	"net/netip"
 	"strconv"
@@ -92,6 +93,74 @@ func (m Match) MarshalJSON() ([]byte, error) {
 	}
 	b.WriteByte('}')
 	return []byte(b.String()), nil
+}
+
+// UnmarshalJSON reads the form MarshalJSON writes; an unknown key or a
+// bad value is an error naming it.
+func (m *Match) UnmarshalJSON(b []byte) error {
+	var raw map[string]string
+	if err := json.Unmarshal(b, &raw); err != nil {
+		return fmt.Errorf("match: %w", err)
+	}
+	var out Match
+	for k, v := range raw {
+		var err error
+		switch k {
+		case "src", "dst":
+			var c CIDR
+			if c, err = ParseCIDR(v); err == nil {
+				if k == "src" {
+					out.Src = c.Prefix
+				} else {
+					out.Dst = c.Prefix
+				}
+			}
+		case "proto":
+			out.Proto, err = ParseProto(v)
+		case "sport":
+			out.SrcPort, err = ParseRange(v)
+		case "dport":
+			out.DstPort, err = ParseRange(v)
+		case "len":
+			out.Length, err = ParseRange(v)
+		case "tcp_flags":
+			out.TCPFlags, out.TCPFlagsMask, err = ParseTCPFlags(v)
+		case "fragment":
+			out.Fragment, err = ParseFragment(v)
+		default:
+			err = fmt.Errorf("unknown component")
+		}
+		if err != nil {
+			return fmt.Errorf("match %s: %w", k, err)
+		}
+	}
+	*m = out
+	return nil
+}
+
+// ParseTCPFlags reads "0x02/0x12" (value/mask) or "syn" (SYN set, ACK
+// clear: 0x02/0x12).
+func ParseTCPFlags(s string) (value, mask uint8, err error) {
+	if strings.EqualFold(s, "syn") {
+		return 0x02, 0x12, nil
+	}
+	v, mk, ok := strings.Cut(s, "/")
+	a, err1 := strconv.ParseUint(v, 0, 8)
+	b, err2 := strconv.ParseUint(mk, 0, 8)
+	if !ok || err1 != nil || err2 != nil || b == 0 || a&^b != 0 {
+		return 0, 0, fmt.Errorf("%q: want VALUE/MASK like 0x02/0x12, or syn", s)
+	}
+	return uint8(a), uint8(b), nil
+}
+
+// ParseFragment reads any, none, first or later.
+func ParseFragment(s string) (Fragment, error) {
+	for i, n := range fragNames {
+		if s == n {
+			return Fragment(i), nil
+		}
+	}
+	return 0, fmt.Errorf("%q: want any, none, first or later", s)
 }
 
 // Match selects packets: every component that is set must match, and an

@@ -320,3 +320,26 @@ func spread(base string, n int) []string {
 	}
 	return out
 }
+
+func TestMatchJSONRoundTrip(t *testing.T) {
+	for _, m := range []Match{
+		{Proto: 17, SrcPort: Range{123, 123}, Dst: netip.MustParsePrefix("198.18.0.10/32")},
+		{Proto: 6, DstPort: Range{80, 443}, TCPFlags: 0x02, TCPFlagsMask: 0x12, Length: Range{40, 60}, Src: netip.MustParsePrefix("2001:db8::/32")},
+		{Proto: 17, Fragment: FragLater},
+	} {
+		b, err := json.Marshal(m)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var back Match
+		if err := json.Unmarshal(b, &back); err != nil || back != m {
+			t.Errorf("%s: round trip gave %v, %v", b, back, err)
+		}
+	}
+	for _, bad := range []string{`{"proto":"xyz"}`, `{"sport":"9-3"}`, `{"colour":"red"}`, `{"tcp_flags":"3/1"}`, `{"fragment":"some"}`, `[1]`} {
+		var m Match
+		if err := json.Unmarshal([]byte(bad), &m); err == nil {
+			t.Errorf("%s accepted", bad)
+		}
+	}
+}

@@ -34,7 +34,7 @@ type ctlFlags struct {
 	paths  config.Paths
 }
 
-func parseCtlFlags(e env, name, usage string, withTTL bool, args []string) (ctlFlags, error) {
+func parseCtlFlags(e env, name, usage string, withTTL bool, args []string, extra ...func(*flag.FlagSet)) (ctlFlags, error) {
 	var f ctlFlags
 	fs := flag.NewFlagSet(name, flag.ContinueOnError)
 	fs.SetOutput(e.stderr)
@@ -43,6 +43,9 @@ func parseCtlFlags(e env, name, usage string, withTTL bool, args []string) (ctlF
 	fs.StringVar(&f.output, "o", "table", "output `format`: table or json")
 	if withTTL {
 		fs.DurationVar(&f.ttl, "ttl", time.Hour, "how long the block lasts")
+	}
+	for _, x := range extra {
+		x(fs)
 	}
 	fs.Usage = func() {
 		fmt.Fprintf(e.stderr, "usage: floodguard %s [flags] %s\n", name, usage)
@@ -204,7 +207,11 @@ func runBans(e env, args []string) error {
 		if b.DryRun {
 			left = "dry run"
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d\t%d\n", b.Target, b.Origin, b.Scope, left, b.Packets, b.Bytes)
+		target := b.Target
+		if b.RatePPS > 0 {
+			target += fmt.Sprintf(" (limit %d pps)", b.RatePPS)
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d\t%d\n", target, b.Origin, b.Scope, left, b.Packets, b.Bytes)
 	}
 	fmt.Fprintf(tw, "(%d rules, from the %s)\n", len(bans), source)
 	return tw.Flush()
@@ -214,27 +221,48 @@ func runBlock(e env, args []string) error   { return runChange(e, "block", args)
 func runUnblock(e env, args []string) error { return runChange(e, "unblock", args) }
 
 func runChange(e env, op string, args []string) error {
-	f, err := parseCtlFlags(e, op, "CIDR", op == "block", args)
+	var mf matchFlags
+	f, err := parseCtlFlags(e, op, "[CIDR] [--proto P --sport N --dport N --len LO-HI --flags V/M --frag K --dst CIDR --rate PPS]", op == "block", args, mf.register)
 	if errors.Is(err, flag.ErrHelp) {
 		return nil
 	}
 	if err != nil {
 		return err
 	}
-	if len(f.args) != 1 {
-		return usageError("want exactly one CIDR or address")
-	}
-	cidr, err := detector.ParseCIDR(f.args[0])
+	m, isSig, err := mf.match()
 	if err != nil {
 		return usageError("%v", err)
 	}
-	req := daemon.BlockRequest{CIDR: cidr.String()}
+	if len(f.args) > 1 || (len(f.args) == 0 && !isSig) {
+		return usageError("want one CIDR or address, or signature flags (--proto, --sport, --dport, --len, ...)")
+	}
+	var cidr detector.CIDR
+	if len(f.args) == 1 {
+		if cidr, err = detector.ParseCIDR(f.args[0]); err != nil {
+			return usageError("%v", err)
+		}
+	}
+	req := daemon.BlockRequest{}
+	if cidr.IsValid() {
+		req.CIDR = cidr.String()
+	}
+	if isSig {
+		if cidr.IsValid() {
+			m.Src = cidr.Prefix
+		}
+		if err := m.Validate(); err != nil {
+			return usageError("%v", err)
+		}
+		req.Match, req.RatePPS = &m, mf.rate
+	} else if mf.rate > 0 {
+		return usageError("--rate needs a signature (--proto ...): a source ban drops everything")
+	}
 	if op == "block" {
 		req.TTL = f.ttl.String()
 	}
 	var res map[string]string
 	err = call(f.socket, "POST", "/v1/"+op, req, &res)
-	if errors.Is(err, errDaemonDown) && op == "unblock" {
+	if errors.Is(err, errDaemonDown) && op == "unblock" && !isSig {
 		if err := daemon.UnblockPinned(f.paths.PinDir, cidr.Prefix); err != nil {
 			return err
 		}
