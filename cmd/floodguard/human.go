@@ -59,6 +59,9 @@ func (o *humanOutput) tick(_ *detector.Tick, evs []detector.Event) error {
 			detail = fmt.Sprintf("%s pps (baseline %s)", humanize.SI(ev.PPS), humanize.SI(ev.BaselinePPS))
 		case detector.Ban:
 			detail = fmt.Sprintf("for %s", ev.TTL)
+			if ev.RatePPS > 0 {
+				detail += fmt.Sprintf(", limit %d pps", ev.RatePPS)
+			}
 			if ev.DryRun {
 				detail += " (dry run)"
 			}
