@@ -44,7 +44,7 @@ type SinkCounters struct {
 
 // Label values.
 var (
-	ruleKinds   = [...]string{"exact", "prefix"}
+	ruleKinds   = [...]string{"exact", "prefix", "signature"}
 	ruleOrigins = [...]string{"detector", "manual"}
 	scopes      = [...]string{"source", "prefix", "aggregate"}
 	// rateBands are the lower bounds (pps) of floodguard_tick_sources_over_rate.
@@ -133,7 +133,7 @@ var (
 	descDryRun   = newDesc("dry_run", "1 when bans are decided and reported but no rule is installed.")
 	descLastTick = newDesc("last_tick_timestamp_seconds", "Unix time at which the last processed tick ended.")
 
-	descRules    = newDesc("rules_active", "Drop rules in force (not expired, dry-run bans excluded), by kind and origin.", "kind", "origin")
+	descRules    = newDesc("rules_active", "Drop rules in force (not expired, dry-run bans excluded), by kind (exact, prefix, signature) and origin.", "kind", "origin")
 	descAttacks  = newDesc("attacks_in_progress", "Attacks in progress, by scope.", "scope")
 	descTracked  = newDesc("tracked_sources", "Source addresses the detector keeps a baseline for.")
 	descTrackedP = newDesc("tracked_prefixes", "Source prefixes the detector keeps a baseline for.")
@@ -362,6 +362,7 @@ type tickInput struct {
 	stats     detector.Stats
 	baselines []detector.Baseline
 	book      []detector.ActiveBan // nil when the book is empty
+	sigs      []detector.ActiveSignature
 	attacks   []detector.Attack    // engine.Attacks()
 	live      capture.LiveStats
 	capacity  uint32
@@ -408,6 +409,17 @@ func (m *metrics) observe(in *tickInput) {
 			o = 1
 		}
 		s.rules[k][o]++
+	}
+	for i := range in.sigs {
+		sg := &in.sigs[i]
+		if sg.DryRun || !sg.Expires.After(in.now) {
+			continue
+		}
+		o := 0
+		if sg.Manual {
+			o = 1
+		}
+		s.rules[2][o]++
 	}
 	for _, a := range in.attacks {
 		for i := range scopes {
@@ -473,6 +485,7 @@ func (d *daemon) observeTick(t *detector.Tick, evs []detector.Event, live *captu
 		tick: t, events: evs, stats: st,
 		baselines: d.eng.Baselines(),
 		attacks:   d.eng.Attacks(),
+		sigs:      d.eng.Signatures(),
 		live:      live.Stats(),
 		capacity:  d.x.MaxSources(),
 		dryRun:    d.file.Bans.DryRun,

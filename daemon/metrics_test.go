@@ -87,6 +87,8 @@ func fakeMetrics(t *testing.T) *metrics {
 			{Scope: detector.ScopeSource, Prefix: netip.MustParsePrefix("198.18.0.2/32")},
 			{Scope: detector.ScopeSource, Prefix: netip.MustParsePrefix("198.18.0.3/32")},
 			{Scope: detector.ScopePrefix, Prefix: netip.MustParsePrefix("198.19.7.0/24")}},
+		sigs: []detector.ActiveSignature{{SignatureRule: detector.SignatureRule{Match: detector.Match{Proto: 17, SrcPort: detector.Range{Lo: 53, Hi: 53}}, Expires: now.Add(time.Minute)}},
+			{SignatureRule: detector.SignatureRule{Match: detector.Match{Proto: 17}, Expires: now.Add(-time.Second)}, Manual: true}},
 	})
 	return m
 }
@@ -202,6 +204,8 @@ func TestMetricsCollector(t *testing.T) {
 		{"floodguard_rules_active", []string{"kind", "prefix", "origin", "detector"}, 1},
 		{"floodguard_rules_active", []string{"kind", "prefix", "origin", "manual"}, 1},
 		{"floodguard_rules_active", []string{"kind", "exact", "origin", "manual"}, 0},
+		{"floodguard_rules_active", []string{"kind", "signature", "origin", "detector"}, 1},
+		{"floodguard_rules_active", []string{"kind", "signature", "origin", "manual"}, 0},
 		// The first tick's ban is history; the second tick's three count.
 		{"floodguard_bans_total", []string{"scope", "source", "origin", "detector"}, 1},
 		{"floodguard_bans_total", []string{"scope", "prefix", "origin", "detector"}, 1},

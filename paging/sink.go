@@ -303,6 +303,9 @@ func sinkDetailLines(p *Page) []string {
 		fmt.Sprintf("bans: %d sources, %d prefixes (%s)", inc.BannedSources, inc.BannedPrefixes, sinkHolding(inc)),
 		fmt.Sprintf("waves: %d", inc.Waves),
 	)
+	if len(inc.SignatureRules) > 0 {
+		lines = append(lines, "signature rules: "+strings.Join(inc.SignatureRules, "; "))
+	}
 	if len(inc.Attacks) > 0 {
 		lines = append(lines, "attacks: "+strings.Join(inc.Attacks, "; "))
 	}

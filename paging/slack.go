@@ -105,7 +105,7 @@ func (s *slack) message(p *Page) slackMessage {
 	blocks = append(blocks, slackBlock{Type: "section", Fields: []slackText{
 		slackMrkdwn(fmt.Sprintf("*Peak*\n%s pps, %sbit/s", humanize.SI(inc.PeakPPS), humanize.SI(inc.PeakBPS)), slackFieldMax),
 		slackMrkdwn(fmt.Sprintf("*Baseline*\n%s pps", humanize.SI(inc.BaselinePPS)), slackFieldMax),
-		slackMrkdwn(fmt.Sprintf("*Bans*\n%d sources, %d prefixes (%s)", inc.BannedSources, inc.BannedPrefixes, sinkHolding(inc)), slackFieldMax),
+		slackMrkdwn(fmt.Sprintf("*Bans*\n%d sources, %d prefixes, %d signature rules (%s)", inc.BannedSources, inc.BannedPrefixes, len(inc.SignatureRules), sinkHolding(inc)), slackFieldMax),
 		slackMrkdwn("*Dropped*\n"+dropped, slackFieldMax),
 	}})
 	if len(inc.TopSources) > 0 {

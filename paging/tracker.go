@@ -16,6 +16,7 @@ import (
 type EngineView interface {
 	Attacks() []detector.Attack
 	Bans() []detector.ActiveBan
+	Signatures() []detector.ActiveSignature
 	Baselines() []detector.Baseline
 	Config() detector.Config
 }
@@ -53,6 +54,7 @@ type kindNotes struct {
 	sources, prefixes map[string]bool // attacked or banned
 	reflectionPort    int
 	spoofed           bool
+	signature         string // the first signature rule's target
 }
 
 // NewTracker returns a tracker for host; replay names the capture when the
@@ -165,6 +167,10 @@ func (tr *Tracker) open(now time.Time) *incidentState {
 // note takes what an attack or ban event says about the flood.
 func (inc *incidentState) note(ev *detector.Event) {
 	switch {
+	case ev.Scope == detector.ScopeSignature:
+		if inc.kinds.signature == "" {
+			inc.kinds.signature = ev.Target
+		}
 	case ev.Kind == detector.Ban && ev.Prefix.IsValid() && !ev.Prefix.IsSingleIP():
 		inc.kinds.prefixes[ev.Prefix.String()] = true
 	case ev.Kind == detector.Ban && ev.Prefix.IsValid():
@@ -239,6 +245,13 @@ func (tr *Tracker) measure(t *detector.Tick, eng EngineView) {
 			inc.BannedPrefixes++
 		}
 	}
+	inc.SignatureRules = inc.SignatureRules[:0]
+	for _, s := range eng.Signatures() {
+		inc.SignatureRules = append(inc.SignatureRules, s.Match.String())
+	}
+	if len(inc.SignatureRules) == 0 {
+		inc.SignatureRules = nil
+	}
 	inc.DryRun = eng.Config().Bans.DryRun
 	inc.Attacks = slices.Sorted(maps.Keys(inc.active))
 	// Holding: what still passes is under the detector's own aggregate
@@ -264,7 +277,7 @@ func (tr *Tracker) measure(t *detector.Tick, eng EngineView) {
 	inc.BansHolding = !over
 	if over && !inc.notHolding && inc.paged {
 		inc.notHolding = true
-		if inc.BannedSources+inc.BannedPrefixes > 0 {
+		if inc.BannedSources+inc.BannedPrefixes+len(inc.SignatureRules) > 0 {
 			inc.pending = append(inc.pending, "bans not holding")
 		} else {
 			inc.pending = append(inc.pending, "flood not mitigated (nothing to ban)")
@@ -308,6 +321,8 @@ func (inc *incidentState) kind() string {
 	switch {
 	case k.reflectionPort > 0:
 		return fmt.Sprintf("reflection on UDP port %d", k.reflectionPort)
+	case k.signature != "":
+		return "matched by signature " + k.signature
 	case len(k.prefixes) > 0:
 		return "carpet from prefixes"
 	case len(k.sources) == 1:
@@ -368,9 +383,12 @@ func summary(inc *Incident, a Action) string {
 		fmt.Fprintf(&b, "%s flood on %s (%s): peak %s vs baseline %s; %d sources and %d prefixes banned, dropping %.0f%% (%s)",
 			inc.Kind, inc.Host, strings.Join(inc.Protocols, "+"), Rate(inc.PeakPPS), Rate(inc.BaselinePPS),
 			inc.BannedSources, inc.BannedPrefixes, 100*inc.DroppedShare, Rate(inc.DroppedPPS))
-		if !inc.BansHolding && inc.BannedSources+inc.BannedPrefixes > 0 {
+		if !inc.BansHolding && inc.BannedSources+inc.BannedPrefixes+len(inc.SignatureRules) > 0 {
 			b.WriteString("; bans NOT holding")
 		}
+	}
+	if len(inc.SignatureRules) > 0 {
+		fmt.Fprintf(&b, "; signature rules: %s", strings.Join(inc.SignatureRules, ", "))
 	}
 	if len(inc.TopSources) > 0 {
 		b.WriteString("; top:")

@@ -14,12 +14,16 @@ import (
 type fakeEngine struct {
 	attacks   map[string]bool // from the events, as the engine keeps them
 	bans      []detector.ActiveBan
+	sigs      []detector.ActiveSignature
 	baseline  float64
 	threshold float64
 	dryRun    bool
 }
 
 func (f *fakeEngine) Bans() []detector.ActiveBan { return f.bans }
+func (f *fakeEngine) Signatures() []detector.ActiveSignature {
+	return f.sigs
+}
 func (f *fakeEngine) Attacks() []detector.Attack {
 	var out []detector.Attack
 	for a := range f.attacks {
@@ -379,5 +383,32 @@ func TestTrackerInvariants(t *testing.T) {
 				open = ""
 			}
 		}
+	}
+}
+
+// TestSignatureIncident: a flood dropped by a signature rule is paged as
+// such, naming the rule, and the rule counts as mitigation.
+func TestSignatureIncident(t *testing.T) {
+	rule := "udp sport 123 → 198.18.0.10"
+	tr := NewTracker(testConfig(), "web1", "")
+	eng := &fakeEngine{baseline: 1000, threshold: 10000, attacks: map[string]bool{}}
+	var pages []Page
+	for i, s := range quiet(5) {
+		pages = append(pages, tr.Observe(tickAt(i, s), nil, eng)...)
+	}
+	start := ev(detector.AttackStart, detector.ScopeAggregate, "*", "udp")
+	ban := detector.Event{Kind: detector.Ban, Scope: detector.ScopeSignature, Target: rule, Time: t0.Add(6 * time.Second)}
+	eng.step([]detector.Event{start})
+	eng.sigs = []detector.ActiveSignature{{SignatureRule: detector.SignatureRule{Match: detector.Match{Proto: 17}}}}
+	pages = append(pages, tr.Observe(tickAt(5, step{pps: 25000, dropped: 24000, class: detector.ClassUDP}), []detector.Event{start, ban}, eng)...)
+	if len(pages) != 1 {
+		t.Fatalf("pages: %s", actions(pages))
+	}
+	inc := pages[0].Incident
+	if inc.Kind != "matched by signature "+rule || len(inc.SignatureRules) != 1 || !inc.BansHolding {
+		t.Errorf("incident %+v", inc)
+	}
+	if !strings.Contains(inc.Summary, "signature rules: udp") {
+		t.Errorf("summary %q does not name the rule", inc.Summary)
 	}
 }
