@@ -249,7 +249,7 @@ func inForce(rules []Ban, book []detector.ActiveBan, now time.Time) []Ban {
 	var expires map[string]time.Time
 	out := rules[:0]
 	for _, r := range rules {
-		if r.DryRun {
+		if r.DryRun && r.Scope != detector.ScopeSignature.String() { // signature rules carry their own
 			if expires == nil {
 				expires = make(map[string]time.Time, len(book))
 				for _, b := range book {
