@@ -23,8 +23,8 @@ func aggName(c int) string {
 func (e *Engine) judgeAggregate(t *Tick) {
 	var pps, bps [NumClasses + 1]float64
 	for c := range NumClasses {
-		p := max(float64(t.Total.Packets[c])-e.dropP[c], 0)/e.secs - e.flagged[c]
-		b := max(float64(t.Total.Bytes[c])-e.dropB[c], 0)*8/e.secs - e.flagBPS[c]
+		p := max(float64(t.Total.Packets[c])-e.scratch.dropP[c], 0)/e.scratch.secs - e.scratch.flagged[c]
+		b := max(float64(t.Total.Bytes[c])-e.scratch.dropB[c], 0)*8/e.scratch.secs - e.scratch.flagBPS[c]
 		pps[c], bps[c] = max(p, 0), max(b, 0)
 		pps[aggAll] += pps[c]
 		bps[aggAll] += bps[c]
@@ -46,7 +46,7 @@ func (e *Engine) judgeAggregate(t *Tick) {
 				if st.over >= thr.EnterTicks {
 					st.anomalous, st.calm, st.peakPPS = true, 0, pps[c]
 					i := e.emit(AttackStart, ScopeAggregate, "*", pps[c], bps[c], st.pps.mean, "")
-					e.events[i].Class = aggName(c)
+					e.scratch.events[i].Class = aggName(c)
 					var reason string
 					var contrib []Contributor
 					if analysed && c == aggAll {
@@ -61,12 +61,12 @@ func (e *Engine) judgeAggregate(t *Tick) {
 						if sigNote != "" {
 							reason += "; " + sigNote
 						}
-						e.events[i].ReflectionPort, e.events[i].Unexplained = an.reflectionPort, an.unexplained
+						e.scratch.events[i].ReflectionPort, e.scratch.events[i].Unexplained = an.reflectionPort, an.unexplained
 						analysed = true
 					}
-					e.events[i].Reason = fmt.Sprintf("%s %s over max(baseline %.0f + %g·σ %.0f, %g× baseline, floor %.0f); %s",
+					e.scratch.events[i].Reason = fmt.Sprintf("%s %s over max(baseline %.0f + %g·σ %.0f, %g× baseline, floor %.0f); %s",
 						aggName(c), humanize.Rate(pps[c], bps[c]), st.pps.mean, thr.K, st.pps.sigma(), thr.Ratio, thr.FloorPPS, reason)
-					e.events[i].Contributors = contrib
+					e.scratch.events[i].Contributors = contrib
 				}
 				continue
 			}
@@ -87,7 +87,7 @@ func (e *Engine) judgeAggregate(t *Tick) {
 				st.anomalous, st.over, st.calm = false, 0, 0
 				i := e.emit(AttackEnd, ScopeAggregate, "*", pps[c], bps[c], st.pps.mean,
 					fmt.Sprintf("%s below exit level for %d ticks (peak %.0f pps)", aggName(c), thr.ExitTicks, st.peakPPS))
-				e.events[i].Class = aggName(c)
+				e.scratch.events[i].Class = aggName(c)
 			}
 			continue
 		}
@@ -131,8 +131,8 @@ func (e *Engine) distributed(t *Tick, c int, rate float64, st *aggState, ban boo
 	if excess <= 0 {
 		return analysis{reason: "no excess over baseline"}
 	}
-	clear(e.ports)
-	e.cands = e.cands[:0]
+	clear(e.scratch.ports)
+	e.scratch.cands = e.scratch.cands[:0]
 	var top []Contributor
 	var nsrc int
 	var udpTotal float64
@@ -156,12 +156,12 @@ func (e *Engine) distributed(t *Tick, c int, rate float64, st *aggState, ban boo
 			continue
 		}
 		nsrc++
-		cpps := float64(cp) / e.secs
+		cpps := float64(cp) / e.scratch.secs
 		top = pushTop(top, Contributor{Target: src.Addr.String(), PPS: cpps, Share: cpps / excess}, 5)
 		if c == int(ClassUDP) || c == aggAll {
-			u := float64(src.Packets[ClassUDP]) / e.secs
+			u := float64(src.Packets[ClassUDP]) / e.scratch.secs
 			if u > 0 && src.UDPSrcPort != 0 {
-				e.ports[src.UDPSrcPort] += u
+				e.scratch.ports[src.UDPSrcPort] += u
 				udpTotal += u
 			}
 		}
@@ -172,10 +172,10 @@ func (e *Engine) distributed(t *Tick, c int, rate float64, st *aggState, ban boo
 		}
 		pb, _ := baselines(s, &e.srcPrior)
 		band := max(pb.mean+thr.K*pb.sigma(), pb.mean*thr.Ratio)
-		if float64(pkts)/e.secs <= band {
+		if float64(pkts)/e.scratch.secs <= band {
 			continue
 		}
-		e.cands = append(e.cands, candidate{addr: src.Addr, pps: cpps, bps: float64(cb) * 8 / e.secs, band: band, port: src.UDPSrcPort})
+		e.scratch.cands = append(e.scratch.cands, candidate{addr: src.Addr, pps: cpps, bps: float64(cb) * 8 / e.scratch.secs, band: band, port: src.UDPSrcPort})
 	}
 	var notes []string
 	var an analysis
@@ -183,9 +183,9 @@ func (e *Engine) distributed(t *Tick, c int, rate float64, st *aggState, ban boo
 	if port, share := e.topPort(excess); share >= dc.ReflectionShare && udpTotal > 0 {
 		an.reflectionPort = port
 		notes = append(notes, fmt.Sprintf("reflection from udp source port %d%s carries %.0f%% of the excess", port, portName(port), 100*min(share, 1)))
-		e.cands = slices.DeleteFunc(e.cands, func(cd candidate) bool { return cd.port != port })
+		e.scratch.cands = slices.DeleteFunc(e.scratch.cands, func(cd candidate) bool { return cd.port != port })
 	}
-	slices.SortFunc(e.cands, func(a, b candidate) int {
+	slices.SortFunc(e.scratch.cands, func(a, b candidate) int {
 		if a.pps != b.pps {
 			if a.pps > b.pps {
 				return -1
@@ -197,12 +197,12 @@ func (e *Engine) distributed(t *Tick, c int, rate float64, st *aggState, ban boo
 	exitLevel := threshold(&st.pps, e.cfg.Aggregate.K, e.cfg.Aggregate.Ratio, e.cfg.Aggregate.FloorPPS) * e.cfg.Aggregate.ExitFraction
 	need := rate - max(exitLevel, st.pps.mean)
 	var all float64
-	for _, cd := range e.cands {
+	for _, cd := range e.scratch.cands {
 		all += cd.pps
 	}
 	n := 0
-	for removed := 0.0; n < len(e.cands) && removed < need; n++ {
-		removed += e.cands[n].pps
+	for removed := 0.0; n < len(e.scratch.cands) && removed < need; n++ {
+		removed += e.scratch.cands[n].pps
 	}
 	if nsrc > 0 {
 		notes = append(notes, fmt.Sprintf("%d sources, %.1f pps each on average", nsrc, rate/float64(nsrc)))
@@ -210,13 +210,13 @@ func (e *Engine) distributed(t *Tick, c int, rate float64, st *aggState, ban boo
 	switch {
 	case !ban:
 		// Analysis only: a signature rule drops this flood.
-	case len(e.cands) == 0 || all < dc.MinExcessShare*excess:
+	case len(e.scratch.cands) == 0 || all < dc.MinExcessShare*excess:
 		an.unexplained = true
 		notes = append(notes, fmt.Sprintf("no small set of out-of-band sources explains it (%d candidates, %.0f%% of the excess): spoofed sources or a flash crowd; nothing banned",
-			len(e.cands), 100*all/excess))
+			len(e.scratch.cands), 100*all/excess))
 	case ban:
 		banned := 0
-		for _, cd := range e.cands[:n] {
+		for _, cd := range e.scratch.cands[:n] {
 			if banned >= dc.MaxBansPerTick {
 				notes = append(notes, fmt.Sprintf("ban limit %d per tick reached", dc.MaxBansPerTick))
 				break
@@ -232,7 +232,7 @@ func (e *Engine) distributed(t *Tick, c int, rate float64, st *aggState, ban boo
 				banned++
 			}
 		}
-		notes = append(notes, fmt.Sprintf("banning %d of %d out-of-band sources", banned, len(e.cands)))
+		notes = append(notes, fmt.Sprintf("banning %d of %d out-of-band sources", banned, len(e.scratch.cands)))
 	}
 	an.reason, an.top = strings.Join(notes, "; "), top
 	return an
@@ -243,7 +243,7 @@ func (e *Engine) distributed(t *Tick, c int, rate float64, st *aggState, ban boo
 func (e *Engine) topPort(excess float64) (uint16, float64) {
 	var best uint16
 	var rate float64
-	for p, r := range e.ports {
+	for p, r := range e.scratch.ports {
 		if r > rate || (r == rate && p < best) {
 			best, rate = p, r
 		}

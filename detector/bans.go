@@ -88,7 +88,7 @@ func (e *Engine) allowlisted(p netip.Prefix) bool {
 // nextTTL doubles the TTL for each remembered offence, up to the cap.
 func (e *Engine) nextTTL(p netip.Prefix) time.Duration {
 	o := e.bans.offences[p]
-	if o.count > 0 && e.now.Sub(o.last) > e.cfg.Bans.ForgetAfter.D() {
+	if o.count > 0 && e.scratch.now.Sub(o.last) > e.cfg.Bans.ForgetAfter.D() {
 		o.count = 0
 	}
 	ttl := e.cfg.Bans.TTL.D()
@@ -96,7 +96,7 @@ func (e *Engine) nextTTL(p netip.Prefix) time.Duration {
 		ttl *= 2
 	}
 	ttl = min(ttl, e.cfg.Bans.MaxTTL.D())
-	e.bans.offences[p] = offence{count: o.count + 1, last: e.now}
+	e.bans.offences[p] = offence{count: o.count + 1, last: e.scratch.now}
 	return ttl
 }
 
@@ -110,11 +110,11 @@ func (e *Engine) tryBan(p netip.Prefix, scope Scope, pps, bps, base, hold float6
 		e.stats.BansRefused++
 		return false, "allowlisted"
 	}
-	if until, ok := e.bans.pardons[p]; ok && e.now.Before(until) {
+	if until, ok := e.bans.pardons[p]; ok && e.scratch.now.Before(until) {
 		e.stats.BansRefused++
 		return false, "unblocked by an operator until " + until.UTC().Format(time.RFC3339)
 	}
-	if share := e.banLegitShare; share > e.cfg.Bans.MaxLegitShare {
+	if share := e.scratch.banLegitShare; share > e.cfg.Bans.MaxLegitShare {
 		e.stats.BansRefused++
 		return false, fmt.Sprintf("it would drop %.0f%% of the legitimate-looking traffic (cap %.0f%%)", 100*share, 100*e.cfg.Bans.MaxLegitShare)
 	}
@@ -123,7 +123,7 @@ func (e *Engine) tryBan(p netip.Prefix, scope Scope, pps, bps, base, hold float6
 		return false, fmt.Sprintf("active ban cap %d reached", e.cfg.Bans.MaxActive)
 	}
 	ttl := e.nextTTL(p)
-	r := Rule{Prefix: p, TTL: ttl, Expires: e.now.Add(ttl)}
+	r := Rule{Prefix: p, TTL: ttl, Expires: e.scratch.now.Add(ttl)}
 	if !e.cfg.Bans.DryRun {
 		if err := e.enf.Ban(r); err != nil {
 			e.stats.BansRefused++
@@ -134,14 +134,14 @@ func (e *Engine) tryBan(p netip.Prefix, scope Scope, pps, bps, base, hold float6
 	e.bans.list = append(e.bans.list, ActiveBan{Rule: r, Scope: scope, HoldPPS: hold, DryRun: e.cfg.Bans.DryRun, seen: e.tick, LastPPS: pps})
 	e.stats.BansIssued++
 	i := e.emit(Ban, scope, p.String(), pps, bps, base, reason)
-	e.events[i].TTL, e.events[i].DryRun, e.events[i].Prefix = ttl, e.cfg.Bans.DryRun, p
+	e.scratch.events[i].TTL, e.scratch.events[i].DryRun, e.scratch.events[i].Prefix = ttl, e.cfg.Bans.DryRun, p
 	return true, ""
 }
 
 // maintainBans decides, one tick before each ban would expire in the data
 // plane, whether to renew it (the target still sends) or lift it.
 func (e *Engine) maintainBans() {
-	horizon := e.now.Add(e.cfg.Tick.D())
+	horizon := e.scratch.now.Add(e.cfg.Tick.D())
 	for i := 0; i < len(e.bans.list); i++ {
 		ab := &e.bans.list[i]
 		if ab.Expires.After(horizon) {
@@ -150,7 +150,7 @@ func (e *Engine) maintainBans() {
 		if ab.Manual {
 			// An operator's block lasts its TTL, no more, no less: the
 			// kernel expires it; the book forgets it once it has.
-			if ab.Expires.After(e.now) {
+			if ab.Expires.After(e.scratch.now) {
 				continue
 			}
 			p := ab.Prefix
@@ -158,7 +158,7 @@ func (e *Engine) maintainBans() {
 			e.bans.remove(p)
 			i--
 			j := e.emit(Unban, scopeOf(p), p.String(), 0, 0, 0, "manual block expired")
-			e.events[j].Prefix = p
+			e.scratch.events[j].Prefix = p
 			continue
 		}
 		rate := 0.0
@@ -167,7 +167,7 @@ func (e *Engine) maintainBans() {
 		}
 		if rate >= ab.HoldPPS && rate > 0 {
 			ttl := min(ab.TTL*2, e.cfg.Bans.MaxTTL.D())
-			r := Rule{Prefix: ab.Prefix, TTL: ttl, Expires: e.now.Add(ttl)}
+			r := Rule{Prefix: ab.Prefix, TTL: ttl, Expires: e.scratch.now.Add(ttl)}
 			if !ab.DryRun {
 				if err := e.enf.Ban(r); err != nil {
 					// Leave it to expire; the key will be banned afresh if
@@ -179,7 +179,7 @@ func (e *Engine) maintainBans() {
 			ab.Rule = r
 			j := e.emit(Ban, ab.Scope, ab.Prefix.String(), rate, 0, 0,
 				fmt.Sprintf("renewed: target still sends %.0f pps (hold level %.0f)", rate, ab.HoldPPS))
-			e.events[j].TTL, e.events[j].DryRun, e.events[j].Prefix = ttl, ab.DryRun, ab.Prefix
+			e.scratch.events[j].TTL, e.scratch.events[j].DryRun, e.scratch.events[j].Prefix = ttl, ab.DryRun, ab.Prefix
 			continue
 		}
 		p, scope, dry, hold := ab.Prefix, ab.Scope, ab.DryRun, ab.HoldPPS
@@ -192,19 +192,19 @@ func (e *Engine) maintainBans() {
 		i--
 		e.stats.Unbans++
 		j := e.emit(Unban, scope, p.String(), rate, 0, 0, fmt.Sprintf("expired: target sends %.0f pps, under hold level %.0f", rate, hold))
-		e.events[j].DryRun, e.events[j].Prefix = dry, p
+		e.scratch.events[j].DryRun, e.scratch.events[j].Prefix = dry, p
 		if s := e.keyOf(p); s != nil {
 			s.flags &^= flagBanned
 		}
 	}
 	if e.tick%3600 == 0 {
 		for p, o := range e.bans.offences {
-			if e.now.Sub(o.last) > e.cfg.Bans.ForgetAfter.D() {
+			if e.scratch.now.Sub(o.last) > e.cfg.Bans.ForgetAfter.D() {
 				delete(e.bans.offences, p)
 			}
 		}
 		for p, until := range e.bans.pardons {
-			if !e.now.Before(until) {
+			if !e.scratch.now.Before(until) {
 				delete(e.bans.pardons, p)
 			}
 		}

@@ -98,7 +98,31 @@ type Engine struct {
 	// slots4 and slots6 list the indexes in slots of each family.
 	slots4, slots6 []uint8
 
-	// per-tick scratch, reused
+	// scratch describes the tick being judged; see tickScratch.
+	scratch tickScratch
+	// anomSrc and anomPfx list the keys followed even in ticks they are
+	// absent (anomalous or banned); they live across ticks.
+	anomSrc []Addr
+	anomPfx []prefixKey
+
+	bans banBook
+	// sig holds signature rules and what deriving them needs.
+	sig        sigState
+	allow      []netip.Prefix // configured allowlist, then extraAllow
+	extraAllow []netip.Prefix
+	stats      Stats
+}
+
+// tickScratch is the engine's per-tick scratch: what Step works out about
+// the tick it is judging (its length, clock, warm-up state) and the slices,
+// sets and sums it fills while judging it. Each field is set or reset within
+// a Step before it is read (most at its start; cands and ports when the
+// distributed-attack analysis begins), so none of it is valid beyond one
+// Step, except that the events Step returns and the prefixes TickPrefixes
+// reads hold until the next Step. The fields are kept in the Engine and
+// reused, rather than made each tick, to keep Step allocation-free in the
+// steady state.
+type tickScratch struct {
 	secs float64
 	// invSecs is 1/secs when secs is a power of two (the default 1s
 	// tick), else 0: dividing by a power of two and multiplying by its
@@ -122,15 +146,6 @@ type Engine struct {
 	events        []Event
 	cands         []candidate
 	ports         map[uint16]float64
-	anomSrc       []Addr
-	anomPfx       []prefixKey
-
-	bans banBook
-	// sig holds signature rules and what deriving them needs.
-	sig        sigState
-	allow      []netip.Prefix // configured allowlist, then extraAllow
-	extraAllow []netip.Prefix
-	stats      Stats
 }
 
 // Stats are running totals for summaries and metrics.
@@ -161,7 +176,7 @@ func New(cfg Config, enf Enforcer) (*Engine, error) {
 		sources:  newSourceTable(),
 		seen:     newSeenOnce(20),
 		prefixes: newTable[prefixKey](),
-		ports:    make(map[uint16]float64),
+		scratch:  tickScratch{ports: make(map[uint16]float64)},
 		bans:     newBanBook(),
 		sig:      newSigState(),
 	}
@@ -184,7 +199,7 @@ func New(cfg Config, enf Enforcer) (*Engine, error) {
 		} else {
 			e.slots6 = append(e.slots6, uint8(i))
 		}
-		e.tickPfx = append(e.tickPfx, newTickPrefixes(i, sl))
+		e.scratch.tickPfx = append(e.scratch.tickPfx, newTickPrefixes(i, sl))
 	}
 	for _, c := range cfg.Bans.Allowlist {
 		e.allow = append(e.allow, c.Prefix)
@@ -209,26 +224,26 @@ func (e *Engine) Stats() Stats {
 // Step judges one tick and returns the events it caused, in a deterministic
 // order. The returned slice is reused by the next call.
 func (e *Engine) Step(t *Tick) []Event {
-	e.events = e.events[:0]
-	e.secs = t.Length.Seconds()
-	if e.secs <= 0 {
-		e.secs = e.cfg.Tick.D().Seconds()
+	e.scratch.events = e.scratch.events[:0]
+	e.scratch.secs = t.Length.Seconds()
+	if e.scratch.secs <= 0 {
+		e.scratch.secs = e.cfg.Tick.D().Seconds()
 	}
-	e.invSecs = 0
-	if frac, _ := math.Frexp(e.secs); frac == 0.5 {
-		e.invSecs = 1 / e.secs
+	e.scratch.invSecs = 0
+	if frac, _ := math.Frexp(e.scratch.secs); frac == 0.5 {
+		e.scratch.invSecs = 1 / e.scratch.secs
 	}
-	e.now = t.End()
-	e.warm = e.tick < e.warmEnd
-	e.quietPPS, e.quietBPS = e.cfg.Source.FloorPPS, e.cfg.Source.FloorBPS
-	if e.warm {
-		e.quietPPS, e.quietBPS = e.cfg.Source.CeilingPPS, e.cfg.Source.CeilingBPS
+	e.scratch.now = t.End()
+	e.scratch.warm = e.tick < e.warmEnd
+	e.scratch.quietPPS, e.scratch.quietBPS = e.cfg.Source.FloorPPS, e.cfg.Source.FloorBPS
+	if e.scratch.warm {
+		e.scratch.quietPPS, e.scratch.quietBPS = e.cfg.Source.CeilingPPS, e.cfg.Source.CeilingBPS
 	}
-	e.flagged = [NumClasses + 1]float64{}
-	e.flagBPS = [NumClasses + 1]float64{}
-	e.dropP = [NumClasses]float64{}
-	e.legitPPS = 0
-	e.dropB = [NumClasses]float64{}
+	e.scratch.flagged = [NumClasses + 1]float64{}
+	e.scratch.flagBPS = [NumClasses + 1]float64{}
+	e.scratch.dropP = [NumClasses]float64{}
+	e.scratch.legitPPS = 0
+	e.scratch.dropB = [NumClasses]float64{}
 	e.resetPrefixes()
 	e.tickFeatures(t)
 
@@ -266,22 +281,22 @@ func (e *Engine) Step(t *Tick) []Event {
 	e.sources.expire(e.tick, len(e.sources.recs.slots)/64+64, idle, probation)
 	e.prefixes.expire(e.tick, len(e.prefixes.slots)/64+64, idle, probation)
 	e.tick++
-	sortEvents(e.events)
-	return e.events
+	sortEvents(e.scratch.events)
+	return e.scratch.events
 }
 
 func (e *Engine) resetPrefixes() {
-	for i := range e.tickPfx {
-		e.tickPfx[i].reset()
+	for i := range e.scratch.tickPfx {
+		e.scratch.tickPfx[i].reset()
 	}
 }
 
-// perSec returns v/e.secs.
+// perSec returns v/e.scratch.secs.
 func (e *Engine) perSec(v float64) float64 {
-	if e.invSecs != 0 {
-		return v * e.invSecs
+	if e.scratch.invSecs != 0 {
+		return v * e.scratch.invSecs
 	}
-	return v / e.secs
+	return v / e.scratch.secs
 }
 
 // catchUp folds in the zero-rate ticks a key was absent for.
@@ -308,7 +323,7 @@ func (e *Engine) catchUpGap(s *keyState) {
 // overThreshold reports whether a rate pair is over the thresholds given the
 // baselines (during the warm-up: over the hard ceiling).
 func (e *Engine) overThreshold(t *Thresholds, pb, bb *ewma, pps, bps float64) bool {
-	if e.warm {
+	if e.scratch.warm {
 		return pps > t.CeilingPPS || bps > t.CeilingBPS
 	}
 	// Cheapest test first: almost every key is under its floor.
@@ -318,7 +333,7 @@ func (e *Engine) overThreshold(t *Thresholds, pb, bb *ewma, pps, bps float64) bo
 
 // calm reports whether a rate pair is below the exit level of an attack.
 func (e *Engine) calm(t *Thresholds, pb, bb *ewma, pps, bps float64) bool {
-	if e.warm {
+	if e.scratch.warm {
 		return pps < t.CeilingPPS*t.ExitFraction && bps < t.CeilingBPS*t.ExitFraction
 	}
 	return pps < threshold(pb, t.K, t.Ratio, t.FloorPPS)*t.ExitFraction &&
@@ -365,12 +380,12 @@ func (e *Engine) judgeSource(src *Source, slot int32) {
 	// this is judgeSourceSlow without the branches it would not take.
 	if s.flags&(flagAnomalous|flagBanned) == 0 && src.DroppedPackets|src.DroppedBytes == 0 {
 		pps, bps := e.perSec(float64(pkts)), e.perSec(float64(bytes)*8)
-		if pps <= e.quietPPS && bps <= e.quietBPS {
+		if pps <= e.scratch.quietPPS && bps <= e.scratch.quietBPS {
 			legit := s.samples >= established
 			e.learn(s, pps, bps)
 			e.srcPrior.add(pps)
 			if legit {
-				e.legitPPS += pps
+				e.scratch.legitPPS += pps
 			}
 			e.accumulatePrefixes(src, pkts, bytes, false, legit)
 			return
@@ -400,7 +415,7 @@ func (e *Engine) judgeSourceSlow(src *Source, s *keyState, h uint64, pkts, bytes
 	case s != nil && s.flags&flagBanned != 0:
 		// Banned by the detector: judged on what it sends, dropped or not,
 		// so the attack ends only when the source stops.
-		totP, totB := float64(pkts)/e.secs, float64(bytes)*8/e.secs
+		totP, totB := float64(pkts)/e.scratch.secs, float64(bytes)*8/e.scratch.secs
 		e.bans.observe(src.Addr.Prefix(), totP, e.tick)
 		e.followAttack(s, ScopeSource, src.Addr.String(), thr, &e.srcPrior, totP, totB)
 		flagged = true
@@ -408,7 +423,7 @@ func (e *Engine) judgeSourceSlow(src *Source, s *keyState, h uint64, pkts, bytes
 		// Dropped by a covering prefix rule: nothing to learn from it.
 		flagged = true
 	default:
-		pps, bps := passedP/e.secs, passedB*8/e.secs
+		pps, bps := passedP/e.scratch.secs, passedB*8/e.scratch.secs
 		pb, bb := baselines(s, &e.srcPrior)
 		over := e.overThreshold(thr, &pb, &bb, pps, bps)
 		if s == nil && over {
@@ -436,27 +451,27 @@ func (e *Engine) judgeSourceSlow(src *Source, s *keyState, h uint64, pkts, bytes
 			e.learn(s, pps, bps)
 			e.srcPrior.add(pps)
 			if legit {
-				e.legitPPS += pps
+				e.scratch.legitPPS += pps
 			}
 		}
 	}
 	if src.DroppedPackets > 0 {
 		for c := range NumClasses {
-			e.dropP[c] += float64(src.Packets[c]) * float64(src.DroppedPackets) / float64(max(pkts, 1))
-			e.dropB[c] += float64(src.Bytes[c]) * float64(src.DroppedBytes) / float64(max(bytes, 1))
+			e.scratch.dropP[c] += float64(src.Packets[c]) * float64(src.DroppedPackets) / float64(max(pkts, 1))
+			e.scratch.dropB[c] += float64(src.Bytes[c]) * float64(src.DroppedBytes) / float64(max(bytes, 1))
 		}
 	}
 	if flagged {
 		for c := range NumClasses {
-			p := float64(src.Packets[c]) / e.secs
-			b := float64(src.Bytes[c]) * 8 / e.secs
+			p := float64(src.Packets[c]) / e.scratch.secs
+			b := float64(src.Bytes[c]) * 8 / e.scratch.secs
 			if src.DroppedPackets > 0 {
 				// Passed share only; dropped traffic never reached the host.
 				p *= passedP / float64(max(pkts, 1))
 				b *= passedB / float64(max(bytes, 1))
 			}
-			e.flagged[c] += p
-			e.flagBPS[c] += b
+			e.scratch.flagged[c] += p
+			e.scratch.flagBPS[c] += b
 		}
 	}
 	e.accumulatePrefixes(src, pkts, bytes, flagged, legit)
@@ -502,7 +517,7 @@ func (e *Engine) stepAttack(s *keyState, scope Scope, p netip.Prefix, thr *Thres
 		reason := e.overReason(thr, pb, bb, pps, bps)
 		ev := e.emit(AttackStart, scope, target, pps, bps, pb.mean, reason)
 		if why := e.banKey(s, scope, p, thr, pb, pps, bps, reason); why != "" {
-			e.events[ev].Reason += "; not banned: " + why
+			e.scratch.events[ev].Reason += "; not banned: " + why
 		}
 		return true
 	}
@@ -522,7 +537,7 @@ func (e *Engine) stepAttack(s *keyState, scope Scope, p netip.Prefix, thr *Thres
 // not. A refusal is remembered until the key's next attack.
 func (e *Engine) banKey(s *keyState, scope Scope, p netip.Prefix, thr *Thresholds, pb *ewma, pps, bps float64, reason string) string {
 	hold := threshold(pb, thr.K, thr.Ratio, thr.FloorPPS) * thr.ExitFraction
-	if e.warm {
+	if e.scratch.warm {
 		hold = thr.CeilingPPS * thr.ExitFraction
 	}
 	if ok, why := e.tryBan(p, scope, pps, bps, pb.mean, hold, reason); !ok {
@@ -617,7 +632,7 @@ func (e *Engine) listSource(s *keyState, a Addr) {
 }
 
 func (e *Engine) overReason(thr *Thresholds, pb, bb *ewma, pps, bps float64) string {
-	if e.warm {
+	if e.scratch.warm {
 		return fmt.Sprintf("over the warm-up ceiling (%.0f pps or %.0f bps)", thr.CeilingPPS, thr.CeilingBPS)
 	}
 	if pps > thr.FloorPPS && pps > pb.mean*thr.Ratio && pps > pb.mean+thr.K*pb.sigma() {
@@ -630,7 +645,7 @@ func (e *Engine) overReason(thr *Thresholds, pb, bb *ewma, pps, bps float64) str
 
 // emit appends an event and returns its index.
 func (e *Engine) emit(kind EventKind, scope Scope, target string, pps, bps, base float64, reason string) int {
-	ev := Event{Time: e.now, Kind: kind, Scope: scope, Target: target, PPS: pps, BPS: bps, BaselinePPS: base, Reason: reason}
+	ev := Event{Time: e.scratch.now, Kind: kind, Scope: scope, Target: target, PPS: pps, BPS: bps, BaselinePPS: base, Reason: reason}
 	if scope != ScopeAggregate {
 		if p, err := netip.ParsePrefix(target); err == nil {
 			ev.Prefix = p
@@ -638,8 +653,8 @@ func (e *Engine) emit(kind EventKind, scope Scope, target string, pps, bps, base
 			ev.Prefix = netip.PrefixFrom(a, a.BitLen())
 		}
 	}
-	e.events = append(e.events, ev)
-	return len(e.events) - 1
+	e.scratch.events = append(e.scratch.events, ev)
+	return len(e.scratch.events) - 1
 }
 
 // sortEvents orders events: attack starts, bans, unbans, attack ends; within

@@ -53,7 +53,7 @@ func (e *Engine) TickPrefixes(f func(TickPrefix)) {
 			continue
 		}
 		// slots are longest first within a family.
-		tp := &e.tickPfx[slots[0]]
+		tp := &e.scratch.tickPfx[slots[0]]
 		for i := range tp.accs {
 			a := &tp.accs[i]
 			f(TickPrefix{Prefix: a.key.prefix(), Sources: int(a.sources), Counters: &a.total})

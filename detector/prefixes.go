@@ -153,7 +153,7 @@ func (e *Engine) accumulatePrefixes(src *Source, pkts, bytes uint64, flagged, le
 		slots = e.slots4
 	}
 	for _, sl := range slots {
-		a := e.tickPfx[sl].get(lo, hi)
+		a := e.scratch.tickPfx[sl].get(lo, hi)
 		a.total.Add(&src.Counters)
 		a.sources++
 		if legit {
@@ -186,9 +186,9 @@ func scaleDown(v, num, den uint64) uint64 {
 // explain.
 func (e *Engine) judgePrefixes() {
 	thr := &e.cfg.Prefix
-	for sl := range e.tickPfx {
-		for i := range e.tickPfx[sl].accs {
-			e.judgePrefix(thr, &e.tickPfx[sl].accs[i])
+	for sl := range e.scratch.tickPfx {
+		for i := range e.scratch.tickPfx[sl].accs {
+			e.judgePrefix(thr, &e.scratch.tickPfx[sl].accs[i])
 		}
 	}
 }
@@ -203,7 +203,7 @@ func (e *Engine) judgePrefix(thr *Thresholds, a *prefixAcc) {
 	}
 	pkts, bytes := a.total.TotalPackets(), a.total.TotalBytes()
 	if s != nil && s.flags&flagBanned != 0 {
-		totP, totB := float64(pkts)/e.secs, float64(bytes)*8/e.secs
+		totP, totB := float64(pkts)/e.scratch.secs, float64(bytes)*8/e.scratch.secs
 		e.bans.observe(p, totP, e.tick)
 		e.followAttack(s, ScopePrefix, p.String(), thr, pr, totP, totB)
 		e.flagPrefix(a)
@@ -216,8 +216,8 @@ func (e *Engine) judgePrefix(thr *Thresholds, a *prefixAcc) {
 	}
 	passP := pkts - min(a.total.DroppedPackets, pkts)
 	passB := bytes - min(a.total.DroppedBytes, bytes)
-	pps := float64(passP-min(flagP, passP)) / e.secs
-	bps := float64(passB-min(flagB, passB)) * 8 / e.secs
+	pps := float64(passP-min(flagP, passP)) / e.scratch.secs
+	bps := float64(passB-min(flagB, passB)) * 8 / e.scratch.secs
 	pb, bb := baselines(s, pr)
 	over := e.overThreshold(thr, &pb, &bb, pps, bps)
 	if s == nil && over {
@@ -225,11 +225,11 @@ func (e *Engine) judgePrefix(thr *Thresholds, a *prefixAcc) {
 	}
 	flagged := false
 	if s != nil && (over || s.flags&flagAnomalous != 0) {
-		if e.legitPPS > 0 {
-			e.banLegitShare = float64(a.legit) / e.secs / e.legitPPS
+		if e.scratch.legitPPS > 0 {
+			e.scratch.banLegitShare = float64(a.legit) / e.scratch.secs / e.scratch.legitPPS
 		}
 		flagged = e.stepAttack(s, ScopePrefix, p, thr, &pb, &bb, pps, bps, over)
-		e.banLegitShare = 0
+		e.scratch.banLegitShare = 0
 	}
 	if flagged {
 		e.flagPrefix(a)
@@ -263,8 +263,8 @@ func (e *Engine) flagPrefix(a *prefixAcc) {
 		}
 		rest[c] = p - min(a.flagged[c], p)
 		restB[c] = b - min(a.flagB[c], b)
-		e.flagged[c] += float64(rest[c]) / e.secs
-		e.flagBPS[c] += float64(restB[c]) * 8 / e.secs
+		e.scratch.flagged[c] += float64(rest[c]) / e.scratch.secs
+		e.scratch.flagBPS[c] += float64(restB[c]) * 8 / e.scratch.secs
 	}
 	sl := e.slots[a.slot]
 	lo := binary.LittleEndian.Uint64(a.key.addr[:8])
@@ -273,7 +273,7 @@ func (e *Engine) flagPrefix(a *prefixAcc) {
 		if e.slots[j].v4 != sl.v4 {
 			continue
 		}
-		if pa := e.tickPfx[j].find(lo, hi); pa != nil {
+		if pa := e.scratch.tickPfx[j].find(lo, hi); pa != nil {
 			for c := range NumClasses {
 				pa.flagged[c] += rest[c]
 				pa.flagB[c] += restB[c]

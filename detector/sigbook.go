@@ -121,7 +121,7 @@ func (e *Engine) installSignature(m Match, rate uint64, class string, hold, pps,
 		return false, fmt.Sprintf("signature rule cap %d reached", e.cfg.Signatures.MaxRules)
 	}
 	ttl := e.sigTTL(m)
-	r := SignatureRule{Match: m, RatePPS: rate, TTL: ttl, Expires: e.now.Add(ttl), Origin: OriginDetector}
+	r := SignatureRule{Match: m, RatePPS: rate, TTL: ttl, Expires: e.scratch.now.Add(ttl), Origin: OriginDetector}
 	if !e.cfg.Bans.DryRun {
 		if err := e.syncExempt(); err != nil {
 			return false, fmt.Sprintf("exempt sources not installed: %v", err)
@@ -139,7 +139,7 @@ func (e *Engine) installSignature(m Match, rate uint64, class string, hold, pps,
 
 func (e *Engine) emitSignature(kind EventKind, s *ActiveSignature, pps, bps, base float64, reason string) {
 	i := e.emit(kind, ScopeSignature, s.Match.String(), pps, bps, base, reason)
-	ev := &e.events[i]
+	ev := &e.scratch.events[i]
 	m := s.Match
 	ev.Match, ev.RatePPS, ev.DryRun = &m, s.RatePPS, s.DryRun
 	if kind == Ban {
@@ -153,7 +153,7 @@ func (e *Engine) sigTTL(m Match) time.Duration {
 		e.sig.book.offences = map[Match]offence{}
 	}
 	o := e.sig.book.offences[m]
-	if o.count > 0 && e.now.Sub(o.last) > e.cfg.Bans.ForgetAfter.D() {
+	if o.count > 0 && e.scratch.now.Sub(o.last) > e.cfg.Bans.ForgetAfter.D() {
 		o.count = 0
 	}
 	ttl := e.cfg.Bans.TTL.D()
@@ -161,7 +161,7 @@ func (e *Engine) sigTTL(m Match) time.Duration {
 		ttl *= 2
 	}
 	ttl = min(ttl, e.cfg.Bans.MaxTTL.D())
-	e.sig.book.offences[m] = offence{count: o.count + 1, last: e.now}
+	e.sig.book.offences[m] = offence{count: o.count + 1, last: e.scratch.now}
 	return ttl
 }
 
@@ -170,7 +170,7 @@ func (e *Engine) sigTTL(m Match) time.Duration {
 // an operator's rule lasts its TTL.
 func (e *Engine) maintainSignatures(t *Tick) {
 	b := &e.sig.book
-	horizon := e.now.Add(e.cfg.Tick.D())
+	horizon := e.scratch.now.Add(e.cfg.Tick.D())
 	for i := 0; i < len(b.list); i++ {
 		s := &b.list[i]
 		s.LastPPS = e.matchedPPS(t, &s.Match)
@@ -179,7 +179,7 @@ func (e *Engine) maintainSignatures(t *Tick) {
 		}
 		se := e.sigEnforcer()
 		if s.Manual {
-			if s.Expires.After(e.now) {
+			if s.Expires.After(e.scratch.now) {
 				continue
 			}
 			if se != nil {
@@ -194,7 +194,7 @@ func (e *Engine) maintainSignatures(t *Tick) {
 		if s.LastPPS >= s.HoldPPS && s.LastPPS > 0 {
 			ttl := min(s.TTL*2, e.cfg.Bans.MaxTTL.D())
 			r := s.SignatureRule
-			r.TTL, r.Expires = ttl, e.now.Add(ttl)
+			r.TTL, r.Expires = ttl, e.scratch.now.Add(ttl)
 			if !s.DryRun && se != nil {
 				if err := se.InstallSignature(r); err != nil {
 					e.stats.BansRefused++

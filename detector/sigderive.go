@@ -59,7 +59,7 @@ func (e *Engine) tickFeatures(t *Tick) {
 	for i := range t.Features.Ports {
 		pc := &t.Features.Ports[i]
 		if pc.Kind < NumPortKinds {
-			s.portRate[pc.Kind][pc.Port] += float64(pc.Packets) / e.secs
+			s.portRate[pc.Kind][pc.Port] += float64(pc.Packets) / e.scratch.secs
 		}
 	}
 }
@@ -85,7 +85,7 @@ func (e *Engine) learnFeatures(t *Tick) {
 			continue
 		}
 		for b := range NumLengthBuckets {
-			r := float64(f.Lengths[c][b]) / e.secs
+			r := float64(f.Lengths[c][b]) / e.scratch.secs
 			s.lengths[c][b] += e.alpha * (r - s.lengths[c][b])
 		}
 	}
@@ -189,7 +189,7 @@ func portKindsFor(c Class) []PortKind {
 // it found for the attack's reason, and whether a rule is in force.
 func (e *Engine) signature(t *Tick, c int, rate float64, st *aggState) (string, bool) {
 	cfg := &e.cfg.Signatures
-	if !cfg.Enabled || c >= int(NumClasses) || e.warm || len(t.Features.Ports) == 0 {
+	if !cfg.Enabled || c >= int(NumClasses) || e.scratch.warm || len(t.Features.Ports) == 0 {
 		return "", false
 	}
 	excess := rate - st.pps.mean
@@ -272,7 +272,7 @@ func (e *Engine) narrowByLength(t *Tick, c Class, cand sigCandidate, maxBase flo
 	var x [NumLengthBuckets]float64
 	var total, baseAll float64
 	for b := range NumLengthBuckets {
-		x[b] = max(float64(t.Features.Lengths[c][b])/e.secs-e.sig.lengths[c][b], 0)
+		x[b] = max(float64(t.Features.Lengths[c][b])/e.scratch.secs-e.sig.lengths[c][b], 0)
 		total += x[b]
 		baseAll += e.sig.lengths[c][b]
 	}
@@ -361,9 +361,9 @@ func (e *Engine) learnExempt(t *Tick, m *Match) float64 {
 		}
 		e.sig.learnt = append(e.sig.learnt, src.Addr)
 		if m.Proto == 17 {
-			rate += float64(src.Packets[ClassUDP]) / e.secs
+			rate += float64(src.Packets[ClassUDP]) / e.scratch.secs
 		} else {
-			rate += float64(src.Packets[ClassTCP]+src.Packets[ClassSYN]) / e.secs
+			rate += float64(src.Packets[ClassTCP]+src.Packets[ClassSYN]) / e.scratch.secs
 		}
 	}
 	return rate
