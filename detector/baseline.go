@@ -40,6 +40,9 @@ func (e *Engine) Baselines() []Baseline {
 	return out
 }
 
+// AggregateBaseline returns the all-traffic baseline in packets per second.
+func (e *Engine) AggregateBaseline() float64 { return e.agg[aggAll].pps.mean }
+
 func classIndexes() []int {
 	out := make([]int, 0, NumClasses)
 	for c := range NumClasses {

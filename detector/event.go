@@ -3,6 +3,7 @@ package detector
 import (
 	"encoding/json"
 	"net/netip"
+	"slices"
 	"time"
 )
 
@@ -153,4 +154,31 @@ func round3(v float64) float64 {
 		return v
 	}
 	return float64(int64(v*1000+0.5)) / 1000
+}
+
+// emit appends an event and returns its index.
+func (e *Engine) emit(kind EventKind, scope Scope, target string, pps, bps, base float64, reason string) int {
+	ev := Event{Time: e.scratch.now, Kind: kind, Scope: scope, Target: target, PPS: pps, BPS: bps, BaselinePPS: base, Reason: reason}
+	if scope != ScopeAggregate {
+		if p, err := netip.ParsePrefix(target); err == nil {
+			ev.Prefix = p
+		} else if a, err := netip.ParseAddr(target); err == nil {
+			ev.Prefix = netip.PrefixFrom(a, a.BitLen())
+		}
+	}
+	e.scratch.events = append(e.scratch.events, ev)
+	return len(e.scratch.events) - 1
+}
+
+// sortEvents orders events: attack starts, bans, unbans, attack ends; within
+// a kind by scope and target. Insertion order is deterministic already; this
+// makes it readable too.
+func sortEvents(evs []Event) {
+	rank := map[EventKind]int{AttackStart: 0, Ban: 1, Unban: 2, AttackEnd: 3}
+	slices.SortStableFunc(evs, func(a, b Event) int {
+		if r := rank[a.Kind] - rank[b.Kind]; r != 0 {
+			return r
+		}
+		return int(a.Scope) - int(b.Scope)
+	})
 }

@@ -2,9 +2,10 @@ package detector
 
 import "net/netip"
 
-// Read-only views of the engine's keys for display (the daemon's top view).
-// Like every Engine method they must be called from the goroutine feeding
-// it ticks, between Steps; they change nothing.
+// Read-only views of the engine's keys and attacks for display (the
+// daemon's top view, status and metrics; paging). Like every Engine method
+// they must be called from the goroutine feeding it ticks, between Steps;
+// they change nothing.
 
 // KeyBaseline returns the learnt mean rate of a tracked source (p a single
 // address, /32 or /128) or tracked prefix (p of a tracked prefix length) as
@@ -59,4 +60,26 @@ func (e *Engine) TickPrefixes(f func(TickPrefix)) {
 			f(TickPrefix{Prefix: a.key.prefix(), Sources: int(a.sources), Counters: &a.total})
 		}
 	}
+}
+
+// Attacks lists the attacks under way: aggregate classes, then sources,
+// then prefixes.
+func (e *Engine) Attacks() []Attack {
+	var out []Attack
+	for c := range e.agg {
+		if e.agg[c].anomalous {
+			out = append(out, Attack{Scope: ScopeAggregate, Class: aggName(c)})
+		}
+	}
+	for _, a := range e.anomSrc {
+		if s := e.sources.get(a); s != nil && s.flags&flagAnomalous != 0 {
+			out = append(out, Attack{Scope: ScopeSource, Prefix: a.Prefix()})
+		}
+	}
+	for _, k := range e.anomPfx {
+		if s := e.prefixes.get(k); s != nil && s.flags&flagAnomalous != 0 {
+			out = append(out, Attack{Scope: ScopePrefix, Prefix: k.prefix()})
+		}
+	}
+	return out
 }
