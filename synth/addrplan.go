@@ -49,6 +49,9 @@ func heavyAddr(i int) netip.Addr { return netip.AddrFrom4([4]byte{198, 18, 250, 
 // resolverAddr returns the i-th resolver, 198.18.1.(53+i).
 func resolverAddr(i int) netip.Addr { return netip.AddrFrom4([4]byte{198, 18, 1, byte(53 + i)}) }
 
+// ntpServerAddr returns the i-th NTP server, 198.18.1.(123+i).
+func ntpServerAddr(i int) netip.Addr { return netip.AddrFrom4([4]byte{198, 18, 1, byte(123 + i)}) }
+
 // set15 is a bitmap over 198.18.0.0/15: membership checks for spoofed
 // sources cost a shift and a mask instead of a map lookup.
 type set15 [1 << 17 / 64]uint64
@@ -173,4 +176,48 @@ func rotatedAddr(iid uint64) netip.Addr {
 		b[8+i] = byte(iid >> (56 - 8*i))
 	}
 	return netip.AddrFrom16(b)
+}
+
+// drawScattered4 draws n new addresses spread over the benign client /24s
+// (198.18.16.0-198.18.239.255) and the reflector range
+// (198.19.16.0-198.19.255.255), none of them already in used, and adds them
+// to used: sources as scattered over the Internet as open reflectors and
+// infected hosts are, sharing /24s with the benign clients so that no
+// prefix ban can stop them without hitting visitors. n is capped at half the
+// free addresses, which keeps the draw quick.
+func drawScattered4(r *rand.Rand, n int, used *set15) []netip.Addr {
+	const nets4 = benignHiX - benignLoX + 1 + 256 - reflectLoX
+	free := nets4 * 254
+	for x := range 256 {
+		for _, hi := range []byte{18, 19} {
+			for y := 1; y <= 254; y++ {
+				a := netip.AddrFrom4([4]byte{198, hi, byte(x), byte(y)})
+				if scatteredNet(a) && used.has(a) {
+					free--
+				}
+			}
+		}
+	}
+	n = min(n, free/2)
+	out := make([]netip.Addr, 0, n)
+	for len(out) < n {
+		k := r.IntN(nets4)
+		x, hi := byte(benignLoX+k), byte(18)
+		if k > benignHiX-benignLoX {
+			x, hi = byte(reflectLoX+k-(benignHiX-benignLoX+1)), 19
+		}
+		a := netip.AddrFrom4([4]byte{198, hi, x, byte(between(r, 1, 254))})
+		if used.has(a) {
+			continue
+		}
+		used.add(a)
+		out = append(out, a)
+	}
+	return out
+}
+
+// scatteredNet reports whether a is in a /24 drawScattered4 draws from.
+func scatteredNet(a netip.Addr) bool {
+	b := a.As4()
+	return b[1] == 18 && b[2] >= benignLoX && b[2] <= benignHiX || b[1] == 19 && b[2] >= reflectLoX
 }

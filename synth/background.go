@@ -211,9 +211,16 @@ type resolver struct {
 	meanGap float64
 }
 
+// Payload sizes of resolver answers: under 512 bytes of IP, as answers to
+// ordinary lookups are.
+const (
+	resolverPayMin = 40
+	resolverPayMax = 480
+)
+
 func (s *resolver) emit(t int64, f *frame) int64 {
 	r := s.rng
-	f.udp(&s.hdr, 53, ephemeralPort(r), between(r, 40, 480))
+	f.udp(&s.hdr, 53, ephemeralPort(r), between(r, resolverPayMin, resolverPayMax))
 	s.hdr.id++
 	return t + max(int64(s.meanGap*(0.2+0.8*r.ExpFloat64())), minClientGap)
 }

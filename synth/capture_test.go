@@ -81,6 +81,7 @@ type pkt struct {
 	class        string // syn, tcp, udp, icmp, other
 	sport, dport uint16
 	tcpFlags     uint8 // FIN 1, SYN 2, PSH 8, ACK 16
+	ipLen        int   // IP total length (IPv6: payload length + 40)
 }
 
 // decoder decodes frames with a reusable gopacket DecodingLayerParser.
@@ -122,9 +123,11 @@ func (d *decoder) decode(t testing.TB, data []byte) pkt {
 		case layers.LayerTypeIPv4:
 			p.src, _ = netip.AddrFromSlice(d.ip4.SrcIP)
 			p.dst, _ = netip.AddrFromSlice(d.ip4.DstIP)
+			p.ipLen = int(d.ip4.Length)
 		case layers.LayerTypeIPv6:
 			p.src, _ = netip.AddrFromSlice(d.ip6.SrcIP)
 			p.dst, _ = netip.AddrFromSlice(d.ip6.DstIP)
+			p.ipLen = int(d.ip6.Length) + ipv6HeaderLen
 		case layers.LayerTypeTCP:
 			p.class = "tcp"
 			if d.tcp.SYN && !d.tcp.ACK {

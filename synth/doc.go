@@ -13,7 +13,8 @@
 // PCG stream derived from Options.Seed, and packets are merged by time with
 // ties broken by source creation order. As a consequence the background of a
 // seed is the same in every scenario of the same duration: removing the
-// attack packets from, say, single-source leaves exactly the benign capture.
+// attack packets from, say, single-source leaves exactly the benign capture
+// (in the signature scenarios, remove the packets of Labels.Services too).
 //
 // # Capture point
 //
@@ -29,6 +30,7 @@
 //
 //	198.18.0.1                victim (198.18.0.0/24 holds nothing else)
 //	198.18.1.53, .54          DNS resolvers: UDP from port 53, 1-3 pps
+//	198.18.1.123-.126         NTP servers (reflection-mix): UDP 123 -> 123
 //	198.18.16.0-198.18.239.255  benign IPv4 clients, random hosts .1-.254 of
 //	                          224 /24s; flash-crowd visitors come from the same
 //	                          /24s (distinct addresses), as real ones would
@@ -40,11 +42,13 @@
 //	2001:db8:bad:1::/64       rotating IPv6 attacker
 //	198.18.0.0/15             spoofed SYN sources: any address except the
 //	                          victim's /24 and every benign source
+//	198.18.16-239.x, 198.19.16-255.x  reflection-mix reflectors, scattered
+//	                          over both ranges between the benign clients
 //
-// Benign and attack sources never share an address. Only the spoofed flood
-// shares prefixes with benign clients, which is the point: a detector must
-// not ban prefixes for it. Labels.IsBenign, IsAttacker and BenignOverlaps
-// answer "was this ban wrong" by address or by prefix.
+// Benign and attack sources never share an address. The spoofed flood and
+// the reflection-mix reflectors share prefixes with benign clients, which is
+// the point: a detector must not ban prefixes for them. Labels.IsBenign, IsAttacker and BenignOverlaps answer "was this
+// ban wrong" by address or by prefix.
 //
 // # Timeline
 //
@@ -55,6 +59,17 @@
 // the tail at least 10 s (pulses keep their 5/10 s pattern; at least 2
 // cycles); it scales the numbers of sources but not per-source rates, nor
 // the rates of the one-tool floods (single-source, spoofed, IPv6 rotation).
+// In reflection-mix, DNS, NTP and memcached reflectors run for the whole
+// event and CLDAP and SSDP reflectors join at its middle (on a whole
+// second), each service its own labelled attack.
+//
+// Options.WarmUp replaces the warm-up in every scenario, and
+// Options.HeavyClients the number of heavy clients. Options.FloodScale
+// multiplies the rates of the one-tool floods and, in reflection-mix, the
+// numbers of reflectors (with Scale, never below their floors; per-source
+// rates stay). The floors keep reflection-mix at 2150-2350 pps, so its
+// smallest capture (-scale 0.01 -warm-up 15s -flood-scale 0.08
+// -heavy-clients 1) is still a flood and gzips to about 1 MB.
 //
 // # Traffic
 //
@@ -70,4 +85,21 @@
 // the third. Bench is Options.Packets packets of background plus a
 // single-source UDP flood and a spoofed SYN flood (20 000 pps each) from
 // t=5 s, for throughput benchmarks.
+//
+// # Signature scenarios
+//
+// SignatureScenarios (issue #13) are floods no list of sources can name:
+// many quiet, scattered sources sharing a protocol, a port and a length
+// range, beside benign traffic on the same port, present from the capture
+// start and listed in Labels.Services (BenignServices adds the resolvers).
+// Attack labels give the signature: UDPSrcPort and IPLen.
+//
+// reflection-mix, at Scale 1: 3000 DNS reflectors at 8-16 pps (UDP from
+// port 53, 540-1500 bytes of IP), 300 NTP monlist reflectors at 60-100 pps
+// (port 123, 468 bytes), 100 memcached at 20-40 pps (port 11211, 1380-1420
+// bytes), 400 CLDAP at 5-15 pps (port 389, 1000-1500 bytes) and 1000 SSDP
+// at 2-6 pps (port 1900, 280-400 bytes): ~63 kpps, ~71 kpps from the
+// middle of the event. The resolvers (at most 508 bytes) and the four NTP
+// servers (76 bytes, a packet every 1-4 s) answer from ports 53 and 123 all
+// along; no reflected packet has their lengths.
 package synth

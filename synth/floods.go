@@ -44,6 +44,10 @@ type flood struct {
 	port           uint16 // floodReflected: the service (source) port
 	avoid          *set15 // floodSpoofedSYN: addresses never used as sources
 	left           int    // floodRotatingV6: packets until the next interface id
+	// steady makes the gaps uniform in [0.5, 1.5) mean gaps instead of
+	// exponential, and the first packet due within one mean gap: a source
+	// at 1 pps then surely sends in a 10 s window.
+	steady bool
 }
 
 // pulse gates a flood: on for on ns of every period ns from origin. A zero
@@ -55,7 +59,12 @@ func newFlood(kind floodKind, r *rand.Rand, hdr ipHdr, pps float64, counts *[]ui
 }
 
 // firstAt returns the time of the first packet of a flood starting at t.
-func (fl *flood) firstAt(t int64) int64 { return t + int64(fl.rng.ExpFloat64()*fl.meanGap) }
+func (fl *flood) firstAt(t int64) int64 {
+	if fl.steady {
+		return t + int64(fl.rng.Float64()*fl.meanGap)
+	}
+	return t + int64(fl.rng.ExpFloat64()*fl.meanGap)
+}
 
 func (fl *flood) emit(t int64, f *frame) int64 {
 	r := fl.rng
@@ -89,7 +98,12 @@ func (fl *flood) emit(t int64, f *frame) int64 {
 		f.udp(&fl.hdr, anyHighPort(r), anyHighPort(r), between(r, fl.payMin, fl.payMax))
 	}
 	fl.hdr.id++
-	next := t + int64(r.ExpFloat64()*fl.meanGap)
+	var next int64
+	if fl.steady {
+		next = t + int64(fl.meanGap*(0.5+r.Float64()))
+	} else {
+		next = t + int64(r.ExpFloat64()*fl.meanGap)
+	}
 	if p := fl.pulse; p.period > 0 && (next-p.origin)%p.period >= p.on {
 		// Off phase: the process resumes at the next period's start.
 		next = p.origin + ((next-p.origin)/p.period+1)*p.period + int64(r.ExpFloat64()*fl.meanGap)

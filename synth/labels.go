@@ -40,12 +40,21 @@ type Attack struct {
 	Sources []netip.Addr `json:"sources,omitempty"`
 	// Prefixes are the narrowest prefixes covering the attack: the /32 of
 	// a single source, the /24s of reflectors and carpet sources, the /64 of
-	// the rotation. For spoofed it is 198.18.0.0/15, the range the forged
+	// the rotation. Those of reflection-mix hold benign clients too, and
+	// those of its different services overlap: Sources, not Prefixes, say
+	// which attack a listed source belongs to. For spoofed it is 198.18.0.0/15, the range the forged
 	// addresses are drawn from, which also holds every benign IPv4 source:
 	// a detector must never ban it.
 	Prefixes []netip.Prefix `json:"prefixes"`
 	// UDPSrcPort is the common UDP source port (reflection only).
 	UDPSrcPort uint16 `json:"udp_src_port,omitempty"`
+	// Service names the reflected protocol in reflection-mix: dns, ntp,
+	// memcached, cldap or ssdp.
+	Service string `json:"service,omitempty"`
+	// IPLen bounds the IP total length of the attack packets (IPv6:
+	// payload length plus 40), as a FlowSpec length component counts it.
+	// Set by the signature scenarios only.
+	IPLen *LenRange `json:"ip_len,omitempty"`
 	// PPS is the nominal aggregate packet rate, SourcePPS the nominal mean
 	// rate of one source (0 when sources change per packet).
 	PPS       float64 `json:"pps"`
@@ -87,10 +96,51 @@ type Labels struct {
 	HeavyClients []netip.Addr `json:"heavy_clients"`
 	// Resolvers send DNS responses (UDP from port 53) at a low rate.
 	Resolvers []netip.Addr `json:"resolvers"`
+	// Services are the benign sources a signature scenario adds to the
+	// background, sending on the ports its attacks use: NTP servers in
+	// reflection-mix. Empty elsewhere.
+	// BenignServices adds the resolvers.
+	Services []Service `json:"services,omitempty"`
 	// BenignSources is every source address of background and flash-crowd
 	// traffic (including heavy clients and resolvers), sorted. Every one of
 	// them sends at least one packet, and no attack uses any of them.
 	BenignSources []netip.Addr `json:"benign_sources"`
+}
+
+// Service is a group of benign sources of one service, and the ports and IP
+// lengths they send with: what a signature rule on those ports must spare.
+type Service struct {
+	Name     string `json:"name"`     // dns, ntp
+	Protocol string `json:"protocol"` // detector class name: "udp"
+	// SrcPort is the port every packet of the service comes from.
+	SrcPort uint16 `json:"src_port,omitempty"`
+	// IPLens are the ranges of IP total length (as in Attack) the
+	// service's packets fall in, ascending and disjoint: a length range
+	// between them spares the service.
+	IPLens []LenRange `json:"ip_lens"`
+	// Sources are the service's addresses, sorted; all are also in
+	// BenignSources and all send from the capture start.
+	Sources []netip.Addr `json:"sources"`
+}
+
+// LenRange is an inclusive range of IP total lengths.
+type LenRange struct {
+	Min uint16 `json:"min"`
+	Max uint16 `json:"max"`
+}
+
+// Contains reports whether n is in the range.
+func (r LenRange) Contains(n uint16) bool { return n >= r.Min && n <= r.Max }
+
+// BenignServices returns the benign services of the capture: the DNS
+// resolvers every capture has, then Services.
+func (l Labels) BenignServices() []Service {
+	dns := Service{
+		Name: "dns", Protocol: "udp", SrcPort: 53,
+		IPLens:  []LenRange{{ipv4HeaderLen + udpHeaderLen + resolverPayMin, ipv4HeaderLen + udpHeaderLen + resolverPayMax}},
+		Sources: l.Resolvers,
+	}
+	return append([]Service{dns}, l.Services...)
 }
 
 // IsBenign reports whether a (IPv4, IPv4-mapped or IPv6) is a benign source.

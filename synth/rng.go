@@ -22,6 +22,11 @@ const (
 	streamFlood
 	streamReflector
 	streamCarpet
+	// Added for the signature scenarios; appended so that the streams
+	// above, and every existing capture, stay the same.
+	streamNTPServer
+	streamPlanMix
+	streamMixReflector
 )
 
 // newRand returns the PCG stream for role s and index idx under seed.

@@ -94,6 +94,9 @@ func newJob(s Scenario, o Options) (*job, error) {
 	case Pulsing:
 		n := o.pulseCycles()
 		j.addSingleSource(ev, ev+int64(n-1)*pulsePeriod+pulseOn, pulse{origin: ev, on: pulseOn, period: pulsePeriod}, n)
+	case ReflectionMix:
+		j.addNTPServers()
+		j.addReflectionMix(ev, evEnd)
 	case Bench:
 		j.addSingleSource(benchAttackStart, forever, pulse{}, 1)
 		j.addSpoofed(benchAttackStart, forever, o.floodPPS(singleSourcePPS))

@@ -137,15 +137,20 @@ func checkCommon(t *testing.T, c *capture) {
 	}
 }
 
-// attackOf returns the index of the attack p belongs to, or -1.
+// attackOf returns the index of the attack p belongs to, or -1. Listed
+// sources decide first: the prefixes of reflectors of different services
+// (reflection-mix) overlap. Prefixes decide for attacks without a list
+// (spoofed, rotation).
 func attackOf(l Labels, p *pkt) int {
 	at := l.Start.Add(p.t)
 	for k, a := range l.Attacks {
-		if !a.Contains(at) {
-			continue
-		}
-		if _, ok := slices.BinarySearchFunc(a.Sources, p.src, netip.Addr.Compare); ok {
+		if _, ok := slices.BinarySearchFunc(a.Sources, p.src, netip.Addr.Compare); ok && a.Contains(at) {
 			return k
+		}
+	}
+	for k, a := range l.Attacks {
+		if !a.Contains(at) || len(a.Sources) > 0 {
+			continue
 		}
 		for _, pr := range a.Prefixes {
 			if pr.Contains(p.src) && !l.IsBenign(p.src) {

@@ -1,0 +1,84 @@
+package synth
+
+import (
+	"math"
+	"net/netip"
+)
+
+// The signature scenarios (issue #13): floods whose sources are too many,
+// too slow and too scattered to ban, but whose packets share a protocol, a
+// port and a length range that a signature rule can name, beside benign
+// traffic on the same port that the rule must spare.
+
+// reflectedService is one kind of reflector in reflection-mix.
+type reflectedService struct {
+	name         string
+	port         uint16 // UDP source port
+	base, floor  int    // reflectors at Scale 1, and at least
+	ppsLo, ppsHi float64
+	lenLo, lenHi int  // IP total length of the responses
+	late         bool // joins in the middle of the event window
+}
+
+// mixServices are the reflectors of reflection-mix. DNS answers are all
+// longer than the resolvers' (at most 508 bytes) and NTP monlist answers
+// (468 bytes) than the NTP servers' (76), so a length range spares the
+// benign servers on both ports. Floors: ~2150 pps for the whole window and
+// ~2350 pps from its middle, a flood still when Scale and FloodScale are
+// tiny, and small enough to commit.
+func mixServices() []reflectedService {
+	return []reflectedService{
+		{name: "dns", port: 53, base: 3000, floor: 100, ppsLo: 8, ppsHi: 16, lenLo: 540, lenHi: 1500},
+		{name: "ntp", port: 123, base: 300, floor: 10, ppsLo: 60, ppsHi: 100, lenLo: 468, lenHi: 468},
+		{name: "memcached", port: 11211, base: 100, floor: 5, ppsLo: 20, ppsHi: 40, lenLo: 1380, lenHi: 1420},
+		{name: "cldap", port: 389, base: 400, floor: 10, ppsLo: 5, ppsHi: 15, lenLo: 1000, lenHi: 1500, late: true},
+		{name: "ssdp", port: 1900, base: 1000, floor: 25, ppsLo: 2, ppsHi: 6, lenLo: 280, lenHi: 400, late: true},
+	}
+}
+
+// addReflectionMix adds the reflectors of every mixServices kind, scattered
+// over the benign and reflector ranges, each service one labelled attack.
+// DNS, NTP and memcached run for the whole window; CLDAP and SSDP join at
+// its middle (on a whole second), as attackers add vectors.
+func (j *job) addReflectionMix(start, end int64) {
+	o := j.opt
+	svcs := mixServices()
+	total := 0
+	for _, s := range svcs {
+		total += o.floodCount(s.base, s.floor)
+	}
+	addrs := drawScattered4(newRand(o.Seed, streamPlanMix, 0), total, &j.used4)
+	mid := start + (end-start)/2/second*second
+	idx := 0
+	for _, s := range svcs {
+		n := min(o.floodCount(s.base, s.floor), len(addrs))
+		srcs := addrs[:n]
+		addrs = addrs[n:]
+		from := start
+		if s.late {
+			from = mid
+		}
+		floods := make([]*flood, n)
+		pps := 0.0
+		for i, a := range srcs {
+			r := newRand(o.Seed, streamMixReflector, idx)
+			idx++
+			rate := uniform(r, s.ppsLo, s.ppsHi)
+			pps += rate
+			fl := newFlood(floodReflected, r, ipHdr{src: a, ttl: uint8(between(r, 40, 60)), id: uint16(r.Uint32())}, rate, &j.counts, 0)
+			fl.port, fl.steady = s.port, true
+			fl.payMin, fl.payMax = s.lenLo-ipv4HeaderLen-udpHeaderLen, s.lenHi-ipv4HeaderLen-udpHeaderLen
+			floods[i] = fl
+		}
+		l := j.attack(Attack{
+			Kind: KindReflection, Window: Window{Start: j.at(from), End: j.at(end)}, Protocol: "udp",
+			Sources: sortAddrs(append([]netip.Addr(nil), srcs...)), Prefixes: coveringPrefixes(srcs),
+			UDPSrcPort: s.port, Service: s.name, IPLen: &LenRange{uint16(s.lenLo), uint16(s.lenHi)},
+			PPS: math.Round(pps), SourcePPS: (s.ppsLo + s.ppsHi) / 2,
+		})
+		for _, fl := range floods {
+			fl.label = l
+			j.sched.add(fl.firstAt(from), end, fl)
+		}
+	}
+}
