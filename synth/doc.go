@@ -42,12 +42,16 @@
 //	2001:db8:bad:1::/64       rotating IPv6 attacker
 //	198.18.0.0/15             spoofed SYN sources: any address except the
 //	                          victim's /24 and every benign source
-//	198.18.16-239.x, 198.19.16-255.x  reflection-mix reflectors, scattered
-//	                          over both ranges between the benign clients
+//	198.18.16-239.x, 198.19.16-255.x  reflection-mix reflectors and the
+//	                          udp-botnet's IPv4 bots, scattered over both
+//	                          ranges between the benign clients
+//	2001:db8:1000::/36        udp-botnet IPv6 bots, one /64 each
 //
-// Benign and attack sources never share an address. The spoofed flood and
-// the reflection-mix reflectors share prefixes with benign clients, which is
-// the point: a detector must not ban prefixes for them. Labels.IsBenign, IsAttacker and BenignOverlaps answer "was this
+// QUIC visitors (udp-botnet) come from the benign client pools like the
+// flash crowd's. Benign and attack sources never share an address. The
+// spoofed floods, the reflection-mix reflectors and the bots share prefixes
+// with benign clients, which is the point: a detector must not ban prefixes
+// for them. Labels.IsBenign, IsAttacker and BenignOverlaps answer "was this
 // ban wrong" by address or by prefix.
 //
 // # Timeline
@@ -65,11 +69,12 @@
 //
 // Options.WarmUp replaces the warm-up in every scenario, and
 // Options.HeavyClients the number of heavy clients. Options.FloodScale
-// multiplies the rates of the one-tool floods and, in reflection-mix, the
-// numbers of reflectors (with Scale, never below their floors; per-source
-// rates stay). The floors keep reflection-mix at 2150-2350 pps, so its
-// smallest capture (-scale 0.01 -warm-up 15s -flood-scale 0.08
-// -heavy-clients 1) is still a flood and gzips to about 1 MB.
+// multiplies the rates of the one-tool floods and, in reflection-mix and
+// udp-botnet, the numbers of reflectors and bots (with Scale, never below
+// their floors; per-source rates stay). The floors keep those two floods
+// at 2100-2350 pps, so their smallest captures (-scale 0.01 -warm-up 15s
+// -flood-scale 0.08 -heavy-clients 1) are still floods and gzip to about
+// 1.1 MB.
 //
 // # Traffic
 //
@@ -92,7 +97,7 @@
 // many quiet, scattered sources sharing a protocol, a port and a length
 // range, beside benign traffic on the same port, present from the capture
 // start and listed in Labels.Services (BenignServices adds the resolvers).
-// Attack labels give the signature: UDPSrcPort and IPLen.
+// Attack labels give the signature: UDPSrcPort or DstPort, and IPLen.
 //
 // reflection-mix, at Scale 1: 3000 DNS reflectors at 8-16 pps (UDP from
 // port 53, 540-1500 bytes of IP), 300 NTP monlist reflectors at 60-100 pps
@@ -102,4 +107,11 @@
 // middle of the event. The resolvers (at most 508 bytes) and the four NTP
 // servers (76 bytes, a packet every 1-4 s) answer from ports 53 and 123 all
 // along; no reflected packet has their lengths.
+//
+// udp-botnet, at Scale 1: 30 000 bots (10% IPv6) at 0.5-1.5 pps each, UDP
+// to Options.BotnetPort (443) from random ports with 60-120 byte payloads
+// (88-168 bytes of IP): ~30 kpps. Beside them, 500 QUIC visitors at 1-5 pps
+// send to UDP 443 from the capture start: Initial packets of 1200-1350
+// bytes of payload, then ACKs of 20-39 and data of 200-1350, so no benign
+// datagram to 443 has a bot's length (IP 48-87 and 228-1398).
 package synth

@@ -21,6 +21,9 @@ const (
 	// floodRotatingV6: UDP from a /64 whose interface id changes every ~50
 	// packets.
 	floodRotatingV6
+	// floodBot: small UDP datagrams from one source to one destination
+	// port (fl.port), from random source ports.
+	floodBot
 )
 
 var _ source = (*flood)(nil)
@@ -41,7 +44,7 @@ type flood struct {
 	pulse  pulse
 	// payload range of UDP datagrams
 	payMin, payMax int
-	port           uint16 // floodReflected: the service (source) port
+	port           uint16 // floodReflected: the service (source) port; floodBot: the destination port
 	avoid          *set15 // floodSpoofedSYN: addresses never used as sources
 	left           int    // floodRotatingV6: packets until the next interface id
 	// steady makes the gaps uniform in [0.5, 1.5) mean gaps instead of
@@ -96,6 +99,8 @@ func (fl *flood) emit(t int64, f *frame) int64 {
 		}
 		fl.left--
 		f.udp(&fl.hdr, anyHighPort(r), anyHighPort(r), between(r, fl.payMin, fl.payMax))
+	case floodBot:
+		f.udp(&fl.hdr, anyHighPort(r), fl.port, between(r, fl.payMin, fl.payMax))
 	}
 	fl.hdr.id++
 	var next int64

@@ -16,6 +16,7 @@ const (
 	KindCarpet       Kind = "carpet"
 	KindIPv6Rotation Kind = "ipv6-rotation"
 	KindPulse        Kind = "pulse"
+	KindBotnet       Kind = "botnet"
 )
 
 // Window is a time interval [Start, End).
@@ -35,14 +36,15 @@ type Attack struct {
 	// "tcp", "udp", "icmp" or "other".
 	Protocol string `json:"protocol"`
 	// Sources lists the attacking addresses, sorted, where they are a finite
-	// set (single-source, pulse, reflection, carpet); empty for spoofed and
-	// ipv6-rotation.
+	// set (single-source, pulse, reflection, carpet, botnet); empty for
+	// spoofed and ipv6-rotation.
 	Sources []netip.Addr `json:"sources,omitempty"`
 	// Prefixes are the narrowest prefixes covering the attack: the /32 of
-	// a single source, the /24s of reflectors and carpet sources, the /64 of
-	// the rotation. Those of reflection-mix hold benign clients too, and
-	// those of its different services overlap: Sources, not Prefixes, say
-	// which attack a listed source belongs to. For spoofed it is 198.18.0.0/15, the range the forged
+	// a single source, the /24s of reflectors and carpet sources, the /24s
+	// and /64s of bots, the /64 of the rotation. Those of reflection-mix
+	// and udp-botnet hold benign clients too, and those of different
+	// reflection-mix services overlap: Sources, not Prefixes, say which
+	// attack a listed source belongs to. For spoofed it is 198.18.0.0/15, the range the forged
 	// addresses are drawn from, which also holds every benign IPv4 source:
 	// a detector must never ban it.
 	Prefixes []netip.Prefix `json:"prefixes"`
@@ -51,6 +53,8 @@ type Attack struct {
 	// Service names the reflected protocol in reflection-mix: dns, ntp,
 	// memcached, cldap or ssdp.
 	Service string `json:"service,omitempty"`
+	// DstPort is the common destination port of the Protocol (udp-botnet).
+	DstPort uint16 `json:"dst_port,omitempty"`
 	// IPLen bounds the IP total length of the attack packets (IPv6:
 	// payload length plus 40), as a FlowSpec length component counts it.
 	// Set by the signature scenarios only.
@@ -98,7 +102,7 @@ type Labels struct {
 	Resolvers []netip.Addr `json:"resolvers"`
 	// Services are the benign sources a signature scenario adds to the
 	// background, sending on the ports its attacks use: NTP servers in
-	// reflection-mix. Empty elsewhere.
+	// reflection-mix, QUIC visitors in udp-botnet. Empty elsewhere.
 	// BenignServices adds the resolvers.
 	Services []Service `json:"services,omitempty"`
 	// BenignSources is every source address of background and flash-crowd
@@ -110,10 +114,12 @@ type Labels struct {
 // Service is a group of benign sources of one service, and the ports and IP
 // lengths they send with: what a signature rule on those ports must spare.
 type Service struct {
-	Name     string `json:"name"`     // dns, ntp
+	Name     string `json:"name"`     // dns, ntp, quic
 	Protocol string `json:"protocol"` // detector class name: "udp"
-	// SrcPort is the port every packet of the service comes from.
+	// SrcPort (servers answering the victim) or DstPort (clients of the
+	// victim) is the port every packet of the service uses.
 	SrcPort uint16 `json:"src_port,omitempty"`
+	DstPort uint16 `json:"dst_port,omitempty"`
 	// IPLens are the ranges of IP total length (as in Attack) the
 	// service's packets fall in, ascending and disjoint: a length range
 	// between them spares the service.

@@ -22,6 +22,7 @@ const (
 	// The signature scenarios: floods no list of sources or prefixes can
 	// name, beside benign traffic on the same ports.
 	ReflectionMix Scenario = "reflection-mix" // DNS, NTP, memcached, CLDAP, SSDP reflectors
+	UDPBotnet     Scenario = "udp-botnet"     // ~30 000 bots at ~1 pps to UDP 443, beside QUIC
 	// Bench is exactly Options.Packets packets of background plus a
 	// single-source UDP flood and a spoofed SYN flood, for throughput
 	// benchmarks. It has no warm-up and is not in Scenarios.
@@ -39,13 +40,13 @@ func Scenarios() []Scenario {
 // They are kept out of Scenarios so that tests replaying every detection
 // scenario opt in to them.
 func SignatureScenarios() []Scenario {
-	return []Scenario{ReflectionMix}
+	return []Scenario{ReflectionMix, UDPBotnet}
 }
 
 func (s Scenario) valid() bool {
 	switch s {
 	case Benign, FlashCrowd, SingleSource, SpoofedSYN, UDPReflection, Carpet, IPv6Rotation, Pulsing, Bench,
-		ReflectionMix:
+		ReflectionMix, UDPBotnet:
 		return true
 	}
 	return false
@@ -97,10 +98,11 @@ type Options struct {
 	WarmUp time.Duration
 	// FloodScale multiplies the rates of the one-tool floods
 	// (single-source, pulsing, spoofed, IPv6 rotation), in (0, 1]; 0 means
-	// 1. In reflection-mix it multiplies the numbers of reflectors instead
-	// (with Scale, keeping their floors), since their per-source rates are
-	// what a detector judges. udp-reflection and carpet ignore it. With
-	// Scale it makes captures small enough to commit.
+	// 1. In reflection-mix and udp-botnet it multiplies
+	// the numbers of reflectors and bots instead (with Scale, keeping their
+	// floors), since their per-source rates are what a detector judges.
+	// udp-reflection and carpet ignore it. With Scale it makes captures
+	// small enough to commit.
 	FloodScale float64
 	// HeavyClients, if set, is the number of heavy benign clients (300-500
 	// pps each) instead of what Scale gives (at least 2); they are most
@@ -110,6 +112,10 @@ type Options struct {
 	// UDPReflection (default 53, DNS; e.g. 123 for NTP, 11211 for
 	// memcached).
 	ReflectionPort uint16
+	// BotnetPort is the UDP destination port of the botnet in UDPBotnet
+	// (default 443, where the QUIC visitors go; e.g. 27015 for a game
+	// server).
+	BotnetPort uint16
 }
 
 // normalize fills defaults and checks ranges.
@@ -143,6 +149,9 @@ func (o Options) normalize() (Options, error) {
 	}
 	if o.ReflectionPort == 0 {
 		o.ReflectionPort = 53
+	}
+	if o.BotnetPort == 0 {
+		o.BotnetPort = 443
 	}
 	if o.HeavyClients < 0 || o.HeavyClients > heavyClients*maxScale {
 		return o, fmt.Errorf("heavy clients %d out of range [0, %d]", o.HeavyClients, heavyClients*maxScale)

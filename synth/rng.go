@@ -27,6 +27,10 @@ const (
 	streamNTPServer
 	streamPlanMix
 	streamMixReflector
+	streamPlanQUIC
+	streamQUIC
+	streamPlanBots
+	streamBot
 )
 
 // newRand returns the PCG stream for role s and index idx under seed.

@@ -97,6 +97,9 @@ func newJob(s Scenario, o Options) (*job, error) {
 	case ReflectionMix:
 		j.addNTPServers()
 		j.addReflectionMix(ev, evEnd)
+	case UDPBotnet:
+		j.addQUICVisitors()
+		j.addBotnet(ev, evEnd)
 	case Bench:
 		j.addSingleSource(benchAttackStart, forever, pulse{}, 1)
 		j.addSpoofed(benchAttackStart, forever, o.floodPPS(singleSourcePPS))

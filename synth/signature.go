@@ -36,6 +36,19 @@ func mixServices() []reflectedService {
 	}
 }
 
+// Botnet of udp-botnet.
+const (
+	botnetBots  = 30000
+	botnetFloor = 2100 // ~2100 pps: still a flood at the smallest scale
+	// maxBots4 caps the IPv4 bots (at most half of drawScattered4's range
+	// is ever drawn); beyond it, at large Scale, the rest are IPv6.
+	maxBots4 = 50000
+	// Bot datagrams: 60-120 bytes of payload (88-148 bytes of IPv4,
+	// 108-168 of IPv6), in the gap of the QUIC visitors' lengths.
+	botPayMin = 60
+	botPayMax = 120
+)
+
 // addReflectionMix adds the reflectors of every mixServices kind, scattered
 // over the benign and reflector ranges, each service one labelled attack.
 // DNS, NTP and memcached run for the whole window; CLDAP and SSDP join at
@@ -80,5 +93,39 @@ func (j *job) addReflectionMix(start, end int64) {
 			fl.label = l
 			j.sched.add(fl.firstAt(from), end, fl)
 		}
+	}
+}
+
+// addBotnet adds bots sending small UDP datagrams to Options.BotnetPort at
+// 0.5-1.5 pps each, as quiet as ordinary clients: 90% IPv4 scattered over
+// the benign and reflector ranges, 10% IPv6 in /64s of the benign IPv6
+// clients' /36.
+func (j *job) addBotnet(start, end int64) {
+	o := j.opt
+	n := o.floodCount(botnetBots, botnetFloor)
+	plan := newRand(o.Seed, streamPlanBots, 0)
+	addrs := drawScattered4(plan, min(n-n/10, maxBots4), &j.used4)
+	addrs = append(addrs, drawBenign6(plan, n-len(addrs), j.used6)...)
+	floods := make([]*flood, len(addrs))
+	pps := 0.0
+	for i, a := range addrs {
+		r := newRand(o.Seed, streamBot, i)
+		rate := uniform(r, 0.5, 1.5)
+		pps += rate
+		hdr := ipHdr{src: a, ttl: uint8(64 - between(r, 6, 24)), id: uint16(r.Uint32()), flow: r.Uint32() & 0xfffff}
+		fl := newFlood(floodBot, r, hdr, rate, &j.counts, 0)
+		fl.port, fl.steady = o.BotnetPort, true
+		fl.payMin, fl.payMax = botPayMin, botPayMax
+		floods[i] = fl
+	}
+	lens := udpLens(addrs, botPayMin, botPayMax)
+	l := j.attack(Attack{
+		Kind: KindBotnet, Window: Window{Start: j.at(start), End: j.at(end)}, Protocol: "udp",
+		Sources: sortAddrs(append([]netip.Addr(nil), addrs...)), Prefixes: coveringPrefixes(addrs),
+		DstPort: o.BotnetPort, IPLen: &lens, PPS: math.Round(pps), SourcePPS: 1,
+	})
+	for _, fl := range floods {
+		fl.label = l
+		j.sched.add(fl.firstAt(start), end, fl)
 	}
 }

@@ -1,6 +1,7 @@
 package synth
 
 import (
+	"bytes"
 	"crypto/sha256"
 	"encoding/json"
 	"net/netip"
@@ -24,6 +25,7 @@ func TestSignatureScenarios(t *testing.T) {
 		check    func(t *testing.T, c *capture)
 	}{
 		{ReflectionMix, checkReflectionMix},
+		{UDPBotnet, checkBotnet},
 	}
 	if len(tests) != len(SignatureScenarios()) {
 		t.Fatalf("%d signature scenarios tested, %d exist", len(tests), len(SignatureScenarios()))
@@ -41,10 +43,11 @@ func TestSignatureScenarios(t *testing.T) {
 }
 
 // matches reports whether p matches the signature an attack's labels give:
-// its protocol, its source port and its IP length range.
+// its protocol, its source or destination port and its IP length range.
 func matches(a *Attack, p *pkt) bool {
 	return p.class == a.Protocol &&
 		(a.UDPSrcPort == 0 || p.sport == a.UDPSrcPort) &&
+		(a.DstPort == 0 || p.dport == a.DstPort) &&
 		(a.IPLen == nil || a.IPLen.Contains(uint16(p.ipLen)))
 }
 
@@ -75,7 +78,7 @@ func checkServices(t *testing.T, c *capture) {
 			if _, seen := first[p.src]; !seen {
 				first[p.src] = p.t
 			}
-			if p.class != s.Protocol || p.sport != s.SrcPort {
+			if p.class != s.Protocol || s.SrcPort != 0 && p.sport != s.SrcPort || s.DstPort != 0 && p.dport != s.DstPort {
 				t.Fatalf("service %s: %v sends %s %d -> %d", s.Name, p.src, p.class, p.sport, p.dport)
 			}
 			if !slices.ContainsFunc(s.IPLens, func(r LenRange) bool { return r.Contains(uint16(p.ipLen)) }) {
@@ -192,6 +195,64 @@ func checkReflectionMix(t *testing.T, c *capture) {
 	}
 }
 
+func checkBotnet(t *testing.T, c *capture) {
+	l := c.labels
+	a := onlyAttack(t, l, KindBotnet, "udp")
+	want := Options{Scale: testScale, FloodScale: 1}.floodCount(botnetBots, botnetFloor)
+	if len(a.Sources) != want || a.DstPort != 443 || a.UDPSrcPort != 0 {
+		t.Errorf("%d bots to port %d (sport %d), want %d to 443", len(a.Sources), a.DstPort, a.UDPSrcPort, want)
+	}
+	v6 := 0
+	for _, s := range a.Sources {
+		if s.Is6() {
+			v6++
+		}
+	}
+	if v6 != want/10 {
+		t.Errorf("%d IPv6 bots of %d, want %d", v6, want, want/10)
+	}
+	if *a.IPLen != (LenRange{88, 168}) {
+		t.Errorf("IP lengths %v, want 88-168", *a.IPLen)
+	}
+	checkRate(t, c, 0, a.Window, a.PPS, 0.05)
+	// Bots are as quiet as ordinary clients.
+	type srcTick struct {
+		a    netip.Addr
+		tick int
+	}
+	n := map[srcTick]int{}
+	for i := range c.pkts {
+		if p := &c.pkts[i]; l.IsAttacker(p.src) {
+			n[srcTick{p.src, p.tick()}]++
+		}
+	}
+	for k, m := range n {
+		if m > 4 {
+			t.Errorf("bot %v sent %d packets in tick %d", k.a, m, k.tick)
+		}
+	}
+	overlap := false
+	for _, p := range a.Prefixes {
+		overlap = overlap || l.BenignOverlaps(p)
+	}
+	if !overlap {
+		t.Errorf("no bot /24 holds a benign client: prefix bans would be harmless")
+	}
+	// A length range separates the bots from the QUIC visitors on the
+	// same port, though port 443 alone does not.
+	if before, during := benignMatching(c, &a); before+during > 0 {
+		t.Errorf("%d benign packets match udp dport 443 len %d-%d", before+during, a.IPLen.Min, a.IPLen.Max)
+	}
+	port := Attack{Window: a.Window, Protocol: "udp", DstPort: 443}
+	if before, during := benignMatching(c, &port); before == 0 || during == 0 {
+		t.Errorf("benign UDP to 443: %d packets before the attack, %d during it", before, during)
+	}
+	quic := l.BenignServices()[1]
+	if want := (Options{Scale: testScale}).count(quicVisitors, quicVisitorsFloor); quic.Name != "quic" || len(quic.Sources) != want {
+		t.Errorf("services %+v, want the QUIC visitors", l.Services)
+	}
+}
+
 // TestSignatureDeterministic: equal options give identical bytes and
 // labels; another seed gives another capture.
 func TestSignatureDeterministic(t *testing.T) {
@@ -219,8 +280,8 @@ func TestSignatureDeterministic(t *testing.T) {
 	}
 }
 
-// TestSignatureChecksums samples the new frame shapes (reflected datagrams,
-// NTP) for valid checksums.
+// TestSignatureChecksums samples the new frame shapes (reflected and bot
+// datagrams, QUIC, NTP) for valid checksums.
 func TestSignatureChecksums(t *testing.T) {
 	for _, s := range SignatureScenarios() {
 		t.Run(string(s), func(t *testing.T) {
@@ -228,11 +289,11 @@ func TestSignatureChecksums(t *testing.T) {
 			i := 0
 			eachWritten(t, s, Options{Seed: 5, Scale: 0.05, WarmUp: 10 * time.Second, SnapLen: MaxSnapLen}, func(r record) {
 				if i%5 == 0 {
-					verifyChecksums(t, r.data, checked)
+					verifyChecksums(t, rfc768Zero(r.data), checked)
 				}
 				i++
 			})
-			if checked[layers.LayerTypeIPv4] == 0 || checked[layers.LayerTypeUDP] == 0 {
+			if checked[layers.LayerTypeIPv4] == 0 || checked[layers.LayerTypeUDP] == 0 || checked[layers.LayerTypeTCP] == 0 {
 				t.Errorf("checked %v", checked)
 			}
 			t.Logf("checked %v", checked)
@@ -240,18 +301,51 @@ func TestSignatureChecksums(t *testing.T) {
 	}
 }
 
-// TestSignatureOptions: FloodScale scales the numbers of reflectors down to
-// their floors, and nothing changes the per-source rates.
+// rfc768Zero rewrites a UDP checksum of ffff, the form RFC 768 sends a
+// computed zero in, as 0000, what gopacket computes (it does not apply the
+// rule), so that verifyChecksums compares like with like; one datagram in
+// 65536 has it.
+func rfc768Zero(frame []byte) []byte {
+	off, proto := ethHeaderLen+ipv4HeaderLen, frame[ethHeaderLen+9]
+	if frame[12] == 0x86 && frame[13] == 0xdd {
+		off, proto = ethHeaderLen+ipv6HeaderLen, frame[ethHeaderLen+6]
+	}
+	if proto != protoUDP || len(frame) < off+udpHeaderLen || frame[off+6] != 0xff || frame[off+7] != 0xff {
+		return frame
+	}
+	f := bytes.Clone(frame)
+	f[off+6], f[off+7] = 0, 0
+	return f
+}
+
+// TestSignatureOptions: BotnetPort moves the botnet, FloodScale scales the
+// numbers of reflectors and bots down to their floors, and nothing changes
+// the per-source rates.
 func TestSignatureOptions(t *testing.T) {
+	c := load(t, UDPBotnet, Options{Seed: 2, Scale: 0.05, WarmUp: 10 * time.Second, BotnetPort: 27015})
+	a := onlyAttack(t, c.labels, KindBotnet, "udp")
+	if a.DstPort != 27015 {
+		t.Errorf("botnet port %d, want 27015", a.DstPort)
+	}
+	for i := range c.pkts {
+		p := &c.pkts[i]
+		if c.labels.IsAttacker(p.src) && p.dport != 27015 {
+			t.Fatalf("bot packet to port %d", p.dport)
+		}
+		if c.labels.IsBenign(p.src) && p.dport == 27015 {
+			t.Fatalf("benign packet to the botnet port")
+		}
+	}
+
 	for _, tt := range []struct {
 		scale, floodScale float64
-		dns               int
+		bots              int
 	}{
-		{1, 0.5, 1500}, {0.3, 0.5, 450}, {0.3, 0.01, 100}, {4, 1, 12000},
+		{1, 0.5, 15000}, {0.3, 0.5, 4500}, {0.3, 0.01, botnetFloor}, {4, 1, 120000},
 	} {
 		o := Options{Scale: tt.scale, FloodScale: tt.floodScale}
-		if n := o.floodCount(3000, 100); n != tt.dns {
-			t.Errorf("scale %v, flood scale %v: %d DNS reflectors, want %d", tt.scale, tt.floodScale, n, tt.dns)
+		if n := o.floodCount(botnetBots, botnetFloor); n != tt.bots {
+			t.Errorf("scale %v, flood scale %v: %d bots, want %d", tt.scale, tt.floodScale, n, tt.bots)
 		}
 	}
 
@@ -295,7 +389,7 @@ func TestSignatureLabelsJSON(t *testing.T) {
 			if err := json.Unmarshal(b, &raw); err != nil {
 				t.Fatal(err)
 			}
-			keys := map[Scenario][]string{ReflectionMix: {"service", "udp_src_port", "ip_len"}}[s]
+			keys := map[Scenario][]string{ReflectionMix: {"service", "udp_src_port", "ip_len"}, UDPBotnet: {"dst_port", "ip_len"}}[s]
 			for _, k := range keys {
 				if _, ok := raw.Attacks[0][k]; !ok {
 					t.Errorf("no %q in attack %v", k, raw.Attacks[0])
