@@ -69,12 +69,12 @@
 //
 // Options.WarmUp replaces the warm-up in every scenario, and
 // Options.HeavyClients the number of heavy clients. Options.FloodScale
-// multiplies the rates of the one-tool floods and, in reflection-mix and
-// udp-botnet, the numbers of reflectors and bots (with Scale, never below
-// their floors; per-source rates stay). The floors keep those two floods
-// at 2100-2350 pps, so their smallest captures (-scale 0.01 -warm-up 15s
-// -flood-scale 0.08 -heavy-clients 1) are still floods and gzip to about
-// 1.1 MB.
+// multiplies the rates of the one-tool floods (spoofed-syn-served
+// included) and, in reflection-mix and udp-botnet, the numbers of
+// reflectors and bots (with Scale, never below their floors; per-source
+// rates stay). The floors keep those two floods at 2100-2350 pps, so their
+// smallest captures (-scale 0.01 -warm-up 15s -flood-scale 0.08
+// -heavy-clients 1) are still floods and gzip to about 1.1 MB.
 //
 // # Traffic
 //
@@ -114,4 +114,11 @@
 // send to UDP 443 from the capture start: Initial packets of 1200-1350
 // bytes of payload, then ACKs of 20-39 and data of 200-1350, so no benign
 // datagram to 443 has a bot's length (IP 48-87 and 228-1398).
+//
+// spoofed-syn-served: a 30 000 pps SYN flood to port 443, forged sources as
+// in spoofed-syn, but each SYN shaped like the benign clients' (DF, the
+// same TCP options and 64240 window, 60 bytes of IP). spoofed-syn's bare
+// 40-byte SYNs can be told from real handshakes by length; these cannot:
+// every signature of the flood matches the benign clients' SYNs to 443, so
+// a detector should report it and drop nothing.
 package synth

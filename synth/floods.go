@@ -24,6 +24,10 @@ const (
 	// floodBot: small UDP datagrams from one source to one destination
 	// port (fl.port), from random source ports.
 	floodBot
+	// floodServedSYN: SYNs each from a new random source, to port 443,
+	// shaped like the benign clients' SYNs (same options, length and
+	// window), so that no signature separates the two.
+	floodServedSYN
 )
 
 var _ source = (*flood)(nil)
@@ -101,6 +105,8 @@ func (fl *flood) emit(t int64, f *frame) int64 {
 		f.udp(&fl.hdr, anyHighPort(r), anyHighPort(r), between(r, fl.payMin, fl.payMax))
 	case floodBot:
 		f.udp(&fl.hdr, anyHighPort(r), fl.port, between(r, fl.payMin, fl.payMax))
+	case floodServedSYN:
+		fl.servedSYN(f)
 	}
 	fl.hdr.id++
 	var next int64
@@ -126,4 +132,21 @@ func (fl *flood) spoofedSource() netip.Addr {
 		}
 		return addr15(i)
 	}
+}
+
+// servedSYN builds a SYN to port 443 from a new forged source, with what a
+// real stack sends: DF, the MSS/SACK/timestamp/window-scale options of the
+// benign clients' SYNs and their 64240 window, a Linux or Windows TTL.
+// Only the addresses, IP ids, TTLs, ports, sequence numbers and timestamps
+// differ, and none of them is a signature component.
+func (fl *flood) servedSYN(f *frame) {
+	r := fl.rng
+	fl.hdr.src = fl.spoofedSource()
+	fl.hdr.id = uint16(r.Uint32())
+	fl.hdr.df = true
+	fl.hdr.ttl = uint8(64 - between(r, 6, 24))
+	if r.IntN(3) == 0 {
+		fl.hdr.ttl += 64
+	}
+	f.tcp(&fl.hdr, &tcpSeg{sport: ephemeralPort(r), dport: 443, seq: r.Uint32(), flags: flagSYN, win: 64240, opts: optsSYN, tsval: r.Uint32()})
 }

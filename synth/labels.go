@@ -53,7 +53,8 @@ type Attack struct {
 	// Service names the reflected protocol in reflection-mix: dns, ntp,
 	// memcached, cldap or ssdp.
 	Service string `json:"service,omitempty"`
-	// DstPort is the common destination port of the Protocol (udp-botnet).
+	// DstPort is the common destination port of the Protocol (udp-botnet,
+	// spoofed-syn-served).
 	DstPort uint16 `json:"dst_port,omitempty"`
 	// IPLen bounds the IP total length of the attack packets (IPv6:
 	// payload length plus 40), as a FlowSpec length component counts it.

@@ -21,8 +21,9 @@ const (
 	Pulsing       Scenario = "pulsing"        // 5 s on, 10 s off, UDP
 	// The signature scenarios: floods no list of sources or prefixes can
 	// name, beside benign traffic on the same ports.
-	ReflectionMix Scenario = "reflection-mix" // DNS, NTP, memcached, CLDAP, SSDP reflectors
-	UDPBotnet     Scenario = "udp-botnet"     // ~30 000 bots at ~1 pps to UDP 443, beside QUIC
+	ReflectionMix    Scenario = "reflection-mix"     // DNS, NTP, memcached, CLDAP, SSDP reflectors
+	UDPBotnet        Scenario = "udp-botnet"         // ~30 000 bots at ~1 pps to UDP 443, beside QUIC
+	SpoofedSYNServed Scenario = "spoofed-syn-served" // real-looking spoofed SYNs to 443
 	// Bench is exactly Options.Packets packets of background plus a
 	// single-source UDP flood and a spoofed SYN flood, for throughput
 	// benchmarks. It has no warm-up and is not in Scenarios.
@@ -36,17 +37,18 @@ func Scenarios() []Scenario {
 }
 
 // SignatureScenarios returns the scenarios of issue #13 in a fixed order:
-// floods that only a signature rule (protocol, ports, lengths) can stop.
-// They are kept out of Scenarios so that tests replaying every detection
-// scenario opt in to them.
+// floods that only a signature rule (protocol, ports, lengths) can stop, or,
+// in SpoofedSYNServed, that not even a signature can separate from the
+// server's own traffic. They are kept out of Scenarios so that tests
+// replaying every detection scenario opt in to them.
 func SignatureScenarios() []Scenario {
-	return []Scenario{ReflectionMix, UDPBotnet}
+	return []Scenario{ReflectionMix, UDPBotnet, SpoofedSYNServed}
 }
 
 func (s Scenario) valid() bool {
 	switch s {
 	case Benign, FlashCrowd, SingleSource, SpoofedSYN, UDPReflection, Carpet, IPv6Rotation, Pulsing, Bench,
-		ReflectionMix, UDPBotnet:
+		ReflectionMix, UDPBotnet, SpoofedSYNServed:
 		return true
 	}
 	return false
@@ -97,8 +99,8 @@ type Options struct {
 	// short detector warm-up, such as the committed testdata.
 	WarmUp time.Duration
 	// FloodScale multiplies the rates of the one-tool floods
-	// (single-source, pulsing, spoofed, IPv6 rotation), in (0, 1]; 0 means
-	// 1. In reflection-mix and udp-botnet it multiplies
+	// (single-source, pulsing, spoofed, spoofed-syn-served, IPv6 rotation),
+	// in (0, 1]; 0 means 1. In reflection-mix and udp-botnet it multiplies
 	// the numbers of reflectors and bots instead (with Scale, keeping their
 	// floors), since their per-source rates are what a detector judges.
 	// udp-reflection and carpet ignore it. With Scale it makes captures

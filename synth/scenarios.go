@@ -100,6 +100,8 @@ func newJob(s Scenario, o Options) (*job, error) {
 	case UDPBotnet:
 		j.addQUICVisitors()
 		j.addBotnet(ev, evEnd)
+	case SpoofedSYNServed:
+		j.addServedSYN(ev, evEnd, o.floodPPS(spoofedPPS))
 	case Bench:
 		j.addSingleSource(benchAttackStart, forever, pulse{}, 1)
 		j.addSpoofed(benchAttackStart, forever, o.floodPPS(singleSourcePPS))

@@ -129,3 +129,18 @@ func (j *job) addBotnet(start, end int64) {
 		j.sched.add(fl.firstAt(start), end, fl)
 	}
 }
+
+// addServedSYN adds a SYN flood to port 443 from random addresses of
+// 198.18.0.0/15 that are not benign sources, each SYN shaped like a benign
+// client's (see flood.servedSYN): nothing but the sources tells them apart,
+// and the sources are forged.
+func (j *job) addServedSYN(start, end int64, pps float64) {
+	const synLen = ipv4HeaderLen + tcpHeaderLen + 20 // optsSYN
+	l := j.attack(Attack{
+		Kind: KindSpoofed, Window: Window{Start: j.at(start), End: j.at(end)}, Protocol: "syn",
+		Prefixes: []netip.Prefix{benchmarking4()}, DstPort: 443, IPLen: &LenRange{synLen, synLen}, PPS: pps,
+	})
+	fl := newFlood(floodServedSYN, newRand(j.opt.Seed, streamFlood, 3), ipHdr{}, pps, &j.counts, l)
+	fl.avoid = &j.used4
+	j.sched.add(fl.firstAt(start), end, fl)
+}

@@ -26,6 +26,7 @@ func TestSignatureScenarios(t *testing.T) {
 	}{
 		{ReflectionMix, checkReflectionMix},
 		{UDPBotnet, checkBotnet},
+		{SpoofedSYNServed, checkServedSYN},
 	}
 	if len(tests) != len(SignatureScenarios()) {
 		t.Fatalf("%d signature scenarios tested, %d exist", len(tests), len(SignatureScenarios()))
@@ -253,6 +254,26 @@ func checkBotnet(t *testing.T, c *capture) {
 	}
 }
 
+func checkServedSYN(t *testing.T, c *capture) {
+	checkSpoofed(t, c) // the same forged sources, at the same rate
+	l := c.labels
+	a := &l.Attacks[0]
+	if a.DstPort != 443 || *a.IPLen != (LenRange{60, 60}) {
+		t.Errorf("attack to port %d, lengths %v; want 443, 60", a.DstPort, *a.IPLen)
+	}
+	for i := range c.pkts {
+		if p := &c.pkts[i]; l.IsAttacker(p.src) && p.tcpFlags != flagSYN {
+			t.Fatalf("attack packet from %v with flags %#x", p.src, p.tcpFlags)
+		}
+	}
+	// The narrowest signature of the flood (tcp dport 443, SYN alone,
+	// length 60) matches the benign clients' handshakes too.
+	before, during := benignMatching(c, a)
+	if before == 0 || during == 0 {
+		t.Errorf("benign SYNs matching the flood's signature: %d before the attack, %d during it", before, during)
+	}
+}
+
 // TestSignatureDeterministic: equal options give identical bytes and
 // labels; another seed gives another capture.
 func TestSignatureDeterministic(t *testing.T) {
@@ -281,7 +302,7 @@ func TestSignatureDeterministic(t *testing.T) {
 }
 
 // TestSignatureChecksums samples the new frame shapes (reflected and bot
-// datagrams, QUIC, NTP) for valid checksums.
+// datagrams, QUIC, NTP, SYNs with options) for valid checksums.
 func TestSignatureChecksums(t *testing.T) {
 	for _, s := range SignatureScenarios() {
 		t.Run(string(s), func(t *testing.T) {
@@ -389,13 +410,13 @@ func TestSignatureLabelsJSON(t *testing.T) {
 			if err := json.Unmarshal(b, &raw); err != nil {
 				t.Fatal(err)
 			}
-			keys := map[Scenario][]string{ReflectionMix: {"service", "udp_src_port", "ip_len"}, UDPBotnet: {"dst_port", "ip_len"}}[s]
+			keys := map[Scenario][]string{ReflectionMix: {"service", "udp_src_port", "ip_len"}, UDPBotnet: {"dst_port", "ip_len"}, SpoofedSYNServed: {"dst_port", "ip_len"}}[s]
 			for _, k := range keys {
 				if _, ok := raw.Attacks[0][k]; !ok {
 					t.Errorf("no %q in attack %v", k, raw.Attacks[0])
 				}
 			}
-			if len(raw.Services) != 1 || raw.Services[0]["ip_lens"] == nil {
+			if s != SpoofedSYNServed && (len(raw.Services) != 1 || raw.Services[0]["ip_lens"] == nil) {
 				t.Errorf("services %v", raw.Services)
 			}
 			for _, svc := range back.BenignServices() {
