@@ -5,6 +5,7 @@ import (
 	"compress/gzip"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"io/fs"
 	"os"
@@ -27,7 +28,7 @@ func committedOptions() Options {
 func TestCommittedCapturesReproduce(t *testing.T) {
 	dir := filepath.Join("..", "testdata", "synth")
 	found := 0
-	for _, s := range Scenarios() {
+	for _, s := range append(Scenarios(), SignatureScenarios()...) {
 		gz, err := os.ReadFile(filepath.Join(dir, string(s)+".pcap.gz"))
 		if errors.Is(err, fs.ErrNotExist) {
 			continue
@@ -65,4 +66,53 @@ func TestCommittedCapturesReproduce(t *testing.T) {
 	if found < len(Scenarios()) {
 		t.Errorf("%d committed captures, want at least %d", found, len(Scenarios()))
 	}
+}
+
+// TestSignatureCommittedSize: with the committed options, reflection-mix
+// and udp-botnet compress to at most 1.2 MB each, while their UDP traffic
+// stays a flood (at least 2000 pps in every tick of the attack).
+func TestSignatureCommittedSize(t *testing.T) {
+	const maxGzip = 1_200_000
+	for _, s := range []Scenario{ReflectionMix, UDPBotnet} {
+		t.Run(string(s), func(t *testing.T) {
+			b, l := write(t, s, committedOptions())
+			var z bytes.Buffer
+			zw, err := gzip.NewWriterLevel(&z, gzip.BestCompression)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := zw.Write(b); err != nil {
+				t.Fatal(err)
+			}
+			if err := zw.Close(); err != nil {
+				t.Fatal(err)
+			}
+			t.Logf("%s: %d packets, %d bytes, %d gzipped, attacks: %v", s, l.Packets, len(b), z.Len(), summary(l))
+			if z.Len() > maxGzip {
+				t.Errorf("%s gzips to %d bytes, want at most %d", s, z.Len(), maxGzip)
+			}
+			// UDP packets per tick during the attack.
+			c := load(t, s, committedOptions())
+			udp := map[int]int{}
+			for i := range c.pkts {
+				if c.pkts[i].class == "udp" {
+					udp[c.pkts[i].tick()]++
+				}
+			}
+			for _, tick := range fullTicks(l, l.Attacks[0].Window) {
+				if udp[tick] < 2000 {
+					t.Errorf("tick %d: %d UDP packets, want a flood of at least 2000", tick, udp[tick])
+				}
+			}
+		})
+	}
+}
+
+// summary shortens labels for a log line.
+func summary(l Labels) []string {
+	var out []string
+	for _, a := range l.Attacks {
+		out = append(out, fmt.Sprintf("%s %s: %d sources, %.0f pps", a.Kind, a.Service, len(a.Sources), a.PPS))
+	}
+	return out
 }
