@@ -130,8 +130,8 @@ func (a *aggregator) add(pkt *Packet, wire uint64) {
 	s.Bytes[pkt.Class] += wire
 	// Port 0 means "none" in the tick, as in the XDP program, which keeps
 	// the last non-zero port: a datagram from port 0 does not erase it.
-	if pkt.Class == detector.ClassUDP && pkt.L4 && pkt.UDPSrcPort != 0 {
-		s.UDPSrcPort = pkt.UDPSrcPort
+	if pkt.Class == detector.ClassUDP && pkt.L4 && pkt.SrcPort != 0 {
+		s.UDPSrcPort = pkt.SrcPort
 	}
 	a.cur.Total.Packets[pkt.Class]++
 	a.cur.Total.Bytes[pkt.Class] += wire

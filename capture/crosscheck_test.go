@@ -208,7 +208,7 @@ func FuzzXDPAgreesWithReplay(f *testing.F) {
 		}
 		wantPort := uint16(0)
 		if p.Class == detector.ClassUDP && p.L4 {
-			wantPort = p.UDPSrcPort
+			wantPort = p.SrcPort
 		}
 		if len(sources) != 1 {
 			t.Fatalf("replay: %s class %s; XDP: sources %+v (unparsed %d -> %d)", p.Src, p.Class, sources, before.UnparsedPackets, after.UnparsedPackets)

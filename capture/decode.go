@@ -23,17 +23,16 @@ const (
 
 // Packet is what the decoder learned from one frame.
 type Packet struct {
-	// Src is the IP source address; IPv4 is stored IPv4-mapped.
-	Src detector.Addr
+	// PacketMeta is what signature rules see of the packet: Src (IPv4
+	// stored IPv4-mapped), Dst, Proto, L4 with the ports and TCP flags,
+	// the IP length and the fragment kind (see Decoder.Decode for the
+	// rules). L4 reports whether the transport header was read: false for
+	// non-first fragments, transport headers cut short by the capture,
+	// and protocols other than TCP and UDP, and then the ports and flags
+	// are zero.
+	detector.PacketMeta
 	// Class is the protocol class (see Decoder.Decode for the rules).
 	Class detector.Class
-	// UDPSrcPort is the UDP source port, valid when Class is ClassUDP and
-	// L4 is set.
-	UDPSrcPort uint16
-	// L4 reports whether the transport header was read: the TCP flags for
-	// TCP, the source port for UDP. It is false for non-first fragments,
-	// transport headers cut short by the capture, and other protocols.
-	L4 bool
 	// OK reports whether the frame had a readable IP source. When false,
 	// the frame is undecodable and every other field is zero.
 	OK bool
@@ -185,23 +184,33 @@ func NewDecoder() *Decoder {
 //
 // IPv4: at least 20 bytes captured, version nibble 4, IHL (low nibble of
 // byte 0) >= 5 and IHL*4 bytes captured; otherwise not decodable. Source at
-// bytes 12-15, protocol at byte 9; the transport header follows the IHL*4
-// bytes. Fragment offset is bytes 6-7 & 0x1fff; if non-zero the packet is a
-// non-first fragment.
+// bytes 12-15, destination at 16-19, protocol at byte 9, Length the total
+// length at bytes 2-3 as it stands; the transport header follows the
+// IHL*4 bytes. Fragment offset is bytes 6-7 & 0x1fff: if non-zero the
+// packet is a later (non-first) fragment, FragLater; if zero with more
+// fragments (bytes 6-7 & 0x2000) a first fragment, FragFirst; else
+// FragNone.
 //
 // IPv6: at least 40 bytes captured, version nibble 6; source at bytes
-// 8-23, next header at byte 6. Up to MaxIPv6ExtHeaders extension headers
-// are skipped: hop-by-hop (0), routing (43) and destination options (60),
-// each (byte 1 + 1) * 8 bytes; AH (51), (byte 1 + 2) * 4 bytes; fragment
-// (44), 8 bytes, offset = bytes 2-3 >> 3, non-first if non-zero, and then
-// its next header (byte 0) names the protocol with no further walking. A
-// chain longer than MaxIPv6ExtHeaders (a fragment header in seventh place
+// 8-23, destination at 24-39, next header at byte 6; Length is the payload
+// length (bytes 4-5) + 40, at most 65535. Up to MaxIPv6ExtHeaders
+// extension headers are skipped: hop-by-hop (0), routing (43) and
+// destination options (60), each (byte 1 + 1) * 8 bytes; AH (51), (byte 1
+// + 2) * 4 bytes; fragment (44), 8 bytes, offset = bytes 2-3 >> 3: if
+// non-zero the packet is FragLater and the fragment header's next header
+// (byte 0) names the protocol with no further walking; if zero, FragFirst
+// when the M flag (byte 3 & 1) is set, else FragNone (an atomic
+// fragment), and the walk goes on. The last fragment header read decides.
+// A chain longer than MaxIPv6ExtHeaders (a fragment header in seventh place
 // included) or running past the capture leaves the protocol at the
-// extension header's number, which classifies as ClassOther.
+// extension header's number, which classifies as ClassOther (and is
+// Proto).
 //
 // Transport, only in a first fragment (or unfragmented packet): TCP needs
 // 20 bytes and a data offset (byte 12 >> 4) of at least 5, and reads the
-// flags at byte 13; UDP needs 8 and reads the source port at bytes 0-1.
+// ports at bytes 0-1 and 2-3 and the flags at byte 13; UDP needs 8 and
+// reads the ports at bytes 0-1 and 2-3. Then L4 is set; otherwise ports
+// and flags stay zero.
 //
 // Class: TCP (6) is ClassSYN when SYN (0x02) is set and ACK (0x10) clear,
 // else ClassTCP (also when the flags were not read); UDP (17) ClassUDP
@@ -227,19 +236,17 @@ func (d *Decoder) decode(lt LinkType, data []byte, pkt *Packet) {
 	// The error says where decoding stopped; what was decoded before it
 	// is still valid, and that is all we look at.
 	_ = d.parsers[k].DecodeLayers(data, &d.decoded)
-	var (
-		proto        uint8
-		ok           bool
-		tcpOK, udpOK bool
-	)
+	var ok, tcpOK, udpOK bool
 	for _, t := range d.decoded {
 		switch t {
 		case layers.LayerTypeIPv4:
-			proto, ok = d.ip4.proto, true
-			pkt.Src = detector.AddrFrom4(d.ip4.src)
+			ok = true
+			pkt.Src, pkt.Dst = detector.AddrFrom4(d.ip4.src), detector.AddrFrom4(d.ip4.dst)
+			pkt.Proto, pkt.Length, pkt.Fragment = d.ip4.proto, d.ip4.length, d.ip4.frag
 		case layers.LayerTypeIPv6:
-			proto, ok = d.ip6.proto, true
-			pkt.Src = d.ip6.src
+			ok = true
+			pkt.Src, pkt.Dst = d.ip6.src, d.ip6.dst
+			pkt.Proto, pkt.Length, pkt.Fragment = d.ip6.proto, d.ip6.length, d.ip6.frag
 		case layers.LayerTypeTCP:
 			tcpOK = true
 		case layers.LayerTypeUDP:
@@ -250,11 +257,12 @@ func (d *Decoder) decode(lt LinkType, data []byte, pkt *Packet) {
 		return // still all zero
 	}
 	pkt.OK = true
-	switch proto {
+	switch pkt.Proto {
 	case protoTCP:
 		pkt.Class = detector.ClassTCP
 		if tcpOK {
 			pkt.L4 = true
+			pkt.SrcPort, pkt.DstPort, pkt.TCPFlags = d.tcp.srcPort, d.tcp.dstPort, d.tcp.flags
 			if d.tcp.flags&(tcpFlagSYN|tcpFlagACK) == tcpFlagSYN {
 				pkt.Class = detector.ClassSYN
 			}
@@ -262,7 +270,7 @@ func (d *Decoder) decode(lt LinkType, data []byte, pkt *Packet) {
 	case protoUDP:
 		pkt.Class = detector.ClassUDP
 		if udpOK {
-			pkt.L4, pkt.UDPSrcPort = true, d.udp.srcPort
+			pkt.L4, pkt.SrcPort, pkt.DstPort = true, d.udp.srcPort, d.udp.dstPort
 		}
 	case protoICMP, protoICMPv6:
 		pkt.Class = detector.ClassICMP

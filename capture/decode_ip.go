@@ -36,8 +36,10 @@ func transport(proto uint8, first bool) gopacket.LayerType {
 // ipv4Layer reads the IPv4 header (rules in Decoder.Decode).
 type ipv4Layer struct {
 	layerOut
-	src   [4]byte
-	proto uint8
+	src, dst [4]byte
+	proto    uint8
+	frag     detector.Fragment
+	length   uint16 // the total length field, as read
 }
 
 func (l *ipv4Layer) CanDecode() gopacket.LayerClass { return layers.LayerTypeIPv4 }
@@ -56,12 +58,22 @@ func (l *ipv4Layer) DecodeFromBytes(data []byte, _ gopacket.DecodeFeedback) erro
 	if ihl > len(data) {
 		return errShort
 	}
-	l.src = [4]byte(data[12:16])
+	l.src, l.dst = [4]byte(data[12:16]), [4]byte(data[16:20])
 	l.proto = data[9]
-	// The total length is not read: like the XDP program, only the
-	// frame bounds the headers, so understating it hides no SYN.
-	first := binary.BigEndian.Uint16(data[6:8])&0x1fff == 0
-	l.next, l.payload = transport(l.proto, first), data[ihl:]
+	// The total length is reported, never used as a bound: like the XDP
+	// program, only the frame bounds the headers, so understating it
+	// hides no SYN.
+	l.length = binary.BigEndian.Uint16(data[2:4])
+	fo := binary.BigEndian.Uint16(data[6:8])
+	switch {
+	case fo&0x1fff != 0:
+		l.frag = detector.FragLater
+	case fo&0x2000 != 0: // more fragments
+		l.frag = detector.FragFirst
+	default:
+		l.frag = detector.FragNone
+	}
+	l.next, l.payload = transport(l.proto, l.frag != detector.FragLater), data[ihl:]
 	return nil
 }
 
@@ -69,8 +81,10 @@ func (l *ipv4Layer) DecodeFromBytes(data []byte, _ gopacket.DecodeFeedback) erro
 // in Decoder.Decode).
 type ipv6Layer struct {
 	layerOut
-	src   detector.Addr
-	proto uint8 // transport protocol, or the extension header we stopped at
+	src, dst detector.Addr
+	proto    uint8 // transport protocol, or the extension header we stopped at
+	frag     detector.Fragment
+	length   uint16 // payload length + 40, at most 65535
 }
 
 func (l *ipv6Layer) CanDecode() gopacket.LayerClass { return layers.LayerTypeIPv6 }
@@ -82,10 +96,13 @@ func (l *ipv6Layer) DecodeFromBytes(data []byte, _ gopacket.DecodeFeedback) erro
 	if data[0]>>4 != 6 {
 		return errBadVersion
 	}
-	l.src = detector.Addr(data[8:24])
-	// As for IPv4, the payload length bounds nothing: the frame does.
+	l.src, l.dst = detector.Addr(data[8:24]), detector.Addr(data[24:40])
+	// As for IPv4, the payload length bounds nothing (the frame does); it
+	// is only reported, plus the fixed header, saturated: FlowSpec's
+	// length component has 16 bits.
+	l.length = uint16(min(int(binary.BigEndian.Uint16(data[4:6]))+40, 0xffff))
 	end := len(data)
-	proto, off, first := data[6], 40, true
+	proto, off, frag := data[6], 40, detector.FragNone
 walk:
 	for n := 0; ; n++ {
 		var hlen int
@@ -112,12 +129,19 @@ walk:
 				break walk
 			}
 			hlen = 8
-			if binary.BigEndian.Uint16(data[off+2:off+4])>>3 != 0 {
+			fo := binary.BigEndian.Uint16(data[off+2 : off+4])
+			if fo>>3 != 0 {
 				// Later fragments carry no transport header; the
 				// fragment header names the protocol.
-				first = false
+				frag = detector.FragLater
 				proto, off = data[off], off+hlen
 				break walk
+			}
+			// Offset 0: a first fragment if more follow, else an
+			// atomic fragment (RFC 6946), a whole packet.
+			frag = detector.FragNone
+			if fo&1 != 0 {
+				frag = detector.FragFirst
 			}
 		default:
 			break walk // a transport or other final protocol
@@ -127,8 +151,8 @@ walk:
 		}
 		proto, off = data[off], off+hlen
 	}
-	l.proto = proto
-	l.next, l.payload = transport(proto, first), nil
+	l.proto, l.frag = proto, frag
+	l.next, l.payload = transport(proto, frag != detector.FragLater), nil
 	if end > off {
 		l.payload = data[off:end]
 	}

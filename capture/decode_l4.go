@@ -7,12 +7,13 @@ import (
 	"github.com/google/gopacket/layers"
 )
 
-// tcpLayer reads only the flags of a TCP header. It needs the 20-byte
-// fixed header (as a C parser checking sizeof(struct tcphdr) would) and
-// does not trust or use the data offset.
+// tcpLayer reads only the ports and flags of a TCP header. It needs the
+// 20-byte fixed header (as a C parser checking sizeof(struct tcphdr)
+// would) and does not trust or use the data offset.
 type tcpLayer struct {
 	layerOut
-	flags uint8
+	srcPort, dstPort uint16
+	flags            uint8
 }
 
 func (l *tcpLayer) CanDecode() gopacket.LayerClass { return layers.LayerTypeTCP }
@@ -27,14 +28,15 @@ func (l *tcpLayer) DecodeFromBytes(data []byte, _ gopacket.DecodeFeedback) error
 	if data[12]>>4 < 5 {
 		return errShort
 	}
+	l.srcPort, l.dstPort = binary.BigEndian.Uint16(data[0:2]), binary.BigEndian.Uint16(data[2:4])
 	l.flags = data[13]
 	return nil
 }
 
-// udpLayer reads only the source port of a UDP header.
+// udpLayer reads only the ports of a UDP header.
 type udpLayer struct {
 	layerOut
-	srcPort uint16
+	srcPort, dstPort uint16
 }
 
 func (l *udpLayer) CanDecode() gopacket.LayerClass { return layers.LayerTypeUDP }
@@ -44,6 +46,6 @@ func (l *udpLayer) DecodeFromBytes(data []byte, _ gopacket.DecodeFeedback) error
 	if len(data) < 8 {
 		return errShort
 	}
-	l.srcPort = binary.BigEndian.Uint16(data[0:2])
+	l.srcPort, l.dstPort = binary.BigEndian.Uint16(data[0:2]), binary.BigEndian.Uint16(data[2:4])
 	return nil
 }

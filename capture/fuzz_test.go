@@ -28,11 +28,17 @@ func FuzzDecode(f *testing.F) {
 		if p.Class >= detector.NumClasses {
 			t.Fatalf("class %d", p.Class)
 		}
-		if p.UDPSrcPort != 0 && (p.Class != detector.ClassUDP || !p.L4) {
-			t.Fatalf("UDP port without a UDP header: %+v", p)
+		if (p.SrcPort != 0 || p.DstPort != 0 || p.TCPFlags != 0) && !p.L4 {
+			t.Fatalf("ports or flags without a transport header: %+v", p)
 		}
-		if p.L4 && p.Class != detector.ClassTCP && p.Class != detector.ClassSYN && p.Class != detector.ClassUDP {
-			t.Fatalf("L4 set for %v", p.Class)
+		if p.TCPFlags != 0 && p.Proto != protoTCP {
+			t.Fatalf("TCP flags of a %d packet: %+v", p.Proto, p)
+		}
+		if p.L4 && (p.Fragment == detector.FragLater || p.Class != detector.ClassTCP && p.Class != detector.ClassSYN && p.Class != detector.ClassUDP) {
+			t.Fatalf("L4 set for %v, fragment %v", p.Class, p.Fragment)
+		}
+		if p.OK && p.Fragment > detector.FragLater {
+			t.Fatalf("fragment %d", p.Fragment)
 		}
 		if again := d.Decode(LinkType(lt), frame); again != p {
 			t.Fatalf("decoding twice: %+v then %+v", p, again)

@@ -20,6 +20,7 @@ import (
 	"encoding/binary"
 	"fmt"
 	"net"
+	"net/netip"
 
 	"github.com/google/gopacket"
 	"github.com/google/gopacket/layers"
@@ -83,12 +84,19 @@ func IPv6(src string, next layers.IPProtocol) *layers.IPv6 {
 
 // UDP is a UDP header from sport to the discard port.
 func UDP(sport uint16) *layers.UDP {
-	return &layers.UDP{SrcPort: layers.UDPPort(sport), DstPort: 9}
+	return &layers.UDP{SrcPort: layers.UDPPort(sport), DstPort: udpDstPort}
 }
+
+// The ports of TCP's header and of UDP's destination.
+const (
+	tcpSrcPort = 40000
+	tcpDstPort = 80
+	udpDstPort = 9 // discard
+)
 
 // TCP is a TCP header with the given SYN and ACK flags.
 func TCP(syn, ack bool) *layers.TCP {
-	return &layers.TCP{SrcPort: 40000, DstPort: 80, Seq: 1, SYN: syn, ACK: ack, Window: 1024}
+	return &layers.TCP{SrcPort: tcpSrcPort, DstPort: tcpDstPort, Seq: 1, SYN: syn, ACK: ack, Window: 1024}
 }
 
 // Payload is n zero bytes.
@@ -163,6 +171,65 @@ type Vector struct {
 	Class detector.Class
 	// UDPPort is the UDP source port recorded for the source (0: none).
 	UDPPort uint16
+	// Meta is what signature rules see of the frame; zero when Src is "".
+	Meta Meta
+}
+
+// Meta is what a signature rule can see of a frame with a source: the
+// fields of detector.PacketMeta but the source, which is Vector.Src. Both
+// parsers must extract exactly these.
+type Meta struct {
+	Dst   string
+	Proto uint8
+	// L4: the transport header was read. Then SrcPort and DstPort (TCP,
+	// UDP) and TCPFlags (TCP, the whole byte 13) are set, else zero.
+	L4               bool
+	SrcPort, DstPort uint16
+	TCPFlags         uint8
+	// Length is the IP total length field (IPv6: payload length + 40,
+	// at most 65535) as the header states it, whatever the frame holds.
+	Length   uint16
+	Fragment detector.Fragment // FragNone, FragFirst or FragLater
+}
+
+// PacketMeta returns what the parsers must extract from v's frame, the
+// zero value for a frame with no source.
+func (v Vector) PacketMeta() detector.PacketMeta {
+	if v.Src == "" {
+		return detector.PacketMeta{}
+	}
+	m := v.Meta
+	return detector.PacketMeta{
+		Src: detector.AddrFrom(netip.MustParseAddr(v.Src)), Dst: detector.AddrFrom(netip.MustParseAddr(m.Dst)),
+		Proto: m.Proto, L4: m.L4, SrcPort: m.SrcPort, DstPort: m.DstPort, TCPFlags: m.TCPFlags,
+		Length: m.Length, Fragment: m.Fragment,
+	}
+}
+
+// Builders of the expected Meta: m4 and m6 a packet to the test
+// destination whose transport header was not read, udp and tcp with the
+// header read (UDP and TCP build theirs with these ports), frag a fragment.
+func m4(proto uint8, length uint16) Meta {
+	return Meta{Dst: dst4.String(), Proto: proto, Length: length, Fragment: detector.FragNone}
+}
+
+func m6(proto uint8, length uint16) Meta {
+	return Meta{Dst: dst6.String(), Proto: proto, Length: length, Fragment: detector.FragNone}
+}
+
+func (m Meta) udp(sport uint16) Meta {
+	m.L4, m.SrcPort, m.DstPort = true, sport, udpDstPort
+	return m
+}
+
+func (m Meta) tcp(flags uint8) Meta {
+	m.L4, m.SrcPort, m.DstPort, m.TCPFlags = true, tcpSrcPort, tcpDstPort, flags
+	return m
+}
+
+func (m Meta) frag(f detector.Fragment) Meta {
+	m.Fragment = f
+	return m
 }
 
 // patch returns a copy of b with b[off] = v.
@@ -225,125 +292,145 @@ func All() []Vector {
 	}
 	f := Frame
 	raw := func(b []byte) []byte { return b }
+	// Expected Meta: protocols, TCP flags, fragment kinds.
+	const (
+		tcpP, udpP = uint8(layers.IPProtocolTCP), uint8(layers.IPProtocolUDP)
+		syn, ack   = uint8(0x02), uint8(0x10)
+		first      = detector.FragFirst
+		later      = detector.FragLater
+	)
 
 	return []Vector{
 		// IPv4 classes.
-		{"v4/udp", f(Eth(layers.EthernetTypeIPv4), IPv4(v4, layers.IPProtocolUDP), UDP(53), gopacket.Payload("x")), v4, detector.ClassUDP, 53},
-		{"v4/udp-padded", f(PaddedEth(layers.EthernetTypeIPv4), IPv4(v4, layers.IPProtocolUDP), UDP(53)), v4, detector.ClassUDP, 53},
-		{"v4/syn", f(Eth(layers.EthernetTypeIPv4), IPv4(v4, layers.IPProtocolTCP), TCP(true, false)), v4, detector.ClassSYN, 0},
-		{"v4/syn-ack", f(Eth(layers.EthernetTypeIPv4), IPv4(v4, layers.IPProtocolTCP), TCP(true, true)), v4, detector.ClassTCP, 0},
-		{"v4/ack", f(Eth(layers.EthernetTypeIPv4), IPv4(v4, layers.IPProtocolTCP), TCP(false, true)), v4, detector.ClassTCP, 0},
-		{"v4/icmp", f(Eth(layers.EthernetTypeIPv4), IPv4(v4, layers.IPProtocolICMPv4), &layers.ICMPv4{TypeCode: layers.CreateICMPv4TypeCode(8, 0)}), v4, detector.ClassICMP, 0},
-		{"v4/gre", f(Eth(layers.EthernetTypeIPv4), IPv4(v4, layers.IPProtocolGRE), Payload(8)), v4, detector.ClassOther, 0},
-		{"v4/icmpv6-number", f(Eth(layers.EthernetTypeIPv4), IPv4(v4, layers.IPProtocolICMPv6), Payload(8)), v4, detector.ClassICMP, 0},
-		{"v4/options", f(Eth(layers.EthernetTypeIPv4), withOpts([]layers.IPv4Option{{OptionType: 148, OptionLength: 4, OptionData: []byte{0, 0}}}), UDP(123)), v4, detector.ClassUDP, 123},
-		{"v4/options-ihl15", f(Eth(layers.EthernetTypeIPv4), withOpts(nop40), UDP(1900)), v4, detector.ClassUDP, 1900},
-		{"v4/dont-fragment", f(Eth(layers.EthernetTypeIPv4), frag4(layers.IPProtocolUDP, 0, layers.IPv4DontFragment), UDP(11211)), v4, detector.ClassUDP, 11211},
-		{"v4/first-fragment", f(Eth(layers.EthernetTypeIPv4), frag4(layers.IPProtocolUDP, 0, layers.IPv4MoreFragments), UDP(389), Payload(64)), v4, detector.ClassUDP, 389},
-		{"v4/nonfirst-fragment-udp", f(Eth(layers.EthernetTypeIPv4), frag4(layers.IPProtocolUDP, 100, 0), gopacket.Payload(udp8)), v4, detector.ClassUDP, 0},
-		{"v4/nonfirst-fragment-tcp", f(Eth(layers.EthernetTypeIPv4), frag4(layers.IPProtocolTCP, 100, layers.IPv4MoreFragments), gopacket.Payload(syn20)), v4, detector.ClassTCP, 0},
-		{"v4/nonfirst-fragment-icmp", f(Eth(layers.EthernetTypeIPv4), frag4(layers.IPProtocolICMPv4, 1, 0), Payload(16)), v4, detector.ClassICMP, 0},
-		{"v4/nonfirst-fragment-other", f(Eth(layers.EthernetTypeIPv4), frag4(layers.IPProtocolGRE, 7, 0), Payload(16)), v4, detector.ClassOther, 0},
-		{"v4/truncated-tcp", f(Eth(layers.EthernetTypeIPv4), IPv4(v4, layers.IPProtocolTCP), gopacket.Payload(syn20[:10])), v4, detector.ClassTCP, 0},
-		{"v4/tcp-doff-4", raw(patch(synV4(v4), 14+20+12, 0x40)), v4, detector.ClassTCP, 0},
-		{"v4/truncated-udp", f(Eth(layers.EthernetTypeIPv4), IPv4(v4, layers.IPProtocolUDP), gopacket.Payload(udp8[:4])), v4, detector.ClassUDP, 0},
-		{"v4/udp-port-0", f(Eth(layers.EthernetTypeIPv4), IPv4(v4, layers.IPProtocolUDP), UDP(0)), v4, detector.ClassUDP, 0},
-		{"v4/tcp-doff-15-past-end", raw(patch(synV4(v4), 14+20+12, 0xf0)), v4, detector.ClassSYN, 0},
+		{"v4/udp", f(Eth(layers.EthernetTypeIPv4), IPv4(v4, layers.IPProtocolUDP), UDP(53), gopacket.Payload("x")), v4, detector.ClassUDP, 53, m4(udpP, 29).udp(53)},
+		{"v4/udp-padded", f(PaddedEth(layers.EthernetTypeIPv4), IPv4(v4, layers.IPProtocolUDP), UDP(53)), v4, detector.ClassUDP, 53, m4(udpP, 28).udp(53)},
+		{"v4/syn", f(Eth(layers.EthernetTypeIPv4), IPv4(v4, layers.IPProtocolTCP), TCP(true, false)), v4, detector.ClassSYN, 0, m4(tcpP, 40).tcp(syn)},
+		{"v4/syn-ack", f(Eth(layers.EthernetTypeIPv4), IPv4(v4, layers.IPProtocolTCP), TCP(true, true)), v4, detector.ClassTCP, 0, m4(tcpP, 40).tcp(syn | ack)},
+		{"v4/ack", f(Eth(layers.EthernetTypeIPv4), IPv4(v4, layers.IPProtocolTCP), TCP(false, true)), v4, detector.ClassTCP, 0, m4(tcpP, 40).tcp(ack)},
+		// Every TCP flag bit of byte 13 (NS, in byte 12, is no flag
+		// here), and ports other than the builders' defaults.
+		{"v4/tcp-all-flags", f(Eth(layers.EthernetTypeIPv4), IPv4(v4, layers.IPProtocolTCP), &layers.TCP{SrcPort: 1, DstPort: 65535, FIN: true, SYN: true, RST: true,
+			PSH: true, ACK: true, URG: true, ECE: true, CWR: true, NS: true}), v4, detector.ClassTCP, 0, Meta{Dst: dst4.String(), Proto: tcpP, L4: true, SrcPort: 1, DstPort: 65535, TCPFlags: 0xff, Length: 40, Fragment: detector.FragNone}},
+		{"v4/udp-ports", f(Eth(layers.EthernetTypeIPv4), IPv4(v4, layers.IPProtocolUDP), &layers.UDP{SrcPort: 65535, DstPort: 123}), v4, detector.ClassUDP, 65535, Meta{Dst: dst4.String(), Proto: udpP, L4: true, SrcPort: 65535, DstPort: 123, Length: 28, Fragment: detector.FragNone}},
+		{"v4/icmp", f(Eth(layers.EthernetTypeIPv4), IPv4(v4, layers.IPProtocolICMPv4), &layers.ICMPv4{TypeCode: layers.CreateICMPv4TypeCode(8, 0)}), v4, detector.ClassICMP, 0, m4(1, 28)},
+		{"v4/gre", f(Eth(layers.EthernetTypeIPv4), IPv4(v4, layers.IPProtocolGRE), Payload(8)), v4, detector.ClassOther, 0, m4(47, 28)},
+		{"v4/icmpv6-number", f(Eth(layers.EthernetTypeIPv4), IPv4(v4, layers.IPProtocolICMPv6), Payload(8)), v4, detector.ClassICMP, 0, m4(58, 28)},
+		{"v4/options", f(Eth(layers.EthernetTypeIPv4), withOpts([]layers.IPv4Option{{OptionType: 148, OptionLength: 4, OptionData: []byte{0, 0}}}), UDP(123)), v4, detector.ClassUDP, 123, m4(udpP, 32).udp(123)},
+		{"v4/options-ihl15", f(Eth(layers.EthernetTypeIPv4), withOpts(nop40), UDP(1900)), v4, detector.ClassUDP, 1900, m4(udpP, 68).udp(1900)},
+		{"v4/dont-fragment", f(Eth(layers.EthernetTypeIPv4), frag4(layers.IPProtocolUDP, 0, layers.IPv4DontFragment), UDP(11211)), v4, detector.ClassUDP, 11211, m4(udpP, 28).udp(11211)},
+		{"v4/first-fragment", f(Eth(layers.EthernetTypeIPv4), frag4(layers.IPProtocolUDP, 0, layers.IPv4MoreFragments), UDP(389), Payload(64)), v4, detector.ClassUDP, 389, m4(udpP, 92).udp(389).frag(first)},
+		{"v4/first-fragment-syn", f(Eth(layers.EthernetTypeIPv4), frag4(layers.IPProtocolTCP, 0, layers.IPv4MoreFragments), TCP(true, false), Payload(8)), v4, detector.ClassSYN, 0, m4(tcpP, 48).tcp(syn).frag(first)},
+		{"v4/nonfirst-fragment-udp", f(Eth(layers.EthernetTypeIPv4), frag4(layers.IPProtocolUDP, 100, 0), gopacket.Payload(udp8)), v4, detector.ClassUDP, 0, m4(udpP, 28).frag(later)},
+		{"v4/nonfirst-fragment-tcp", f(Eth(layers.EthernetTypeIPv4), frag4(layers.IPProtocolTCP, 100, layers.IPv4MoreFragments), gopacket.Payload(syn20)), v4, detector.ClassTCP, 0, m4(tcpP, 40).frag(later)},
+		{"v4/nonfirst-fragment-icmp", f(Eth(layers.EthernetTypeIPv4), frag4(layers.IPProtocolICMPv4, 1, 0), Payload(16)), v4, detector.ClassICMP, 0, m4(1, 36).frag(later)},
+		{"v4/nonfirst-fragment-other", f(Eth(layers.EthernetTypeIPv4), frag4(layers.IPProtocolGRE, 7, 0), Payload(16)), v4, detector.ClassOther, 0, m4(47, 36).frag(later)},
+		{"v4/truncated-tcp", f(Eth(layers.EthernetTypeIPv4), IPv4(v4, layers.IPProtocolTCP), gopacket.Payload(syn20[:10])), v4, detector.ClassTCP, 0, m4(tcpP, 30)},
+		{"v4/tcp-doff-4", raw(patch(synV4(v4), 14+20+12, 0x40)), v4, detector.ClassTCP, 0, m4(tcpP, 40)},
+		{"v4/truncated-udp", f(Eth(layers.EthernetTypeIPv4), IPv4(v4, layers.IPProtocolUDP), gopacket.Payload(udp8[:4])), v4, detector.ClassUDP, 0, m4(udpP, 24)},
+		{"v4/udp-port-0", f(Eth(layers.EthernetTypeIPv4), IPv4(v4, layers.IPProtocolUDP), UDP(0)), v4, detector.ClassUDP, 0, m4(udpP, 28).udp(0)},
+		{"v4/tcp-doff-15-past-end", raw(patch(synV4(v4), 14+20+12, 0xf0)), v4, detector.ClassSYN, 0, m4(tcpP, 40).tcp(syn)},
 		// Headers are bounded by the frame, never by the IP length
 		// fields: an attacker who understates them still shows his SYNs
 		// and ports to both parsers.
-		{"v4/total-length-cuts-tcp", raw(patch16(synV4(v4), 14+2, 30)), v4, detector.ClassSYN, 0},
-		{"v4/total-length-below-ihl", raw(patch16(f(Eth(layers.EthernetTypeIPv4), IPv4(v4, layers.IPProtocolUDP), UDP(161)), 14+2, 10)), v4, detector.ClassUDP, 161},
-		{"v4/total-length-zero", raw(patch16(synV4(v4), 14+2, 0)), v4, detector.ClassSYN, 0},
-		{"v4/total-length-past-end", raw(patch16(synV4(v4), 14+2, 1500)), v4, detector.ClassSYN, 0},
+		{"v4/total-length-cuts-tcp", raw(patch16(synV4(v4), 14+2, 30)), v4, detector.ClassSYN, 0, m4(tcpP, 30).tcp(syn)},
+		{"v4/total-length-below-ihl", raw(patch16(f(Eth(layers.EthernetTypeIPv4), IPv4(v4, layers.IPProtocolUDP), UDP(161)), 14+2, 10)), v4, detector.ClassUDP, 161, m4(udpP, 10).udp(161)},
+		{"v4/total-length-zero", raw(patch16(synV4(v4), 14+2, 0)), v4, detector.ClassSYN, 0, m4(tcpP, 0).tcp(syn)},
+		{"v4/total-length-past-end", raw(patch16(synV4(v4), 14+2, 1500)), v4, detector.ClassSYN, 0, m4(tcpP, 1500).tcp(syn)},
 
 		// VLAN tags.
-		{"vlan/syn", f(Eth(layers.EthernetTypeDot1Q), VLAN(10, layers.EthernetTypeIPv4), IPv4(v4, layers.IPProtocolTCP), TCP(true, false)), v4, detector.ClassSYN, 0},
-		{"vlan/8021ad-single", f(Eth(layers.EthernetTypeQinQ), VLAN(10, layers.EthernetTypeIPv4), IPv4(v4, layers.IPProtocolUDP), UDP(53)), v4, detector.ClassUDP, 53},
-		{"vlan/qinq-v6-udp", f(Eth(layers.EthernetTypeQinQ), VLAN(100, layers.EthernetTypeDot1Q), VLAN(10, layers.EthernetTypeIPv6), IPv6(v6, layers.IPProtocolUDP), UDP(5353)), v6, detector.ClassUDP, 5353},
-		{"vlan/three-tags", f(Eth(layers.EthernetTypeQinQ), VLAN(1, layers.EthernetTypeDot1Q), VLAN(2, layers.EthernetTypeDot1Q), VLAN(3, layers.EthernetTypeIPv4), IPv4(v4, layers.IPProtocolUDP), UDP(53)), "", 0, 0},
+		{"vlan/syn", f(Eth(layers.EthernetTypeDot1Q), VLAN(10, layers.EthernetTypeIPv4), IPv4(v4, layers.IPProtocolTCP), TCP(true, false)), v4, detector.ClassSYN, 0, m4(tcpP, 40).tcp(syn)},
+		{"vlan/8021ad-single", f(Eth(layers.EthernetTypeQinQ), VLAN(10, layers.EthernetTypeIPv4), IPv4(v4, layers.IPProtocolUDP), UDP(53)), v4, detector.ClassUDP, 53, m4(udpP, 28).udp(53)},
+		{"vlan/qinq-v6-udp", f(Eth(layers.EthernetTypeQinQ), VLAN(100, layers.EthernetTypeDot1Q), VLAN(10, layers.EthernetTypeIPv6), IPv6(v6, layers.IPProtocolUDP), UDP(5353)), v6, detector.ClassUDP, 5353, m6(udpP, 48).udp(5353)},
+		{"vlan/three-tags", f(Eth(layers.EthernetTypeQinQ), VLAN(1, layers.EthernetTypeDot1Q), VLAN(2, layers.EthernetTypeDot1Q), VLAN(3, layers.EthernetTypeIPv4), IPv4(v4, layers.IPProtocolUDP), UDP(53)), "", 0, 0, Meta{}},
 
 		// PPPoE sessions (RFC 2516) and the legacy QinQ TPID.
-		{"pppoe/v4-udp", f(Eth(layers.EthernetTypePPPoESession), gopacket.Payload(pppoe(0x0021)), IPv4(v4, layers.IPProtocolUDP), UDP(53)), v4, detector.ClassUDP, 53},
-		{"pppoe/v6-syn", f(Eth(layers.EthernetTypePPPoESession), gopacket.Payload(pppoe(0x0057)), IPv6(v6, layers.IPProtocolTCP), TCP(true, false)), v6, detector.ClassSYN, 0},
-		{"vlan/pppoe-v4-syn", f(Eth(layers.EthernetTypeDot1Q), VLAN(7, layers.EthernetTypePPPoESession), gopacket.Payload(pppoe(0x0021)), IPv4(v4, layers.IPProtocolTCP), TCP(true, false)), v4, detector.ClassSYN, 0},
-		{"vlan/9100-legacy-qinq", f(Eth(0x9100), VLAN(5, layers.EthernetTypeIPv4), IPv4(v4, layers.IPProtocolUDP), UDP(123)), v4, detector.ClassUDP, 123},
-		{"pppoe/lcp", raw(Frame(Eth(layers.EthernetTypePPPoESession), gopacket.Payload(append(pppoe(0xc021), make([]byte, 20)...)))), "", 0, 0},
-		{"pppoe/discovery-code", raw(Frame(Eth(layers.EthernetTypePPPoESession), gopacket.Payload(append(patch(pppoe(0x0021), 1, 0x09), make([]byte, 40)...)))), "", 0, 0},
-		{"pppoe/truncated", raw(Frame(Eth(layers.EthernetTypePPPoESession), gopacket.Payload([]byte{0x11, 0, 0}))), "", 0, 0},
-		{"pppoe/no-ppp-protocol", raw(Frame(Eth(layers.EthernetTypePPPoESession), gopacket.Payload(pppoe(0x0021)[:7]))), "", 0, 0},
-		{"pppoe/bad-version", raw(Frame(Eth(layers.EthernetTypePPPoESession), gopacket.Payload(patch(pppoe(0x0021), 0, 0x22)), IPv4(v4, layers.IPProtocolUDP), UDP(53))), "", 0, 0},
-		{"pppoe/truncated-ipv4", raw(Frame(Eth(layers.EthernetTypePPPoESession), gopacket.Payload(append(pppoe(0x0021), make([]byte, 19)...)))), "", 0, 0},
-		{"pppoe/ipv4-protocol-holding-ipv6", f(Eth(layers.EthernetTypePPPoESession), gopacket.Payload(pppoe(0x0021)), IPv6(v6, layers.IPProtocolUDP), UDP(53)), "", 0, 0},
-		{"pppoe/discovery-ethertype", f(Eth(layers.EthernetTypePPPoEDiscovery), gopacket.Payload(pppoe(0x0021)), IPv4(v4, layers.IPProtocolUDP), UDP(53)), "", 0, 0},
+		{"pppoe/v4-udp", f(Eth(layers.EthernetTypePPPoESession), gopacket.Payload(pppoe(0x0021)), IPv4(v4, layers.IPProtocolUDP), UDP(53)), v4, detector.ClassUDP, 53, m4(udpP, 28).udp(53)},
+		{"pppoe/v6-syn", f(Eth(layers.EthernetTypePPPoESession), gopacket.Payload(pppoe(0x0057)), IPv6(v6, layers.IPProtocolTCP), TCP(true, false)), v6, detector.ClassSYN, 0, m6(tcpP, 60).tcp(syn)},
+		{"vlan/pppoe-v4-syn", f(Eth(layers.EthernetTypeDot1Q), VLAN(7, layers.EthernetTypePPPoESession), gopacket.Payload(pppoe(0x0021)), IPv4(v4, layers.IPProtocolTCP), TCP(true, false)), v4, detector.ClassSYN, 0, m4(tcpP, 40).tcp(syn)},
+		{"vlan/9100-legacy-qinq", f(Eth(0x9100), VLAN(5, layers.EthernetTypeIPv4), IPv4(v4, layers.IPProtocolUDP), UDP(123)), v4, detector.ClassUDP, 123, m4(udpP, 28).udp(123)},
+		{"pppoe/lcp", raw(Frame(Eth(layers.EthernetTypePPPoESession), gopacket.Payload(append(pppoe(0xc021), make([]byte, 20)...)))), "", 0, 0, Meta{}},
+		{"pppoe/discovery-code", raw(Frame(Eth(layers.EthernetTypePPPoESession), gopacket.Payload(append(patch(pppoe(0x0021), 1, 0x09), make([]byte, 40)...)))), "", 0, 0, Meta{}},
+		{"pppoe/truncated", raw(Frame(Eth(layers.EthernetTypePPPoESession), gopacket.Payload([]byte{0x11, 0, 0}))), "", 0, 0, Meta{}},
+		{"pppoe/no-ppp-protocol", raw(Frame(Eth(layers.EthernetTypePPPoESession), gopacket.Payload(pppoe(0x0021)[:7]))), "", 0, 0, Meta{}},
+		{"pppoe/bad-version", raw(Frame(Eth(layers.EthernetTypePPPoESession), gopacket.Payload(patch(pppoe(0x0021), 0, 0x22)), IPv4(v4, layers.IPProtocolUDP), UDP(53))), "", 0, 0, Meta{}},
+		{"pppoe/truncated-ipv4", raw(Frame(Eth(layers.EthernetTypePPPoESession), gopacket.Payload(append(pppoe(0x0021), make([]byte, 19)...)))), "", 0, 0, Meta{}},
+		{"pppoe/ipv4-protocol-holding-ipv6", f(Eth(layers.EthernetTypePPPoESession), gopacket.Payload(pppoe(0x0021)), IPv6(v6, layers.IPProtocolUDP), UDP(53)), "", 0, 0, Meta{}},
+		{"pppoe/discovery-ethertype", f(Eth(layers.EthernetTypePPPoEDiscovery), gopacket.Payload(pppoe(0x0021)), IPv4(v4, layers.IPProtocolUDP), UDP(53)), "", 0, 0, Meta{}},
 		{"pppoe/v6-ext-truncated-tcp", f(Eth(layers.EthernetTypePPPoESession), gopacket.Payload(pppoe(0x0057)), IPv6(v6, layers.IPProtocolIPv6Destination),
-			gopacket.Payload(append(IPv6Ext(layers.IPProtocolIPv6Destination, layers.IPProtocolTCP, 8), syn20[:19]...))), v6, detector.ClassTCP, 0},
+			gopacket.Payload(append(IPv6Ext(layers.IPProtocolIPv6Destination, layers.IPProtocolTCP, 8), syn20[:19]...))), v6, detector.ClassTCP, 0, m6(tcpP, 67)},
 		{"vlan/qinq-pppoe-v4-udp", f(Eth(layers.EthernetTypeQinQ), VLAN(100, layers.EthernetTypeDot1Q),
-			VLAN(7, layers.EthernetTypePPPoESession), gopacket.Payload(pppoe(0x0021)), IPv4(v4, layers.IPProtocolUDP), UDP(500)), v4, detector.ClassUDP, 500},
+			VLAN(7, layers.EthernetTypePPPoESession), gopacket.Payload(pppoe(0x0021)), IPv4(v4, layers.IPProtocolUDP), UDP(500)), v4, detector.ClassUDP, 500, m4(udpP, 28).udp(500)},
 		// The PPP protocol field is not an EtherType: 0x8100 there is
 		// no VLAN tag.
 		{"vlan/qinq-pppoe-ppp-protocol-8100", f(Eth(layers.EthernetTypeQinQ), VLAN(100, layers.EthernetTypeDot1Q),
 			VLAN(7, layers.EthernetTypePPPoESession), gopacket.Payload(pppoe(0x8100)), VLAN(3, layers.EthernetTypeIPv4),
-			IPv4(v4, layers.IPProtocolUDP), UDP(53)), "", 0, 0},
+			IPv4(v4, layers.IPProtocolUDP), UDP(53)), "", 0, 0, Meta{}},
 
 		// IPv6 and its extension headers.
-		{"v6/syn", f(Eth(layers.EthernetTypeIPv6), IPv6(v6, layers.IPProtocolTCP), TCP(true, false)), v6, detector.ClassSYN, 0},
-		{"v6/syn-ack", f(Eth(layers.EthernetTypeIPv6), IPv6(v6, layers.IPProtocolTCP), TCP(true, true)), v6, detector.ClassTCP, 0},
-		{"v6/icmpv6", f(Eth(layers.EthernetTypeIPv6), IPv6(v6, layers.IPProtocolICMPv6), &layers.ICMPv6{TypeCode: layers.CreateICMPv6TypeCode(128, 0)}, Payload(8)), v6, detector.ClassICMP, 0},
-		{"v6/icmpv4-number", f(Eth(layers.EthernetTypeIPv6), IPv6(v6, layers.IPProtocolICMPv4), Payload(8)), v6, detector.ClassICMP, 0},
-		{"v6/no-next-header", f(Eth(layers.EthernetTypeIPv6), IPv6(v6, layers.IPProtocolNoNextHeader)), v6, detector.ClassOther, 0},
-		{"v6/esp", f(Eth(layers.EthernetTypeIPv6), IPv6(v6, layers.IPProtocolESP), Payload(16)), v6, detector.ClassOther, 0},
+		{"v6/syn", f(Eth(layers.EthernetTypeIPv6), IPv6(v6, layers.IPProtocolTCP), TCP(true, false)), v6, detector.ClassSYN, 0, m6(tcpP, 60).tcp(syn)},
+		{"v6/syn-ack", f(Eth(layers.EthernetTypeIPv6), IPv6(v6, layers.IPProtocolTCP), TCP(true, true)), v6, detector.ClassTCP, 0, m6(tcpP, 60).tcp(syn | ack)},
+		{"v6/icmpv6", f(Eth(layers.EthernetTypeIPv6), IPv6(v6, layers.IPProtocolICMPv6), &layers.ICMPv6{TypeCode: layers.CreateICMPv6TypeCode(128, 0)}, Payload(8)), v6, detector.ClassICMP, 0, m6(58, 52)},
+		{"v6/icmpv4-number", f(Eth(layers.EthernetTypeIPv6), IPv6(v6, layers.IPProtocolICMPv4), Payload(8)), v6, detector.ClassICMP, 0, m6(1, 48)},
+		{"v6/no-next-header", f(Eth(layers.EthernetTypeIPv6), IPv6(v6, layers.IPProtocolNoNextHeader)), v6, detector.ClassOther, 0, m6(59, 40)},
+		{"v6/esp", f(Eth(layers.EthernetTypeIPv6), IPv6(v6, layers.IPProtocolESP), Payload(16)), v6, detector.ClassOther, 0, m6(50, 56)},
 		{"v6/hbh-dst-routing-udp", f(Eth(layers.EthernetTypeIPv6), IPv6(v6, layers.IPProtocolIPv6HopByHop),
 			gopacket.Payload(append(append(IPv6Ext(layers.IPProtocolIPv6HopByHop, layers.IPProtocolIPv6Destination, 8),
 				IPv6Ext(layers.IPProtocolIPv6Destination, layers.IPProtocolIPv6Routing, 16)...),
-				IPv6Ext(layers.IPProtocolIPv6Routing, layers.IPProtocolUDP, 24)...)), UDP(123)), v6, detector.ClassUDP, 123},
-		{"v6/ah-syn", f(Eth(layers.EthernetTypeIPv6), IPv6(v6, layers.IPProtocolAH), gopacket.Payload(IPv6Ext(layers.IPProtocolAH, layers.IPProtocolTCP, 24)), TCP(true, false)), v6, detector.ClassSYN, 0},
-		{"v6/first-fragment-udp", f(Eth(layers.EthernetTypeIPv6), IPv6(v6, layers.IPProtocolIPv6Fragment), gopacket.Payload(IPv6Frag(layers.IPProtocolUDP, 0, true)), UDP(53), Payload(32)), v6, detector.ClassUDP, 53},
-		{"v6/first-fragment-dstopts-syn", f(Eth(layers.EthernetTypeIPv6), IPv6(v6, layers.IPProtocolIPv6Fragment), gopacket.Payload(append(IPv6Frag(layers.IPProtocolIPv6Destination, 0, true), IPv6Ext(layers.IPProtocolIPv6Destination, layers.IPProtocolTCP, 8)...)), TCP(true, false)), v6, detector.ClassSYN, 0},
-		{"v6/nonfirst-fragment-udp", f(Eth(layers.EthernetTypeIPv6), IPv6(v6, layers.IPProtocolIPv6Fragment), gopacket.Payload(append(IPv6Frag(layers.IPProtocolUDP, 185, false), udp8...))), v6, detector.ClassUDP, 0},
-		{"v6/nonfirst-fragment-tcp", f(Eth(layers.EthernetTypeIPv6), IPv6(v6, layers.IPProtocolIPv6Fragment), gopacket.Payload(append(IPv6Frag(layers.IPProtocolTCP, 10, true), syn20...))), v6, detector.ClassTCP, 0},
-		{"v6/nonfirst-fragment-icmpv6", f(Eth(layers.EthernetTypeIPv6), IPv6(v6, layers.IPProtocolIPv6Fragment), gopacket.Payload(append(IPv6Frag(layers.IPProtocolICMPv6, 3, false), make([]byte, 8)...))), v6, detector.ClassICMP, 0},
-		{"v6/six-ext-headers", f(Eth(layers.EthernetTypeIPv6), IPv6(v6, layers.IPProtocolIPv6Destination), gopacket.Payload(dstopts(6, layers.IPProtocolUDP)), UDP(53)), v6, detector.ClassUDP, 53},
+				IPv6Ext(layers.IPProtocolIPv6Routing, layers.IPProtocolUDP, 24)...)), UDP(123)), v6, detector.ClassUDP, 123, m6(udpP, 96).udp(123)},
+		{"v6/ah-syn", f(Eth(layers.EthernetTypeIPv6), IPv6(v6, layers.IPProtocolAH), gopacket.Payload(IPv6Ext(layers.IPProtocolAH, layers.IPProtocolTCP, 24)), TCP(true, false)), v6, detector.ClassSYN, 0, m6(tcpP, 84).tcp(syn)},
+		{"v6/first-fragment-udp", f(Eth(layers.EthernetTypeIPv6), IPv6(v6, layers.IPProtocolIPv6Fragment), gopacket.Payload(IPv6Frag(layers.IPProtocolUDP, 0, true)), UDP(53), Payload(32)), v6, detector.ClassUDP, 53, m6(udpP, 88).udp(53).frag(first)},
+		{"v6/first-fragment-dstopts-syn", f(Eth(layers.EthernetTypeIPv6), IPv6(v6, layers.IPProtocolIPv6Fragment), gopacket.Payload(append(IPv6Frag(layers.IPProtocolIPv6Destination, 0, true), IPv6Ext(layers.IPProtocolIPv6Destination, layers.IPProtocolTCP, 8)...)), TCP(true, false)), v6, detector.ClassSYN, 0, m6(tcpP, 76).tcp(syn).frag(first)},
+		// Offset 0 and no more fragments: an atomic fragment (RFC 6946),
+		// a whole packet.
+		{"v6/atomic-fragment-udp", f(Eth(layers.EthernetTypeIPv6), IPv6(v6, layers.IPProtocolIPv6Fragment), gopacket.Payload(IPv6Frag(layers.IPProtocolUDP, 0, false)), UDP(53)), v6, detector.ClassUDP, 53, m6(udpP, 56).udp(53)},
+		{"v6/nonfirst-fragment-udp", f(Eth(layers.EthernetTypeIPv6), IPv6(v6, layers.IPProtocolIPv6Fragment), gopacket.Payload(append(IPv6Frag(layers.IPProtocolUDP, 185, false), udp8...))), v6, detector.ClassUDP, 0, m6(udpP, 56).frag(later)},
+		{"v6/nonfirst-fragment-tcp", f(Eth(layers.EthernetTypeIPv6), IPv6(v6, layers.IPProtocolIPv6Fragment), gopacket.Payload(append(IPv6Frag(layers.IPProtocolTCP, 10, true), syn20...))), v6, detector.ClassTCP, 0, m6(tcpP, 68).frag(later)},
+		{"v6/nonfirst-fragment-icmpv6", f(Eth(layers.EthernetTypeIPv6), IPv6(v6, layers.IPProtocolIPv6Fragment), gopacket.Payload(append(IPv6Frag(layers.IPProtocolICMPv6, 3, false), make([]byte, 8)...))), v6, detector.ClassICMP, 0, m6(58, 56).frag(later)},
+		{"v6/six-ext-headers", f(Eth(layers.EthernetTypeIPv6), IPv6(v6, layers.IPProtocolIPv6Destination), gopacket.Payload(dstopts(6, layers.IPProtocolUDP)), UDP(53)), v6, detector.ClassUDP, 53, m6(udpP, 96).udp(53)},
 		// Longer chains and truncated extension headers still count by
 		// source (and obey rules), as class other.
-		{"v6/seven-ext-headers", f(Eth(layers.EthernetTypeIPv6), IPv6(v6, layers.IPProtocolIPv6Destination), gopacket.Payload(dstopts(7, layers.IPProtocolUDP)), UDP(53)), v6, detector.ClassOther, 0},
-		{"v6/truncated-ext-header", raw(Frame(Eth(layers.EthernetTypeIPv6), IPv6(v6, layers.IPProtocolIPv6HopByHop), gopacket.Payload(IPv6Ext(layers.IPProtocolIPv6HopByHop, layers.IPProtocolUDP, 32)[:16]))), v6, detector.ClassOther, 0},
-		{"v6/truncated-fragment-header", raw(Frame(Eth(layers.EthernetTypeIPv6), IPv6(v6, layers.IPProtocolIPv6Fragment), gopacket.Payload(IPv6Frag(layers.IPProtocolUDP, 0, true)[:6]))), v6, detector.ClassOther, 0},
-		{"v6/ext-header-no-room-for-length", raw(Frame(Eth(layers.EthernetTypeIPv6), IPv6(v6, layers.IPProtocolIPv6Destination), gopacket.Payload([]byte{17}))), v6, detector.ClassOther, 0},
-		{"v6/truncated-udp", f(Eth(layers.EthernetTypeIPv6), IPv6(v6, layers.IPProtocolUDP), gopacket.Payload(udp8[:7])), v6, detector.ClassUDP, 0},
+		{"v6/seven-ext-headers", f(Eth(layers.EthernetTypeIPv6), IPv6(v6, layers.IPProtocolIPv6Destination), gopacket.Payload(dstopts(7, layers.IPProtocolUDP)), UDP(53)), v6, detector.ClassOther, 0, m6(60, 104)},
+		{"v6/truncated-ext-header", raw(Frame(Eth(layers.EthernetTypeIPv6), IPv6(v6, layers.IPProtocolIPv6HopByHop), gopacket.Payload(IPv6Ext(layers.IPProtocolIPv6HopByHop, layers.IPProtocolUDP, 32)[:16]))), v6, detector.ClassOther, 0, m6(0, 56)},
+		{"v6/truncated-fragment-header", raw(Frame(Eth(layers.EthernetTypeIPv6), IPv6(v6, layers.IPProtocolIPv6Fragment), gopacket.Payload(IPv6Frag(layers.IPProtocolUDP, 0, true)[:6]))), v6, detector.ClassOther, 0, m6(44, 46)},
+		{"v6/ext-header-no-room-for-length", raw(Frame(Eth(layers.EthernetTypeIPv6), IPv6(v6, layers.IPProtocolIPv6Destination), gopacket.Payload([]byte{17}))), v6, detector.ClassOther, 0, m6(60, 41)},
+		{"v6/truncated-udp", f(Eth(layers.EthernetTypeIPv6), IPv6(v6, layers.IPProtocolUDP), gopacket.Payload(udp8[:7])), v6, detector.ClassUDP, 0, m6(udpP, 47)},
 		// The seventh header is a fragment header: past the bound, even
 		// though a non-first fragment would end the walk.
 		{"v6/six-ext-then-nonfirst-fragment", f(Eth(layers.EthernetTypeIPv6), IPv6(v6, layers.IPProtocolIPv6Destination),
-			gopacket.Payload(append(dstopts(6, layers.IPProtocolIPv6Fragment), append(IPv6Frag(layers.IPProtocolUDP, 10, false), udp8...)...))), v6, detector.ClassOther, 0},
+			gopacket.Payload(append(dstopts(6, layers.IPProtocolIPv6Fragment), append(IPv6Frag(layers.IPProtocolUDP, 10, false), udp8...)...))), v6, detector.ClassOther, 0, m6(44, 104)},
 		{"v6/five-ext-then-nonfirst-fragment", f(Eth(layers.EthernetTypeIPv6), IPv6(v6, layers.IPProtocolIPv6Destination),
-			gopacket.Payload(append(dstopts(5, layers.IPProtocolIPv6Fragment), append(IPv6Frag(layers.IPProtocolUDP, 10, false), udp8...)...))), v6, detector.ClassUDP, 0},
-		{"v6/ah-past-end", raw(Frame(Eth(layers.EthernetTypeIPv6), IPv6(v6, layers.IPProtocolAH), gopacket.Payload(IPv6Ext(layers.IPProtocolAH, layers.IPProtocolTCP, 24)[:12]))), v6, detector.ClassOther, 0},
+			gopacket.Payload(append(dstopts(5, layers.IPProtocolIPv6Fragment), append(IPv6Frag(layers.IPProtocolUDP, 10, false), udp8...)...))), v6, detector.ClassUDP, 0, m6(udpP, 96).frag(later)},
+		{"v6/ah-past-end", raw(Frame(Eth(layers.EthernetTypeIPv6), IPv6(v6, layers.IPProtocolAH), gopacket.Payload(IPv6Ext(layers.IPProtocolAH, layers.IPProtocolTCP, 24)[:12]))), v6, detector.ClassOther, 0, m6(51, 52)},
 		{"v6/ext-then-truncated-tcp", f(Eth(layers.EthernetTypeIPv6), IPv6(v6, layers.IPProtocolIPv6HopByHop),
-			gopacket.Payload(append(IPv6Ext(layers.IPProtocolIPv6HopByHop, layers.IPProtocolTCP, 8), syn20[:19]...))), v6, detector.ClassTCP, 0},
+			gopacket.Payload(append(IPv6Ext(layers.IPProtocolIPv6HopByHop, layers.IPProtocolTCP, 8), syn20[:19]...))), v6, detector.ClassTCP, 0, m6(tcpP, 67)},
 		{"v6/ext-then-truncated-udp", f(Eth(layers.EthernetTypeIPv6), IPv6(v6, layers.IPProtocolIPv6Routing),
-			gopacket.Payload(append(IPv6Ext(layers.IPProtocolIPv6Routing, layers.IPProtocolUDP, 16), udp8[:7]...))), v6, detector.ClassUDP, 0},
-		{"v6/tcp-doff-4", raw(patch(f(Eth(layers.EthernetTypeIPv6), IPv6(v6, layers.IPProtocolTCP), TCP(true, false)), 14+40+12, 0x40)), v6, detector.ClassTCP, 0},
+			gopacket.Payload(append(IPv6Ext(layers.IPProtocolIPv6Routing, layers.IPProtocolUDP, 16), udp8[:7]...))), v6, detector.ClassUDP, 0, m6(udpP, 63)},
+		{"v6/tcp-doff-4", raw(patch(f(Eth(layers.EthernetTypeIPv6), IPv6(v6, layers.IPProtocolTCP), TCP(true, false)), 14+40+12, 0x40)), v6, detector.ClassTCP, 0, m6(tcpP, 60)},
 		// The payload length bounds nothing either (0 is also a jumbogram).
 		{"v6/payload-length-cuts-ext", raw(patch16(f(Eth(layers.EthernetTypeIPv6), IPv6(v6, layers.IPProtocolIPv6HopByHop),
-			gopacket.Payload(IPv6Ext(layers.IPProtocolIPv6HopByHop, layers.IPProtocolUDP, 8)), UDP(123)), 14+4, 4)), v6, detector.ClassUDP, 123},
-		{"v6/payload-length-cuts-tcp", raw(patch16(f(Eth(layers.EthernetTypeIPv6), IPv6(v6, layers.IPProtocolTCP), TCP(true, false)), 14+4, 8)), v6, detector.ClassSYN, 0},
-		{"v6/payload-length-zero", raw(patch16(f(Eth(layers.EthernetTypeIPv6), IPv6(v6, layers.IPProtocolUDP), UDP(53)), 14+4, 0)), v6, detector.ClassUDP, 53},
+			gopacket.Payload(IPv6Ext(layers.IPProtocolIPv6HopByHop, layers.IPProtocolUDP, 8)), UDP(123)), 14+4, 4)), v6, detector.ClassUDP, 123, m6(udpP, 44).udp(123)},
+		{"v6/payload-length-cuts-tcp", raw(patch16(f(Eth(layers.EthernetTypeIPv6), IPv6(v6, layers.IPProtocolTCP), TCP(true, false)), 14+4, 8)), v6, detector.ClassSYN, 0, m6(tcpP, 48).tcp(syn)},
+		// FlowSpec's length has 16 bits: 65535 + 40 saturates.
+		{"v6/payload-length-max", raw(patch16(f(Eth(layers.EthernetTypeIPv6), IPv6(v6, layers.IPProtocolUDP), UDP(53)), 14+4, 0xffff)), v6, detector.ClassUDP, 53, m6(udpP, 65535).udp(53)},
+		{"v6/payload-length-65495", raw(patch16(f(Eth(layers.EthernetTypeIPv6), IPv6(v6, layers.IPProtocolUDP), UDP(53)), 14+4, 65495)), v6, detector.ClassUDP, 53, m6(udpP, 65535).udp(53)},
+		{"v6/payload-length-65494", raw(patch16(f(Eth(layers.EthernetTypeIPv6), IPv6(v6, layers.IPProtocolUDP), UDP(53)), 14+4, 65494)), v6, detector.ClassUDP, 53, m6(udpP, 65534).udp(53)},
+		{"v6/payload-length-zero", raw(patch16(f(Eth(layers.EthernetTypeIPv6), IPv6(v6, layers.IPProtocolUDP), UDP(53)), 14+4, 0)), v6, detector.ClassUDP, 53, m6(udpP, 40).udp(53)},
 
 		// No readable IP source: passed and counted as unparsed.
-		{"arp", f(Eth(layers.EthernetTypeARP), ARP(v4)), "", 0, 0},
-		{"ethernet-only", raw(Frame(Eth(layers.EthernetTypeIPv4))), "", 0, 0},
-		{"v4/truncated-header", raw(Frame(Eth(layers.EthernetTypeIPv4), Payload(19))), "", 0, 0},
-		{"v4/ihl-4", raw(patch(synV4(v4), 14, 0x44)), "", 0, 0},
-		{"v4/ihl-0", raw(patch(synV4(v4), 14, 0x40)), "", 0, 0},
-		{"v4/ihl-15-past-end", raw(patch(Frame(Eth(layers.EthernetTypeIPv4), IPv4(v4, layers.IPProtocolUDP), UDP(53)), 14, 0x4f)), "", 0, 0},
-		{"v4/version-6", raw(patch(synV4(v4), 14, 0x65)), "", 0, 0},
-		{"v6/truncated-header", raw(Frame(Eth(layers.EthernetTypeIPv6), gopacket.Payload(patch(make([]byte, 39), 0, 0x60)))), "", 0, 0},
-		{"v6/version-4", raw(patch(Frame(Eth(layers.EthernetTypeIPv6), IPv6(v6, layers.IPProtocolUDP), UDP(53)), 14, 0x40)), "", 0, 0},
-		{"vlan/truncated-tag", raw(Frame(Eth(layers.EthernetTypeDot1Q), gopacket.Payload([]byte{0, 10}))), "", 0, 0},
-		{"vlan/tag-then-nothing", raw(Frame(Eth(layers.EthernetTypeDot1Q), VLAN(10, layers.EthernetTypeIPv4))), "", 0, 0},
-		{"ipx", raw(Frame(Eth(0x8137), Payload(46))), "", 0, 0},
-		{"802.3-length", raw(Frame(Eth(0x002e), Payload(46))), "", 0, 0},
-		{"mpls-holding-ipv4", f(Eth(layers.EthernetTypeMPLSUnicast), gopacket.Payload([]byte{0, 0x01, 0x01, 0x40}), IPv4(v4, layers.IPProtocolUDP), UDP(53)), "", 0, 0},
+		{"arp", f(Eth(layers.EthernetTypeARP), ARP(v4)), "", 0, 0, Meta{}},
+		{"ethernet-only", raw(Frame(Eth(layers.EthernetTypeIPv4))), "", 0, 0, Meta{}},
+		{"v4/truncated-header", raw(Frame(Eth(layers.EthernetTypeIPv4), Payload(19))), "", 0, 0, Meta{}},
+		{"v4/ihl-4", raw(patch(synV4(v4), 14, 0x44)), "", 0, 0, Meta{}},
+		{"v4/ihl-0", raw(patch(synV4(v4), 14, 0x40)), "", 0, 0, Meta{}},
+		{"v4/ihl-15-past-end", raw(patch(Frame(Eth(layers.EthernetTypeIPv4), IPv4(v4, layers.IPProtocolUDP), UDP(53)), 14, 0x4f)), "", 0, 0, Meta{}},
+		{"v4/version-6", raw(patch(synV4(v4), 14, 0x65)), "", 0, 0, Meta{}},
+		{"v6/truncated-header", raw(Frame(Eth(layers.EthernetTypeIPv6), gopacket.Payload(patch(make([]byte, 39), 0, 0x60)))), "", 0, 0, Meta{}},
+		{"v6/version-4", raw(patch(Frame(Eth(layers.EthernetTypeIPv6), IPv6(v6, layers.IPProtocolUDP), UDP(53)), 14, 0x40)), "", 0, 0, Meta{}},
+		{"vlan/truncated-tag", raw(Frame(Eth(layers.EthernetTypeDot1Q), gopacket.Payload([]byte{0, 10}))), "", 0, 0, Meta{}},
+		{"vlan/tag-then-nothing", raw(Frame(Eth(layers.EthernetTypeDot1Q), VLAN(10, layers.EthernetTypeIPv4))), "", 0, 0, Meta{}},
+		{"ipx", raw(Frame(Eth(0x8137), Payload(46))), "", 0, 0, Meta{}},
+		{"802.3-length", raw(Frame(Eth(0x002e), Payload(46))), "", 0, 0, Meta{}},
+		{"mpls-holding-ipv4", f(Eth(layers.EthernetTypeMPLSUnicast), gopacket.Payload([]byte{0, 0x01, 0x01, 0x40}), IPv4(v4, layers.IPProtocolUDP), UDP(53)), "", 0, 0, Meta{}},
 	}
 }
 
