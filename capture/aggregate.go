@@ -7,7 +7,8 @@ import (
 )
 
 // aggregator sums decoded packets into one tick at a time, by packet
-// timestamp. It allocates nothing per packet once its index and slice have
+// timestamp, and decides with its Dropper which packets the data plane
+// drops. It allocates nothing per packet once its index and slices have
 // grown to the largest tick's number of sources.
 type aggregator struct {
 	tick     time.Duration
@@ -21,6 +22,15 @@ type aggregator struct {
 	index srcIndex      // address to index in srcs
 	srcs  []detector.Source
 	high  time.Time // latest timestamp seen (the high-water mark)
+
+	// dr, if not nil, decides drops. Its rules change only between
+	// ticks (the detector runs between them), so what it says of a
+	// source's bans and whether it holds signature rules at all is asked
+	// once per tick: banned[i] for srcs[i], and sigs.
+	dr     Dropper
+	banned []bool
+	sigs   bool
+	meta   detector.PacketMeta // sigDropped's copy
 }
 
 func newAggregator(tick, maxGap, backTol time.Duration) *aggregator {
@@ -35,7 +45,8 @@ func newAggregator(tick, maxGap, backTol time.Duration) *aggregator {
 // begin starts an empty tick at start, reusing the storage of the last one.
 func (a *aggregator) begin(start time.Time) {
 	a.index.reset()
-	a.srcs = a.srcs[:0]
+	a.srcs, a.banned = a.srcs[:0], a.banned[:0]
+	a.sigs = a.dr != nil && a.dr.HasSignatures()
 	a.cur = detector.Tick{Start: start, Length: a.tick}
 	a.open = true
 	a.end = start.Add(a.tick)
@@ -114,8 +125,14 @@ func (a *aggregator) place(ts time.Time) placement {
 	return p
 }
 
-// add counts one packet of wire length wire into the open tick.
-func (a *aggregator) add(pkt *Packet, wire uint64) {
+// add counts one packet of wire length wire, stamped ts, into the open
+// tick and decides whether the data plane drops it: first the bans of its
+// source (asked at the source's first packet in the tick, for the tick's
+// end: see Dropper.Banned), then, if no ban drops it, the signature rules
+// at the packet's time.
+// Everything is counted, dropped or not; the dropped part in the Dropped
+// counters too.
+func (a *aggregator) add(pkt *Packet, wire uint64, ts *time.Time) {
 	if !pkt.OK {
 		a.cur.UnparsedPackets++
 		a.cur.UnparsedBytes += wire
@@ -124,6 +141,7 @@ func (a *aggregator) add(pkt *Packet, wire uint64) {
 	i, ok := a.index.lookup(&pkt.Src, a.srcs)
 	if !ok {
 		a.srcs = append(a.srcs, detector.Source{Addr: pkt.Src})
+		a.banned = append(a.banned, a.dr != nil && a.dr.Banned(pkt.Src, a.end))
 	}
 	s := &a.srcs[i]
 	s.Packets[pkt.Class]++
@@ -133,26 +151,29 @@ func (a *aggregator) add(pkt *Packet, wire uint64) {
 	if pkt.Class == detector.ClassUDP && pkt.L4 && pkt.SrcPort != 0 {
 		s.UDPSrcPort = pkt.SrcPort
 	}
-	a.cur.Total.Packets[pkt.Class]++
-	a.cur.Total.Bytes[pkt.Class] += wire
+	t := &a.cur
+	t.Total.Packets[pkt.Class]++
+	t.Total.Bytes[pkt.Class] += wire
+
+	if a.banned[i] || (a.sigs && a.sigDropped(pkt, ts)) {
+		s.DroppedPackets++
+		s.DroppedBytes += wire
+		t.Total.DroppedPackets++
+		t.Total.DroppedBytes += wire
+	}
 }
 
-// close finishes the open tick and returns it. It consults dr (if not nil)
-// once per source, at the tick's end: a ban changes only between ticks, so
-// this equals checking every packet, at one map update per packet.
-func (a *aggregator) close(dr Dropper) *detector.Tick {
+// sigDropped asks the Dropper about the signature rules. It hands over
+// a copy of the packet's meta: a pointer passed to an interface method
+// escapes, and the caller's Packet would have to live on the heap.
+func (a *aggregator) sigDropped(pkt *Packet, ts *time.Time) bool {
+	a.meta = pkt.PacketMeta
+	return a.dr.Dropped(&a.meta, *ts)
+}
+
+// close finishes the open tick and returns it.
+func (a *aggregator) close() *detector.Tick {
 	a.open = false
 	a.cur.Sources = a.srcs
-	if dr != nil {
-		end := a.cur.End()
-		for i := range a.srcs {
-			s := &a.srcs[i]
-			if dr.Dropped(s.Addr, end) {
-				s.DroppedPackets, s.DroppedBytes = s.TotalPackets(), s.TotalBytes()
-				a.cur.Total.DroppedPackets += s.DroppedPackets
-				a.cur.Total.DroppedBytes += s.DroppedBytes
-			}
-		}
-	}
 	return &a.cur
 }

@@ -71,21 +71,22 @@ func benchMix(tb testing.TB, n int) []benchFrame {
 	return out
 }
 
-// ticksOf runs the mix through decoder and aggregator, closing a tick every
-// perTick frames, as the replay does.
+// pipeline is the decoder and the aggregator, with a Dropper that bans
+// nothing, as the replay runs them.
 type pipeline struct {
 	dec *Decoder
 	agg *aggregator
-	dr  Dropper
 }
 
 func newPipeline() *pipeline {
-	return &pipeline{dec: NewDecoder(), agg: newAggregator(time.Second, time.Minute, time.Minute), dr: &dropAt{}}
+	agg := newAggregator(time.Second, time.Minute, time.Minute)
+	agg.dr = &dropAt{}
+	return &pipeline{dec: NewDecoder(), agg: agg}
 }
 
 func (p *pipeline) frame(f *benchFrame) {
 	pkt := p.dec.Decode(f.lt, f.data)
-	p.agg.add(&pkt, uint64(len(f.data)))
+	p.agg.add(&pkt, uint64(len(f.data)), &t0)
 }
 
 // TestDecodeAggregateAllocs checks that decoding and aggregating allocate
@@ -99,7 +100,7 @@ func TestDecodeAggregateAllocs(t *testing.T) {
 		for i := range frames {
 			p.frame(&frames[i])
 		}
-		p.agg.close(p.dr)
+		p.agg.close()
 	}
 	tick() // warm up: grow the map and the source slice
 	if n := testing.AllocsPerRun(5, tick); n != 0 {
@@ -145,7 +146,7 @@ func BenchmarkDecodeAggregate(b *testing.B) {
 		p.frame(f)
 		i++
 		if i&(1<<16-1) == 0 {
-			p.agg.close(p.dr)
+			p.agg.close()
 			p.agg.begin(t0)
 		}
 	}

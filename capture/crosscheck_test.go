@@ -117,11 +117,11 @@ func TestXDPAndReplayAgree(t *testing.T) {
 				}
 				runXDP(t, x, v.Name, v.Frame)
 				p := dec.Decode(LinkTypeEthernet, v.Frame)
-				agg.add(&p, uint64(len(v.Frame)))
+				agg.add(&p, uint64(len(v.Frame)), &start)
 			}
 		}
 	})
-	want := agg.close(nil)
+	want := agg.close()
 	got, err := live.Collect(start.Add(time.Second))
 	if err != nil {
 		t.Fatal(err)

@@ -18,11 +18,24 @@ const (
 	DefaultMaxGap = 10 * time.Minute
 )
 
-// Dropper is the simulated data plane: it says whether a drop rule covered
-// source a at time at. The replay asks once per source per tick, at the
-// tick's end.
+// Dropper is the simulated data plane: it says which packets its rules
+// drop. Its rules may change only between ticks, while the replay waits
+// for the next call of Next, as the detector's do.
 type Dropper interface {
-	Dropped(a detector.Addr, at time.Time) bool
+	// Banned reports whether a source or prefix rule drops the traffic
+	// of source a at time at. The replay asks once per source per tick,
+	// at the source's first packet, with the tick's end for at: a ban
+	// drops a source's whole tick or none of it, as it did when the
+	// replay judged whole ticks. What a ban drops no signature rule sees.
+	Banned(a detector.Addr, at time.Time) bool
+	// HasSignatures reports whether any signature rule is held, expired
+	// or not. The replay asks once per tick, and while there is none
+	// never calls Dropped.
+	HasSignatures() bool
+	// Dropped reports whether the signature rules drop packet p, seen at
+	// at (its timestamp). The replay asks for every decodable packet no
+	// ban dropped, in capture order: rate limits count the packets.
+	Dropped(p *detector.PacketMeta, at time.Time) bool
 }
 
 // ReplayOptions configure a Replay. Zero values take the defaults.
@@ -39,7 +52,8 @@ type ReplayOptions struct {
 	BackwardsTolerance time.Duration
 	// Stdin is read for the path "-".
 	Stdin io.Reader
-	// Dropper, if not nil, marks the traffic of banned sources as dropped.
+	// Dropper, if not nil, decides which packets the data plane drops:
+	// they are counted as dropped in the tick and under their source.
 	Dropper Dropper
 }
 
@@ -93,6 +107,7 @@ type Replay struct {
 	pendPkt    Packet
 	pendWire   uint64
 	pendStart  time.Time
+	pendTS     time.Time
 
 	err error // returned once all ticks are out: io.EOF or the failure
 }
@@ -129,6 +144,7 @@ func NewReplay(paths []string, opt ReplayOptions) (*Replay, error) {
 		agg:   newAggregator(opt.Tick, opt.MaxGap, opt.BackwardsTolerance),
 		stats: ReplayStats{UndecodableByLinkType: make(map[LinkType]uint64)},
 	}
+	r.agg.dr = opt.Dropper
 	stdin := 0
 	for _, p := range paths {
 		if p == StdinPath {
@@ -214,7 +230,7 @@ func (r *Replay) Next() (*detector.Tick, error) {
 	}
 	if r.pending {
 		r.agg.begin(r.pendStart)
-		r.agg.add(&r.pendPkt, r.pendWire)
+		r.agg.add(&r.pendPkt, r.pendWire, &r.pendTS)
 		r.pending = false
 	}
 	if r.err != nil {
@@ -226,7 +242,7 @@ func (r *Replay) Next() (*detector.Tick, error) {
 			r.err = err
 			if r.agg.open {
 				r.stats.Ticks++
-				return r.agg.close(r.opt.Dropper), nil
+				return r.agg.close(), nil
 			}
 			return nil, err
 		}
@@ -244,7 +260,7 @@ func (r *Replay) Next() (*detector.Tick, error) {
 			r.agg.begin(ts.Truncate(r.opt.Tick))
 		}
 		if r.agg.inOrder(ts) { // the common case, decided with two comparisons
-			r.agg.add(pkt, wire)
+			r.agg.add(pkt, wire, ts)
 			continue
 		}
 		p := r.agg.place(*ts)
@@ -255,13 +271,13 @@ func (r *Replay) Next() (*detector.Tick, error) {
 			r.stats.ClockJumps++
 		}
 		if !p.closeTick {
-			r.agg.add(pkt, wire)
+			r.agg.add(pkt, wire, ts)
 			continue
 		}
 		r.emptyLeft, r.emptyStart = p.empties, r.agg.cur.End()
-		r.pending, r.pendPkt, r.pendWire, r.pendStart = true, *pkt, wire, p.next
+		r.pending, r.pendPkt, r.pendWire, r.pendStart, r.pendTS = true, *pkt, wire, p.next, *ts
 		r.stats.Ticks++
-		return r.agg.close(r.opt.Dropper), nil
+		return r.agg.close(), nil
 	}
 }
 

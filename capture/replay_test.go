@@ -255,16 +255,23 @@ func equal[T comparable](a, b []T) bool {
 	return true
 }
 
-// dropAt bans one address from a given time on.
+// dropAt bans one address from a given time on; it has no signature
+// rules.
 type dropAt struct {
 	a     detector.Addr
 	from  time.Time
 	calls int
 }
 
-func (d *dropAt) Dropped(a detector.Addr, at time.Time) bool {
+func (d *dropAt) Banned(a detector.Addr, at time.Time) bool {
 	d.calls++
 	return a == d.a && !at.Before(d.from)
+}
+
+func (d *dropAt) HasSignatures() bool { return false }
+
+func (d *dropAt) Dropped(*detector.PacketMeta, time.Time) bool {
+	panic("Dropped called with no signature rules")
 }
 
 func TestReplayDropper(t *testing.T) {
@@ -293,7 +300,7 @@ func TestReplayDropper(t *testing.T) {
 		t.Errorf("tick 1 total: %+v", ticks[1].total)
 	}
 	if dr.calls != 4 { // once per source per tick
-		t.Errorf("Dropped called %d times, want 4", dr.calls)
+		t.Errorf("Banned called %d times, want 4", dr.calls)
 	}
 }
 

@@ -8,18 +8,29 @@ import (
 )
 
 // SimulatedPlane stands in for the XDP data plane in replay: it takes the
-// detector's rules (it is a detector.Enforcer) and tells the replay source
-// which sources they drop (it is a Dropper). Like the kernel program it
-// honours each rule's expiry by itself and matches exact rules first, then
-// prefix rules.
+// detector's rules (it is a detector.Enforcer and a
+// detector.SignatureEnforcer) and tells the replay source which packets
+// they drop (it is a Dropper). Like the kernel program it honours each
+// rule's expiry by itself, matches exact rules first, then prefix rules,
+// and only then signature rules (simplane_sig.go).
 type SimulatedPlane struct {
 	exact    map[detector.Addr]time.Time
 	prefixes map[netip.Prefix]time.Time
+	sig      sigTable
 }
+
+var (
+	_ detector.SignatureEnforcer = (*SimulatedPlane)(nil)
+	_ Dropper                    = (*SimulatedPlane)(nil)
+)
 
 // NewSimulatedPlane returns an empty rule table.
 func NewSimulatedPlane() *SimulatedPlane {
-	return &SimulatedPlane{exact: make(map[detector.Addr]time.Time), prefixes: make(map[netip.Prefix]time.Time)}
+	return &SimulatedPlane{
+		exact:    make(map[detector.Addr]time.Time),
+		prefixes: make(map[netip.Prefix]time.Time),
+		sig:      newSigTable(),
+	}
 }
 
 // Ban installs or extends a rule.
@@ -42,8 +53,9 @@ func (p *SimulatedPlane) Unban(pfx netip.Prefix) error {
 	return nil
 }
 
-// Dropped reports whether a live rule at time at drops traffic from a.
-func (p *SimulatedPlane) Dropped(a detector.Addr, at time.Time) bool {
+// Banned reports whether a live source or prefix rule at time at drops
+// traffic from a.
+func (p *SimulatedPlane) Banned(a detector.Addr, at time.Time) bool {
 	if exp, ok := p.exact[a]; ok && at.Before(exp) {
 		return true
 	}
@@ -59,5 +71,6 @@ func (p *SimulatedPlane) Dropped(a detector.Addr, at time.Time) bool {
 	return false
 }
 
-// Rules returns the number of exact and prefix rules held, expired or not.
+// Rules returns the number of exact and prefix rules held, expired or not
+// (Signatures counts the signature rules).
 func (p *SimulatedPlane) Rules() (exact, prefix int) { return len(p.exact), len(p.prefixes) }
