@@ -7,21 +7,23 @@ import (
 )
 
 // aggregator sums decoded packets into one tick at a time, by packet
-// timestamp, and decides with its Dropper which packets the data plane
-// drops. It allocates nothing per packet once its index and slices have
-// grown to the largest tick's number of sources.
+// timestamp, with the tick's features, and decides with its Dropper which
+// packets the data plane drops. It allocates nothing per packet once its
+// index and slices have grown to the largest tick's number of sources,
+// ports and destinations.
 type aggregator struct {
 	tick     time.Duration
 	backTol  time.Duration
 	maxEmpty int64 // most empty ticks emitted for one gap: MaxGap / tick
 
 	open  bool          // cur holds a tick being built
-	cur   detector.Tick // Sources aliases srcs when handed out
+	cur   detector.Tick // Sources and Features alias srcs and feat when handed out
 	end   time.Time     // cur.End()
 	endOK bool          // end is exactly Start + tick (no overflow)
 	index srcIndex      // address to index in srcs
 	srcs  []detector.Source
 	high  time.Time // latest timestamp seen (the high-water mark)
+	feat  featureCounter
 
 	// dr, if not nil, decides drops. Its rules change only between
 	// ticks (the detector runs between them), so what it says of a
@@ -39,6 +41,7 @@ func newAggregator(tick, maxGap, backTol time.Duration) *aggregator {
 		backTol:  backTol,
 		maxEmpty: int64(maxGap / tick),
 		index:    newSrcIndex(),
+		feat:     newFeatureCounter(),
 	}
 }
 
@@ -46,6 +49,7 @@ func newAggregator(tick, maxGap, backTol time.Duration) *aggregator {
 func (a *aggregator) begin(start time.Time) {
 	a.index.reset()
 	a.srcs, a.banned = a.srcs[:0], a.banned[:0]
+	a.feat.reset()
 	a.sigs = a.dr != nil && a.dr.HasSignatures()
 	a.cur = detector.Tick{Start: start, Length: a.tick}
 	a.open = true
@@ -130,8 +134,8 @@ func (a *aggregator) place(ts time.Time) placement {
 // source (asked at the source's first packet in the tick, for the tick's
 // end: see Dropper.Banned), then, if no ban drops it, the signature rules
 // at the packet's time.
-// Everything is counted, dropped or not; the dropped part in the Dropped
-// counters too.
+// Everything is counted, dropped or not, in the counters and features
+// alike; the dropped part in the Dropped counters too.
 func (a *aggregator) add(pkt *Packet, wire uint64, ts *time.Time) {
 	if !pkt.OK {
 		a.cur.UnparsedPackets++
@@ -154,6 +158,8 @@ func (a *aggregator) add(pkt *Packet, wire uint64, ts *time.Time) {
 	t := &a.cur
 	t.Total.Packets[pkt.Class]++
 	t.Total.Bytes[pkt.Class] += wire
+	t.Features.Lengths[pkt.Class][detector.LengthBucket(pkt.Length)]++
+	a.feat.add(&pkt.PacketMeta, wire)
 
 	if a.banned[i] || (a.sigs && a.sigDropped(pkt, ts)) {
 		s.DroppedPackets++
@@ -175,5 +181,6 @@ func (a *aggregator) sigDropped(pkt *Packet, ts *time.Time) bool {
 func (a *aggregator) close() *detector.Tick {
 	a.open = false
 	a.cur.Sources = a.srcs
+	a.feat.finish(&a.cur.Features)
 	return &a.cur
 }
