@@ -1,6 +1,7 @@
 package capture
 
 import (
+	"bufio"
 	"time"
 
 	"github.com/floodguard/floodguard/detector"
@@ -33,7 +34,18 @@ type aggregator struct {
 	banned []bool
 	sigs   bool
 	meta   detector.PacketMeta // sigDropped's copy
+	// verdicts, if not nil, gets one byte per packet (verdict*); the
+	// first write error is kept in verr.
+	verdicts *bufio.Writer
+	verr     error
 }
+
+// Packet verdicts, as ReplayOptions.Verdicts gets them.
+const (
+	verdictDropped     = 'D'
+	verdictPassed      = 'P'
+	verdictUndecodable = 'U'
+)
 
 func newAggregator(tick, maxGap, backTol time.Duration) *aggregator {
 	return &aggregator{
@@ -140,6 +152,7 @@ func (a *aggregator) add(pkt *Packet, wire uint64, ts *time.Time) {
 	if !pkt.OK {
 		a.cur.UnparsedPackets++
 		a.cur.UnparsedBytes += wire
+		a.verdict(verdictUndecodable)
 		return
 	}
 	i, ok := a.index.lookup(&pkt.Src, a.srcs)
@@ -166,7 +179,10 @@ func (a *aggregator) add(pkt *Packet, wire uint64, ts *time.Time) {
 		s.DroppedBytes += wire
 		t.Total.DroppedPackets++
 		t.Total.DroppedBytes += wire
+		a.verdict(verdictDropped)
+		return
 	}
+	a.verdict(verdictPassed)
 }
 
 // sigDropped asks the Dropper about the signature rules. It hands over
@@ -175,6 +191,15 @@ func (a *aggregator) add(pkt *Packet, wire uint64, ts *time.Time) {
 func (a *aggregator) sigDropped(pkt *Packet, ts *time.Time) bool {
 	a.meta = pkt.PacketMeta
 	return a.dr.Dropped(&a.meta, *ts)
+}
+
+func (a *aggregator) verdict(v byte) {
+	if a.verdicts == nil {
+		return
+	}
+	if err := a.verdicts.WriteByte(v); err != nil && a.verr == nil {
+		a.verr = err
+	}
 }
 
 // close finishes the open tick and returns it.

@@ -1,6 +1,7 @@
 package capture
 
 import (
+	"bufio"
 	"errors"
 	"fmt"
 	"io"
@@ -55,6 +56,16 @@ type ReplayOptions struct {
 	// Dropper, if not nil, decides which packets the data plane drops:
 	// they are counted as dropped in the tick and under their source.
 	Dropper Dropper
+	// Verdicts, if not nil, gets one byte per packet read, in capture
+	// order: 'D' dropped (by a ban or a signature rule, or over a rate
+	// limit), 'P' passed, 'U' undecodable (and passed). It is buffered
+	// here and flushed when the captures end (before Next returns io.EOF
+	// or the read error), by Flush and by Close. A write error ends the
+	// replay: Next returns it after the tick it happened in. The packet
+	// that ends a tick is decided, with the rules of the next one, when
+	// that tick is asked for: a replay stopped early has written the
+	// verdicts of every packet counted in a tick returned.
+	Verdicts io.Writer
 }
 
 // ReplayStats count what a Replay has read so far.
@@ -145,6 +156,9 @@ func NewReplay(paths []string, opt ReplayOptions) (*Replay, error) {
 		stats: ReplayStats{UndecodableByLinkType: make(map[LinkType]uint64)},
 	}
 	r.agg.dr = opt.Dropper
+	if opt.Verdicts != nil {
+		r.agg.verdicts = bufio.NewWriterSize(opt.Verdicts, 64<<10)
+	}
 	stdin := 0
 	for _, p := range paths {
 		if p == StdinPath {
@@ -239,6 +253,9 @@ func (r *Replay) Next() (*detector.Tick, error) {
 	rec, pkt := &r.rec, &r.pkt
 	for {
 		if err := r.readRecord(); err != nil {
+			if ferr := r.flushVerdicts(); ferr != nil && err == io.EOF {
+				err = ferr
+			}
 			r.err = err
 			if r.agg.open {
 				r.stats.Ticks++
@@ -277,8 +294,34 @@ func (r *Replay) Next() (*detector.Tick, error) {
 		r.emptyLeft, r.emptyStart = p.empties, r.agg.cur.End()
 		r.pending, r.pendPkt, r.pendWire, r.pendStart, r.pendTS = true, *pkt, wire, p.next, *ts
 		r.stats.Ticks++
+		if r.agg.verr != nil {
+			r.err = r.verdictError(r.agg.verr)
+		}
 		return r.agg.close(), nil
 	}
+}
+
+// Flush writes out the verdicts buffered so far (see
+// ReplayOptions.Verdicts).
+func (r *Replay) Flush() error { return r.flushVerdicts() }
+
+// flushVerdicts writes out the buffered verdicts.
+func (r *Replay) flushVerdicts() error {
+	if r.agg.verdicts == nil {
+		return nil
+	}
+	err := r.agg.verr
+	if ferr := r.agg.verdicts.Flush(); err == nil {
+		err = ferr
+	}
+	if err != nil {
+		return r.verdictError(err)
+	}
+	return nil
+}
+
+func (r *Replay) verdictError(err error) error {
+	return fmt.Errorf("replay: write verdicts: %w", err)
 }
 
 // Stats returns the counts so far.
@@ -299,13 +342,17 @@ func (r *Replay) Progress() (done, total int64) {
 	return done, r.sizes
 }
 
-// Close closes the current file. Next returns io.EOF afterwards.
+// Close closes the current file and flushes the verdicts. Next returns
+// io.EOF afterwards.
 func (r *Replay) Close() error {
 	r.err, r.emptyLeft, r.pending, r.agg.open = io.EOF, 0, false, false
+	err := r.flushVerdicts()
 	if r.rd == nil {
-		return nil
+		return err
 	}
-	err := r.rd.Close()
+	if cerr := r.rd.Close(); err == nil {
+		err = cerr
+	}
 	r.rd = nil
 	return err
 }

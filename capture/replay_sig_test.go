@@ -1,8 +1,11 @@
 package capture
 
 import (
+	"bytes"
+	"errors"
 	"io"
 	"net/netip"
+	"strings"
 	"testing"
 	"time"
 
@@ -13,7 +16,7 @@ import (
 // signature rules, changed between ticks as the detector changes them:
 // bans come first and hide their packets from the signature rules;
 // signature drops count per packet in the tick's and the source's
-// dropped counters.
+// dropped counters; the verdicts follow the packets in capture order.
 func TestReplaySignatures(t *testing.T) {
 	a, b, c := "192.0.2.10", "192.0.2.20", "192.0.2.30"
 	ntpA, ntpB, synC := udpFrom(t, a, 123), udpFrom(t, b, 123), synFrom(t, c)
@@ -39,7 +42,8 @@ func TestReplaySignatures(t *testing.T) {
 	}
 	ntp := detector.Match{Proto: protoUDP, SrcPort: detector.Range{Lo: 123, Hi: 123}}
 	mustInstall(t, plane, detector.SignatureRule{Match: ntp, RatePPS: 10, Expires: at(time.Hour)})
-	r := replayOf(t, ReplayOptions{Dropper: plane}, file)
+	var verdicts bytes.Buffer
+	r := replayOf(t, ReplayOptions{Dropper: plane, Verdicts: &verdicts}, file)
 
 	tk, err := r.Next()
 	if err != nil {
@@ -75,6 +79,9 @@ func TestReplaySignatures(t *testing.T) {
 	if _, err := r.Next(); err != io.EOF {
 		t.Fatalf("end: %v", err)
 	}
+	if got, want := verdicts.String(), "DPDDUDPP"+"PPDD"; got != want {
+		t.Errorf("verdicts %q, want %q", got, want)
+	}
 }
 
 func mapsEqual[K comparable, V comparable](a, b map[K]V) bool {
@@ -87,4 +94,74 @@ func mapsEqual[K comparable, V comparable](a, b map[K]V) bool {
 		}
 	}
 	return true
+}
+
+// TestReplayVerdicts: one verdict per packet, counting as the replay
+// counts (undecodable, dropped, the rest passed), across ticks and
+// files, with and without a Dropper.
+func TestReplayVerdicts(t *testing.T) {
+	recs := append(samplePackets(t), rec{ts: at(3500 * time.Millisecond), data: arpFrame(t)})
+	file := pcapFile(1, recs...)
+	for _, tc := range []struct {
+		name string
+		ban  bool
+	}{{"no-dropper", false}, {"ban", true}} {
+		t.Run(tc.name, func(t *testing.T) {
+			var opt ReplayOptions
+			var buf bytes.Buffer
+			opt.Verdicts = &buf
+			if tc.ban {
+				plane := NewSimulatedPlane()
+				if err := plane.Ban(detector.Rule{Prefix: netip.MustParsePrefix(tSrc4 + "/32"), Expires: at(24 * time.Hour)}); err != nil {
+					t.Fatal(err)
+				}
+				opt.Dropper = plane
+			}
+			r := replayOf(t, opt, file, file)
+			var droppedPkts uint64
+			for {
+				tk, err := r.Next()
+				if err == io.EOF {
+					break
+				}
+				if err != nil {
+					t.Fatal(err)
+				}
+				droppedPkts += tk.Total.DroppedPackets
+			}
+			st := r.Stats()
+			v := buf.String()
+			if uint64(len(v)) != st.Packets || uint64(strings.Count(v, "U")) != st.Undecodable ||
+				uint64(strings.Count(v, "D")) != droppedPkts || strings.Trim(v, "DPU") != "" {
+				t.Errorf("verdicts %q for %d packets, %d undecodable, %d dropped", v, st.Packets, st.Undecodable, droppedPkts)
+			}
+			if tc.ban != (droppedPkts > 0) || st.Undecodable == 0 {
+				t.Errorf("the sample exercises too little: %d dropped, %d undecodable", droppedPkts, st.Undecodable)
+			}
+		})
+	}
+}
+
+// failWriter fails every write.
+type failWriter struct{}
+
+var errDiskFull = errors.New("disk full")
+
+func (failWriter) Write([]byte) (int, error) { return 0, errDiskFull }
+
+// TestReplayVerdictsWriteError: a verdict that cannot be written ends the
+// replay with the error, after the tick it was written in (here, when the
+// buffer is flushed at the end of the captures).
+func TestReplayVerdictsWriteError(t *testing.T) {
+	r := replayOf(t, ReplayOptions{Verdicts: failWriter{}}, pcapFile(1, samplePackets(t)...))
+	var err error
+	for err == nil {
+		_, err = r.Next()
+	}
+	if !errors.Is(err, errDiskFull) || !strings.Contains(err.Error(), "verdicts") {
+		t.Errorf("error %v, want the write error, naming the verdicts", err)
+	}
+	if _, again := r.Next(); again != err {
+		t.Errorf("then %v", again)
+	}
 }

@@ -41,6 +41,12 @@ type Options struct {
 	DeliveryTimeout time.Duration
 	// Log gets paging delivery problems.
 	Log zerolog.Logger
+	// Verdicts, if not nil, gets one byte per packet in capture order:
+	// 'D' dropped by a rule (source, prefix or signature, or over a rate
+	// limit), 'P' passed, 'U' undecodable (see
+	// capture.ReplayOptions.Verdicts). Run flushes it; a write error ends
+	// the replay with an error.
+	Verdicts io.Writer
 }
 
 // Summary is what a replay did, its last record.
@@ -96,7 +102,9 @@ func New(opt Options) (*Pipeline, error) {
 			return nil, err
 		}
 	}
-	p.src, err = capture.NewReplay(opt.Files, capture.ReplayOptions{Tick: cfg.Tick.D(), Stdin: opt.Stdin, Dropper: p.plane})
+	p.src, err = capture.NewReplay(opt.Files, capture.ReplayOptions{
+		Tick: cfg.Tick.D(), Stdin: opt.Stdin, Dropper: p.plane, Verdicts: opt.Verdicts,
+	})
 	if err != nil {
 		p.closePager()
 		return nil, err
@@ -122,6 +130,9 @@ func (p *Pipeline) Run(ctx context.Context, observers ...detector.Observer) (Sum
 		stages = append(stages, p.pager)
 	}
 	runErr := detector.Run(ctx, p.src, p.eng, stages...)
+	if err := p.src.Flush(); err != nil && runErr == nil {
+		runErr = err // the verdicts could not be written
+	}
 
 	st, es := p.src.Stats(), p.eng.Stats()
 	s := &p.sum

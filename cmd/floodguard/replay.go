@@ -8,6 +8,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"os"
 	"os/signal"
 	"syscall"
 	"time"
@@ -30,6 +31,8 @@ type replayFlags struct {
 	page, sendPages bool
 	// report is where to write the HTML report ("" for none).
 	report string
+	// verdicts is where to write one byte per packet ("" for none).
+	verdicts string
 }
 
 func parseReplayFlags(args []string, stderr io.Writer) (replayFlags, error) {
@@ -43,6 +46,7 @@ func parseReplayFlags(args []string, stderr io.Writer) (replayFlags, error) {
 	fs.BoolVar(&f.page, "page", false, "print the pages the daemon would have sent (incidents), with their timing")
 	fs.BoolVar(&f.sendPages, "send-pages", false, "with --page: also send them through the config's paging sinks")
 	fs.StringVar(&f.report, "report", "", "also write a self-contained HTML report of the replay to `file`")
+	fs.StringVar(&f.verdicts, "verdicts", "", "also write one byte per packet, in capture order, to `file`: D dropped by a rule, P passed, U undecodable")
 	fs.Usage = func() {
 		fmt.Fprintln(stderr, "usage: floodguard replay [flags] FILE... (- for standard input)")
 		fs.PrintDefaults()
@@ -62,6 +66,9 @@ func parseReplayFlags(args []string, stderr io.Writer) (replayFlags, error) {
 	}
 	if f.sendPages && !f.page {
 		return f, usageError("--send-pages needs --page")
+	}
+	if f.verdicts == "-" {
+		return f, usageError("--verdicts -: standard output carries the events; give a file")
 	}
 	return f, nil
 }
@@ -100,6 +107,12 @@ func runReplay(e env, args []string) error {
 		return usageError("--send-pages: the config has no paging.sinks")
 	}
 
+	verdicts, err := createVerdicts(f.verdicts) // nil without --verdicts
+	if err != nil {
+		return err
+	}
+	defer verdicts.close()
+
 	rec := newReplayReport(f.report, *cfg) // nil without --report
 	pages := &pagePrinter{print: f.page, jsonl: f.format == "jsonl"}
 	if rec != nil {
@@ -110,7 +123,8 @@ func runReplay(e env, args []string) error {
 		Files: f.files, Stdin: e.stdin, Config: file,
 		Page:   f.page || rec != nil, // the report has an incidents table
 		OnPage: pages.emit, SendPages: f.sendPages,
-		Log: zerolog.New(zerolog.ConsoleWriter{Out: e.stderr, NoColor: true}).With().Timestamp().Logger(),
+		Log:      zerolog.New(zerolog.ConsoleWriter{Out: e.stderr, NoColor: true}).With().Timestamp().Logger(),
+		Verdicts: verdicts.writer(),
 	})
 	if err != nil {
 		return err
@@ -160,6 +174,9 @@ func runReplay(e env, args []string) error {
 			runErr = err
 		}
 	}
+	if err := verdicts.close(); err != nil && runErr == nil {
+		runErr = err
+	}
 	if err := w.Flush(); err != nil {
 		return fmt.Errorf("write output: %w", err)
 	}
@@ -190,6 +207,44 @@ func (o *jsonlOutput) summary(s replay.Summary) error {
 	}{"summary", s}
 	if err := o.enc.Encode(rec); err != nil {
 		return fmt.Errorf("write summary: %w", err)
+	}
+	return nil
+}
+
+// verdictsFile is the --verdicts file; a nil *verdictsFile is none.
+type verdictsFile struct {
+	f      *os.File
+	closed bool
+}
+
+func createVerdicts(name string) (*verdictsFile, error) {
+	if name == "" {
+		return nil, nil
+	}
+	f, err := os.Create(name)
+	if err != nil {
+		return nil, fmt.Errorf("--verdicts: %w", err)
+	}
+	return &verdictsFile{f: f}, nil
+}
+
+// writer returns the file as the replay writes to it (nil for none).
+func (v *verdictsFile) writer() io.Writer {
+	if v == nil {
+		return nil
+	}
+	return v.f
+}
+
+// close closes the file, once; the replay has flushed its verdicts when
+// Run returns. Errors from the file name it.
+func (v *verdictsFile) close() error {
+	if v == nil || v.closed {
+		return nil
+	}
+	v.closed = true
+	if err := v.f.Close(); err != nil {
+		return fmt.Errorf("verdicts: %w", err)
 	}
 	return nil
 }

@@ -32,6 +32,7 @@ type jsonEvent struct {
 	DroppedPackets uint64 `json:"dropped_packets"`
 	Undecodable    uint64 `json:"undecodable"`
 	Ticks          uint64 `json:"ticks"`
+	Error          string `json:"error"`
 	// page fields
 	Time     time.Time `json:"time"`
 	Action   string    `json:"action"`
