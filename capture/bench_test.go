@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"github.com/google/gopacket/layers"
+
+	"github.com/floodguard/floodguard/detector"
 )
 
 // benchFrame is one frame of the benchmark mix.
@@ -71,48 +73,85 @@ func benchMix(tb testing.TB, n int) []benchFrame {
 	return out
 }
 
-// pipeline is the decoder and the aggregator, with a Dropper that bans
-// nothing, as the replay runs them.
+// pipeline is the decoder and the aggregator, with a Dropper, as the
+// replay runs them; frame stamps its packets ts.
 type pipeline struct {
 	dec *Decoder
 	agg *aggregator
+	ts  time.Time
 }
 
-func newPipeline() *pipeline {
+// newPipeline has a Dropper that bans nothing and holds no signature
+// rule.
+func newPipeline() *pipeline { return newPipelineWith(&dropAt{}) }
+
+func newPipelineWith(dr Dropper) *pipeline {
 	agg := newAggregator(time.Second, time.Minute, time.Minute)
-	agg.dr = &dropAt{}
-	return &pipeline{dec: NewDecoder(), agg: agg}
+	agg.dr = dr
+	return &pipeline{dec: NewDecoder(), agg: agg, ts: t0}
+}
+
+// newSigPipeline has a SimulatedPlane holding signature rules of the kind
+// the detector installs against the mix's floods: rate limits and drops
+// by port, protocol, length and flags, and a few that match nothing.
+func newSigPipeline(tb testing.TB) *pipeline {
+	tb.Helper()
+	plane := NewSimulatedPlane()
+	port := func(p uint16) detector.Range { return detector.Range{Lo: p, Hi: p} }
+	dst := netip.MustParsePrefix("198.19.255.0/24")
+	for _, r := range []detector.SignatureRule{
+		{Match: detector.Match{Proto: protoTCP, DstPort: port(80), TCPFlags: 0x02, TCPFlagsMask: 0x12}, RatePPS: 100_000},
+		{Match: detector.Match{Proto: protoUDP, SrcPort: port(53)}, RatePPS: 20_000},
+		{Match: detector.Match{Proto: protoUDP, SrcPort: port(123), Dst: dst}},
+		{Match: detector.Match{Proto: protoUDP, SrcPort: port(1900)}},
+		{Match: detector.Match{Proto: protoUDP, SrcPort: port(161), Length: detector.Range{Lo: 400, Hi: 1500}}, RatePPS: 1000},
+		{Match: detector.Match{Proto: protoUDP, Fragment: detector.FragLater}, RatePPS: 5000},
+		{Match: detector.Match{Proto: protoICMP}, RatePPS: 1000},
+		{Match: detector.Match{Proto: protoTCP, DstPort: detector.Range{Lo: 8000, Hi: 8100}}},
+		{Match: detector.Match{Proto: protoUDP, DstPort: port(11211)}},
+		{Match: detector.Match{Proto: protoUDP, SrcPort: port(389)}},
+		{Match: detector.Match{Dst: netip.MustParsePrefix("203.0.113.0/24")}},
+		{Match: detector.Match{Length: detector.Range{Lo: 9000, Hi: 65535}}},
+	} {
+		r.Expires = t0.Add(time.Hour)
+		if err := plane.InstallSignature(r); err != nil {
+			tb.Fatal(err)
+		}
+	}
+	return newPipelineWith(plane)
 }
 
 func (p *pipeline) frame(f *benchFrame) {
 	pkt := p.dec.Decode(f.lt, f.data)
-	p.agg.add(&pkt, uint64(len(f.data)), &t0)
+	p.agg.add(&pkt, uint64(len(f.data)), &p.ts)
 }
 
 // TestDecodeAggregateAllocs checks that decoding and aggregating allocate
 // nothing once the per-tick map and slice have grown: neither per packet
-// nor at tick turnover.
+// nor at tick turnover, with signature rules or without.
 func TestDecodeAggregateAllocs(t *testing.T) {
 	frames := benchMix(t, 20000)
-	p := newPipeline()
-	tick := func() {
-		p.agg.begin(t0)
-		for i := range frames {
-			p.frame(&frames[i])
+	for name, p := range map[string]*pipeline{"no-rules": newPipeline(), "signatures": newSigPipeline(t)} {
+		tick := func() {
+			p.agg.begin(t0)
+			for i := range frames {
+				p.ts = p.ts.Add(time.Microsecond)
+				p.frame(&frames[i])
+			}
+			p.agg.close()
 		}
-		p.agg.close()
-	}
-	tick() // warm up: grow the map and the source slice
-	if n := testing.AllocsPerRun(5, tick); n != 0 {
-		t.Errorf("%.1f allocations per tick of %d packets, want 0", n, len(frames))
-	}
-	p.agg.begin(t0)
-	i := 0
-	if n := testing.AllocsPerRun(10000, func() {
-		p.frame(&frames[i%len(frames)])
-		i++
-	}); n != 0 {
-		t.Errorf("%.2f allocations per packet, want 0", n)
+		tick() // warm up: grow the map and the source slice
+		if n := testing.AllocsPerRun(5, tick); n != 0 {
+			t.Errorf("%s: %.1f allocations per tick of %d packets, want 0", name, n, len(frames))
+		}
+		p.agg.begin(t0)
+		i := 0
+		if n := testing.AllocsPerRun(10000, func() {
+			p.frame(&frames[i%len(frames)])
+			i++
+		}); n != 0 {
+			t.Errorf("%s: %.2f allocations per packet, want 0", name, n)
+		}
 	}
 }
 
@@ -143,6 +182,31 @@ func BenchmarkDecodeAggregate(b *testing.B) {
 		if f.srcOff != 0 {
 			binary.BigEndian.PutUint32(f.data[f.srcOff:], srcs[i&(len(srcs)-1)])
 		}
+		p.frame(f)
+		i++
+		if i&(1<<16-1) == 0 {
+			p.agg.close()
+			p.agg.begin(t0)
+		}
+	}
+}
+
+// BenchmarkDecodeAggregateSignatures is BenchmarkDecodeAggregate with
+// the signature rules of newSigPipeline and the packets 1 µs apart (1
+// Mpps: the rate limits pass some of each window and drop the rest).
+func BenchmarkDecodeAggregateSignatures(b *testing.B) {
+	frames := benchMix(b, 1<<10)
+	srcs := floodSources(1 << 16)
+	p := newSigPipeline(b)
+	p.agg.begin(t0)
+	b.ReportAllocs()
+	i := 0
+	for b.Loop() {
+		f := &frames[i&(len(frames)-1)]
+		if f.srcOff != 0 {
+			binary.BigEndian.PutUint32(f.data[f.srcOff:], srcs[i&(len(srcs)-1)])
+		}
+		p.ts = p.ts.Add(time.Microsecond)
 		p.frame(f)
 		i++
 		if i&(1<<16-1) == 0 {

@@ -2,6 +2,7 @@ package capture
 
 import (
 	"fmt"
+	"math"
 	"time"
 
 	"github.com/floodguard/floodguard/detector"
@@ -34,10 +35,20 @@ const RateWindow = 100 * time.Millisecond
 // sigRule is one signature rule and its state.
 type sigRule struct {
 	rule      detector.SignatureRule
-	allowance uint64 // packets per window; 0 for a drop rule
+	m         sigMatch // rule.Match compiled
+	exp       int64    // unixNano(rule.Expires)
+	allowance uint64   // packets per window; 0 for a drop rule
 	hits      uint64
 	window    int64  // the rate limit's current window
 	count     uint64 // packets charged in it
+}
+
+// set takes r's parameters (its Match is the rule's already).
+func (s *sigRule) set(r *detector.SignatureRule) {
+	s.rule, s.exp, s.allowance = *r, unixNano(r.Expires), 0
+	if r.RatePPS > 0 {
+		s.allowance = allowance(r.RatePPS)
+	}
 }
 
 // allowance returns the packets per RateWindow a rate of pps allows.
@@ -104,16 +115,11 @@ func (p *SimulatedPlane) InstallSignature(r detector.SignatureRule) error {
 	t := &p.sig
 	r.Match = canonical(r.Match)
 	if old, ok := t.rules[r.Match]; ok {
-		old.rule, old.allowance = r, 0
-		if r.RatePPS > 0 {
-			old.allowance = allowance(r.RatePPS)
-		}
+		old.set(&r)
 		return nil
 	}
-	s := &sigRule{rule: r}
-	if r.RatePPS > 0 {
-		s.allowance = allowance(r.RatePPS)
-	}
+	s := &sigRule{m: compileMatch(&r.Match)}
+	s.set(&r)
 	t.rules[r.Match] = s
 	t.reindex()
 	return nil
@@ -163,18 +169,20 @@ func (p *SimulatedPlane) Dropped(pkt *detector.PacketMeta, at time.Time) bool {
 		return false
 	}
 	t.matched = t.matched[:0]
-	t.match(t.anyProto, pkt, at)
-	t.match(t.byProto[pkt.Proto], pkt, at)
+	now := sigClock{ns: unixNano(at), t: &at}
+	now.exact = now.ns != math.MinInt64 && now.ns != math.MaxInt64
+	t.match(t.anyProto, pkt, &now)
+	t.match(t.byProto[pkt.Proto], pkt, &now)
 	if pkt.L4 && t.byPort != nil {
 		k := detector.UDPSrcPort
 		if pkt.Proto == protoTCP {
 			k = detector.TCPSrcPort
 		}
 		if i := t.byPort[k][pkt.SrcPort]; i != 0 {
-			t.match(t.portLists[i-1], pkt, at)
+			t.match(t.portLists[i-1], pkt, &now)
 		}
 		if i := t.byPort[k+1][pkt.DstPort]; i != 0 {
-			t.match(t.portLists[i-1], pkt, at)
+			t.match(t.portLists[i-1], pkt, &now)
 		}
 	}
 	if len(t.matched) == 0 {
@@ -191,7 +199,7 @@ func (p *SimulatedPlane) Dropped(pkt *detector.PacketMeta, at time.Time) bool {
 	if drop {
 		return true
 	}
-	w := at.UnixNano() / int64(RateWindow)
+	w := now.ns / int64(RateWindow)
 	for _, s := range t.matched {
 		if s.window != w {
 			s.window, s.count = w, 0
@@ -202,10 +210,23 @@ func (p *SimulatedPlane) Dropped(pkt *detector.PacketMeta, at time.Time) bool {
 	return drop
 }
 
+// sigClock is a packet's time: in nanoseconds, and exact when it is
+// strictly inside the range they can count (else the rules' expiries are
+// compared with t itself).
+type sigClock struct {
+	ns    int64
+	exact bool
+	t     *time.Time
+}
+
 // match adds the live rules of rs that match pkt to t.matched.
-func (t *sigTable) match(rs []*sigRule, pkt *detector.PacketMeta, at time.Time) {
+func (t *sigTable) match(rs []*sigRule, pkt *detector.PacketMeta, now *sigClock) {
 	for _, s := range rs {
-		if at.Before(s.rule.Expires) && s.rule.Match.Matches(pkt) {
+		live := now.ns < s.exp
+		if !now.exact {
+			live = now.t.Before(s.rule.Expires)
+		}
+		if live && s.m.matches(pkt) {
 			t.matched = append(t.matched, s)
 		}
 	}

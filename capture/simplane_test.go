@@ -1,6 +1,8 @@
 package capture
 
 import (
+	"math"
+	"math/rand/v2"
 	"net/netip"
 	"strings"
 	"testing"
@@ -375,5 +377,115 @@ func TestSignatureInstallInvalid(t *testing.T) {
 	}
 	if p.HasSignatures() {
 		t.Error("an invalid rule is held")
+	}
+}
+
+// TestSigMatchAgrees holds the compiled matcher to Match.Matches, the
+// reference, on random matches and packets drawn from values on each
+// side of every component's edges: IPv4 and IPv6 prefixes of every
+// length (an IPv6 prefix over IPv4-mapped space among them), ports,
+// flags, lengths, fragments, and packets with and without a transport
+// header.
+func TestSigMatchAgrees(t *testing.T) {
+	rng := rand.New(rand.NewPCG(5, 6))
+	addrs := []string{"192.0.2.1", "192.0.2.200", "198.51.100.7", "0.0.0.0", "255.255.255.255",
+		"2001:db8::1", "2001:db8:0:1::1", "2001:db8:8000::", "::", "::1", "ffff::1"}
+	pick := func() detector.Addr { return addr(addrs[rng.IntN(len(addrs))]) }
+	// prefix is unset, or over the IPv4-mapped space, or around own (the
+	// packet's address) or another.
+	prefix := func(own detector.Addr) netip.Prefix {
+		switch rng.IntN(8) {
+		case 0, 1, 2:
+			return netip.Prefix{}
+		case 3:
+			return netip.PrefixFrom(netip.MustParseAddr("::ffff:192.0.2.0"), 96+rng.IntN(33)).Masked()
+		case 4, 5:
+			own = pick()
+		}
+		a := own.Netip()
+		return netip.PrefixFrom(a, rng.IntN(a.BitLen()+1)).Masked()
+	}
+	ports := []uint16{0, 1, 53, 123, 443, 65535}
+	rng16 := func() detector.Range {
+		if rng.IntN(3) != 0 {
+			return detector.Range{}
+		}
+		lo, hi := ports[rng.IntN(len(ports))], ports[rng.IntN(len(ports))]
+		return detector.Range{Lo: min(lo, hi), Hi: max(lo, hi)}
+	}
+	lengths := []uint16{0, 40, 468, 1500, 65535}
+	matched := 0
+	const n = 200_000
+	for range n {
+		p := detector.PacketMeta{
+			Src: pick(), Dst: pick(), Proto: []uint8{protoTCP, protoUDP, 1, 47}[rng.IntN(4)], L4: rng.IntN(4) != 0,
+			SrcPort: ports[rng.IntN(len(ports))], DstPort: ports[rng.IntN(len(ports))], TCPFlags: uint8(rng.IntN(256)),
+			Length: lengths[rng.IntN(len(lengths))] + uint16(rng.IntN(2)), Fragment: detector.Fragment(1 + rng.IntN(3)),
+		}
+		m := detector.Match{
+			Src: prefix(p.Src), Dst: prefix(p.Dst), Proto: []uint8{0, 0, protoTCP, protoUDP, 1}[rng.IntN(5)],
+			SrcPort: rng16(), DstPort: rng16(), Length: rng16(), Fragment: detector.Fragment(rng.IntN(4)) * detector.Fragment(rng.IntN(2)),
+		}
+		if rng.IntN(4) == 0 {
+			m.TCPFlagsMask = uint8(rng.IntN(256))
+			m.TCPFlags = uint8(rng.IntN(256)) & m.TCPFlagsMask
+		}
+		cm := compileMatch(&m)
+		got, want := cm.matches(&p), m.Matches(&p)
+		if got != want {
+			t.Fatalf("%s on %s → %s %+v: compiled %t, Match.Matches %t", &m, p.Src, p.Dst, p, got, want)
+		}
+		if got {
+			matched++
+		}
+	}
+	t.Logf("%d of %d draws match", matched, n)
+	if matched < n/100 {
+		t.Errorf("%d matches in %d draws: the draws exercise too little", matched, n)
+	}
+}
+
+// TestUnixNano: the saturated clock is exact inside its range.
+func TestUnixNano(t *testing.T) {
+	for _, tc := range []struct {
+		t    time.Time
+		want int64
+	}{
+		{time.Unix(0, 0), 0},
+		{sigT0, sigT0.UnixNano()},
+		{time.Unix(-1, 0), -1e9},
+		{time.Unix(0, math.MaxInt64-1), math.MaxInt64 - 1},
+		{time.Unix(0, math.MinInt64+1), math.MinInt64 + 1},
+		{time.Unix(0, math.MaxInt64), math.MaxInt64},
+		{time.Date(5000, 1, 1, 0, 0, 0, 0, time.UTC), math.MaxInt64},
+		{time.Date(1000, 1, 1, 0, 0, 0, 0, time.UTC), math.MinInt64},
+		{time.Time{}, math.MinInt64},
+	} {
+		if got := unixNano(tc.t); got != tc.want {
+			t.Errorf("unixNano(%v) = %d, want %d", tc.t, got, tc.want)
+		}
+	}
+}
+
+// TestSignatureFarTimes: rules expiring past the range of UnixNano, and
+// packets stamped there, still follow t < Expires exactly.
+func TestSignatureFarTimes(t *testing.T) {
+	far := time.Date(9999, 1, 1, 0, 0, 0, 0, time.UTC)
+	p := NewSimulatedPlane()
+	mustInstall(t, p, detector.SignatureRule{Match: detector.Match{Proto: protoUDP}, Expires: far})
+	mustInstall(t, p, detector.SignatureRule{Match: detector.Match{Proto: protoTCP}, Expires: far.Add(-time.Hour)})
+	for _, tc := range []struct {
+		at   time.Time
+		want string
+	}{
+		{sigT0, "DD"},
+		{far.Add(-2 * time.Hour), "DD"},
+		{far.Add(-time.Hour), "DP"},
+		{far, "PP"},
+		{time.Date(1000, 1, 1, 0, 0, 0, 0, time.UTC), "DD"},
+	} {
+		if got := verdicts(p, tc.at, sigNTP, sigSYN); got != tc.want {
+			t.Errorf("at %v: %s, want %s", tc.at, got, tc.want)
+		}
 	}
 }
