@@ -74,16 +74,18 @@ func (f *featureCounter) finish(ft *detector.Features) {
 
 // dstTable counts packets per destination address within a tick: an
 // open-addressing table like srcIndex (see there), its slots holding the
-// generation and the index of the destination's DstCount. Most packets
-// of a flood go to one destination, so the one counted last is checked
-// before hashing.
+// generation and the index of the destination's DstCount. A link's
+// packets go to few destinations, so a small cache, by the address's
+// last byte, is checked before hashing.
 type dstTable struct {
 	slots []uint64 // gen<<32 | index; length a power of two
 	shift uint     // 64 - log2(len(slots))
 	gen   uint64   // generation of the open tick, 1 to 2^32-1
 	key   detector.AddrHash
 	ents  []detector.DstCount
-	last  int // index in ents of the destination counted last, or -1
+	// recent[a[15]%len] is 1 + the index in ents of a destination
+	// counted recently with that last byte, or 0.
+	recent [16]uint32
 }
 
 const dstTableMinSlots = 1 << 8
@@ -94,12 +96,12 @@ func newDstTable() dstTable {
 		shift: 64 - 8,
 		gen:   1,
 		key:   detector.NewAddrHash(),
-		last:  -1,
 	}
 }
 
 func (t *dstTable) reset() {
-	t.ents, t.last = t.ents[:0], -1
+	t.ents = t.ents[:0]
+	t.recent = [len(t.recent)]uint32{}
 	t.gen++
 	if t.gen == 1<<32 {
 		clear(t.slots)
@@ -109,8 +111,9 @@ func (t *dstTable) reset() {
 
 // count adds a packet to a.
 func (t *dstTable) count(a *detector.Addr) {
-	if t.last >= 0 && t.ents[t.last].Addr == *a {
-		t.ents[t.last].Packets++
+	r := &t.recent[a[15]%uint8(len(t.recent))]
+	if i := *r; i != 0 && t.ents[i-1].Addr == *a {
+		t.ents[i-1].Packets++
 		return
 	}
 	if 2*(len(t.ents)+1) > len(t.slots) {
@@ -121,13 +124,13 @@ func (t *dstTable) count(a *detector.Addr) {
 		s := t.slots[i]
 		if s>>32 != t.gen {
 			t.slots[i] = t.gen<<32 | uint64(len(t.ents))
-			t.last = len(t.ents)
 			t.ents = append(t.ents, detector.DstCount{Addr: *a, Packets: 1})
+			*r = uint32(len(t.ents))
 			return
 		}
-		if j := int(uint32(s)); t.ents[j].Addr == *a {
+		if j := uint32(s); t.ents[j].Addr == *a {
 			t.ents[j].Packets++
-			t.last = j
+			*r = j + 1
 			return
 		}
 	}
