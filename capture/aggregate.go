@@ -193,10 +193,18 @@ func (a *aggregator) sigDropped(pkt *Packet, ts *time.Time) bool {
 	return a.dr.Dropped(&a.meta, *ts)
 }
 
+// verdict writes a packet's verdict, if verdicts are written (a test
+// small enough to be inlined).
 func (a *aggregator) verdict(v byte) {
-	if a.verdicts == nil {
-		return
+	if a.verdicts != nil {
+		a.writeVerdict(v)
 	}
+}
+
+// writeVerdict is kept out of line so that verdict inlines.
+//
+//go:noinline
+func (a *aggregator) writeVerdict(v byte) {
 	if err := a.verdicts.WriteByte(v); err != nil && a.verr == nil {
 		a.verr = err
 	}
