@@ -1,9 +1,12 @@
 package detector
 
 import (
+	"cmp"
 	"fmt"
 	"math"
 	"net/netip"
+	"slices"
+	"strings"
 )
 
 // sigState is what the detector keeps for signature rules: the rules in
@@ -23,6 +26,8 @@ type sigState struct {
 	learnt          []Addr
 	exemptSent      []Addr
 	exemptTruncated bool
+	// cands is the derivation's scratch list.
+	cands []sigCandidate
 	// portRate is this tick's rate per port, found by kind and port.
 	portRate [NumPortKinds]map[uint16]float64
 }
@@ -166,9 +171,15 @@ func (e *Engine) matchedPPS(t *Tick, m *Match) float64 {
 // sigCandidate is a signature the derivation considers.
 type sigCandidate struct {
 	m       Match
+	kind    PortKind
 	rate    float64 // matched pps this tick
 	covered float64 // matched pps over its baseline
 	base    float64 // its learnt baseline (legitimate traffic it would hit)
+	// exempt are the established sources it would match (spared by the
+	// exempt set), exemptRate their rate, legit the baseline left.
+	exempt     []Addr
+	exemptRate float64
+	legit      float64
 }
 
 // portKindsFor are the port kinds that can name an attack of class c.
@@ -184,9 +195,16 @@ func portKindsFor(c Class) []PortKind {
 	return nil
 }
 
-// signature looks for the narrowest signature that covers most of class
-// c's excess and little of its baseline, and installs it. It returns what
-// it found for the attack's reason, and whether a rule is in force.
+// maxSignaturesPerAttack bounds the rules one attack may get: a
+// reflection from several services gets one rule per service port.
+const maxSignaturesPerAttack = 8
+
+// signature looks for the narrowest set of signatures (one port each, of
+// one kind, most excess first, at most maxSignaturesPerAttack) that
+// covers most of class c's excess while each covers little of its
+// baseline once exempt sources are set aside, and installs them. It
+// returns what it found for the attack's reason, and whether rules are in
+// force.
 func (e *Engine) signature(t *Tick, c int, rate float64, st *aggState) (string, bool) {
 	cfg := &e.cfg.Signatures
 	if !cfg.Enabled || c >= int(NumClasses) || e.scratch.warm || len(t.Features.Ports) == 0 {
@@ -197,49 +215,97 @@ func (e *Engine) signature(t *Tick, c int, rate float64, st *aggState) (string, 
 	if excess <= 0 || len(kinds) == 0 {
 		return "", false
 	}
-	var best sigCandidate
+	cands := e.sig.cands[:0]
 	for _, k := range kinds {
 		for port, r := range e.sig.portRate[k] {
 			base := e.portBaseline(k, port)
-			cand := sigCandidate{rate: r, covered: r - base, base: base}
-			if cand.covered > best.covered || (cand.covered == best.covered && port < portOf(&best.m)) {
-				cand.m = portMatch(k, port, Class(c))
-				best = cand
+			if r-base >= 0.02*excess {
+				cands = append(cands, sigCandidate{m: portMatch(k, port, Class(c)), kind: k, rate: r, covered: r - base, base: base})
 			}
 		}
 	}
-	if best.m.Proto == 0 || best.covered < cfg.MinExcessShare*excess {
+	slices.SortFunc(cands, func(a, b sigCandidate) int {
+		switch {
+		case a.covered != b.covered:
+			return cmp.Compare(b.covered, a.covered)
+		case a.kind != b.kind:
+			return cmp.Compare(a.kind, b.kind)
+		}
+		return cmp.Compare(portOf(&a.m), portOf(&b.m))
+	})
+	e.sig.cands = cands
+	if len(cands) == 0 {
 		return fmt.Sprintf("no port carries %.0f%% of the excess: no signature", 100*cfg.MinExcessShare), false
 	}
 	classBase := max(st.pps.mean, 1)
-	if best.base > cfg.MaxBaselineShare*classBase {
-		narrowed, ok := e.narrowByLength(t, Class(c), best, cfg.MaxBaselineShare*classBase)
-		if !ok {
-			return fmt.Sprintf("%s carries %.0f%% of the excess but also %.0f%% of the class's baseline: no signature narrow enough, nothing dropped",
-				best.m.String(), 100*min(best.covered/excess, 1), 100*best.base/classBase), false
+	maxBase := cfg.MaxBaselineShare * classBase
+	dst := e.attackedDst(t)
+	var chosen []sigCandidate
+	var covered float64
+	var refusal string
+	for _, cd := range cands {
+		if covered >= cfg.MinExcessShare*excess || len(chosen) == maxSignaturesPerAttack {
+			break
 		}
-		best = narrowed
+		if cd.kind != cands[0].kind {
+			continue // a source-port and a destination-port rule would count packets twice
+		}
+		cd.m.Dst = dst
+		cd.exemptRate, cd.exempt = e.exemptFor(t, &cd.m)
+		cd.legit = cd.base
+		if cd.kind.IsSrc() {
+			// Only the server's own services (its resolvers answering
+			// from 53) send from a service port: exempting them spares
+			// the port's whole legitimate traffic. A served destination
+			// port keeps getting new visitors that no exemption knows,
+			// so its baseline stays whole.
+			cd.legit = max(cd.base-cd.exemptRate, 0)
+		}
+		if cd.legit > maxBase {
+			narrowed, ok := e.narrowByLength(t, Class(c), cd, maxBase)
+			if !ok {
+				if refusal == "" {
+					refusal = fmt.Sprintf("%s carries %.0f%% of the excess but also %.0f%% of the class's baseline", cd.m.String(), 100*min(cd.covered/excess, 1), 100*cd.legit/classBase)
+				}
+				continue
+			}
+			cd = narrowed
+		}
+		chosen = append(chosen, cd)
+		covered += cd.covered
 	}
-	best.m.Dst = e.attackedDst(t)
-	exempt := e.learnExempt(t, &best.m)
-	var ratePPS uint64
-	legit := best.base - exempt
-	action := "drop"
-	if legit >= cfg.MinBaselinePPS {
-		ratePPS = uint64(math.Ceil(cfg.RateMultiple * legit))
-		action = fmt.Sprintf("rate-limit to %d pps (%g× its baseline %.0f pps)", ratePPS, cfg.RateMultiple, legit)
+	if covered < cfg.MinExcessShare*excess {
+		if refusal == "" {
+			refusal = fmt.Sprintf("the %d narrowest port signatures cover %.0f%% of the excess", len(chosen), 100*covered/excess)
+		}
+		return refusal + ": no signature narrow enough, nothing dropped", false
 	}
-	hold := max(best.base*e.cfg.Aggregate.Ratio, e.cfg.Aggregate.FloorPPS/10)
-	reason := fmt.Sprintf("signature %s covers %.0f%% of the %s excess and %.1f%% of its baseline; %s",
-		best.m.String(), 100*min(best.covered/excess, 1), Class(c), 100*best.base/classBase, action)
-	if e.sig.exemptTruncated {
-		reason += "; some allowlisted sources could not be exempted (prefix too wide or exempt cap)"
+	var installed, notes []string
+	for i := range chosen {
+		cd := &chosen[i]
+		e.sig.learnt = append(e.sig.learnt, cd.exempt...)
+		var ratePPS uint64
+		action := "drop"
+		if cd.legit >= cfg.MinBaselinePPS {
+			ratePPS = uint64(math.Ceil(cfg.RateMultiple * cd.legit))
+			action = fmt.Sprintf("rate-limit to %d pps (%g× its baseline %.0f pps)", ratePPS, cfg.RateMultiple, cd.legit)
+		}
+		hold := max(cd.base*e.cfg.Aggregate.Ratio, e.cfg.Aggregate.FloorPPS/10/float64(len(chosen)))
+		reason := fmt.Sprintf("signature %s covers %.0f%% of the %s excess and %.1f%% of its baseline (%d exempt sources); %s",
+			cd.m.String(), 100*min(cd.covered/excess, 1), Class(c), 100*cd.legit/classBase, len(cd.exempt), action)
+		if e.sig.exemptTruncated {
+			reason += "; some allowlisted sources could not be exempted (prefix too wide or exempt cap)"
+		}
+		if ok, why := e.installSignature(cd.m, ratePPS, Class(c).String(), hold, cd.rate, 0, cd.base, reason); !ok {
+			notes = append(notes, fmt.Sprintf("signature %s not installed: %s", cd.m.String(), why))
+			continue
+		}
+		installed = append(installed, cd.m.String())
 	}
-	ok, why := e.installSignature(best.m, ratePPS, Class(c).String(), hold, best.rate, 0, best.base, reason)
-	if !ok {
-		return fmt.Sprintf("signature %s not installed: %s", best.m.String(), why), false
+	if len(installed) == 0 {
+		return strings.Join(notes, "; "), false
 	}
-	return fmt.Sprintf("dropping by signature %s (%s)", best.m.String(), action), true
+	return "dropping by signature " + strings.Join(installed, ", ") + strings.Join(append([]string{""}, notes...), "; "), true
 }
 
 func portOf(m *Match) uint16 {
@@ -304,9 +370,9 @@ func (e *Engine) narrowByLength(t *Tick, c Class, cand sigCandidate, maxBase flo
 		share = baseIn / baseAll
 	}
 	narrowed := cand
-	narrowed.base = cand.base * share
+	narrowed.base, narrowed.legit = cand.base*share, cand.legit*share
 	narrowed.m.Length = Range{Lo: LengthBucketRange(bestLo).Lo, Hi: LengthBucketRange(bestHi).Hi}
-	if narrowed.base > maxBase {
+	if narrowed.legit > maxBase {
 		return cand, false
 	}
 	return narrowed, true
@@ -330,41 +396,42 @@ func (e *Engine) attackedDst(t *Tick) netip.Prefix {
 	return top.Addr.Prefix()
 }
 
-// learnExempt adds to the exempt set the sources that were talking to the
-// server before the attack and would match the rule: established sources
-// (past probation, not anomalous or banned) seen in this tick. For a UDP
-// source-port rule only those sending from that port (the server's own
-// resolvers, NTP servers). It returns their rate, the part of the rule's
-// baseline that exemption already spares. One pass over the tick's
-// sources, only when a rule is installed.
-func (e *Engine) learnExempt(t *Tick, m *Match) float64 {
+// exemptFor finds the sources that were talking to the server before the
+// attack and would match the rule: established sources (past probation,
+// not anomalous or banned) seen in this tick; for a UDP source-port rule
+// only those sending from that port (the server's own resolvers, NTP
+// servers). It returns their rate, the part of the rule's baseline their
+// exemption spares, and their addresses. One pass over the tick's
+// sources, only when an attack is analysed for a signature.
+func (e *Engine) exemptFor(t *Tick, m *Match) (float64, []Addr) {
 	var rate float64
+	var out []Addr
 	k, port, _ := kindOf(m)
+	room := e.cfg.Signatures.MaxExempt - len(e.sig.learnt)
 	for i := range t.Sources {
 		src := &t.Sources[i]
 		if k == UDPSrcPort && src.UDPSrcPort != port {
 			continue
 		}
-		if m.Proto == 17 && src.Packets[ClassUDP] == 0 || m.Proto == 6 && src.Packets[ClassTCP]+src.Packets[ClassSYN] == 0 {
+		var n uint64
+		if m.Proto == 17 {
+			n = src.Packets[ClassUDP]
+		} else {
+			n = src.Packets[ClassTCP] + src.Packets[ClassSYN]
+		}
+		if n == 0 || (m.Dst.IsValid() && m.Dst.Addr().Is4() != src.Addr.Is4()) {
 			continue
 		}
 		s := e.sources.get(src.Addr)
 		if s == nil || s.samples < 3 || s.flags&(flagAnomalous|flagBanned) != 0 {
 			continue
 		}
-		if m.Dst.IsValid() && m.Dst.Addr().Is4() != src.Addr.Is4() {
-			continue
-		}
-		if len(e.sig.learnt) >= e.cfg.Signatures.MaxExempt {
+		if len(out) >= room {
 			e.sig.exemptTruncated = true
 			break
 		}
-		e.sig.learnt = append(e.sig.learnt, src.Addr)
-		if m.Proto == 17 {
-			rate += float64(src.Packets[ClassUDP]) / e.scratch.secs
-		} else {
-			rate += float64(src.Packets[ClassTCP]+src.Packets[ClassSYN]) / e.scratch.secs
-		}
+		out = append(out, src.Addr)
+		rate += float64(n) / e.scratch.secs
 	}
-	return rate
+	return rate, out
 }
