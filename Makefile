@@ -110,13 +110,14 @@ report-screenshot: build
 	@echo "wrote docs/report.png from $(OUT)/udp-reflection.html"
 
 # testdata regenerates the synthesized captures under testdata/synth (small:
-# 15 s warm-up, floods at 8 % of their rate, one heavy client; gzipped
+# 12 s warm-up, floods at 6 % of their rate, one heavy client; gzipped
 # without a timestamp so the bytes are reproducible), then the golden
 # outputs of every committed capture. Review the diff before committing.
-SYNTH_SCENARIOS := benign flash-crowd single-source spoofed-syn udp-reflection carpet ipv6-rotation pulsing
+SYNTH_SCENARIOS := benign flash-crowd single-source spoofed-syn udp-reflection carpet ipv6-rotation pulsing \
+	reflection-mix udp-botnet spoofed-syn-served
 .PHONY: testdata
 testdata: build
-	./$(BIN) synth -out testdata/synth -seed 1 -scale 0.01 -warm-up 15s -flood-scale 0.08 -heavy-clients 1 $(SYNTH_SCENARIOS) >/dev/null
+	./$(BIN) synth -out testdata/synth -seed 1 -scale 0.01 -warm-up 12s -flood-scale 0.06 -heavy-clients 1 $(SYNTH_SCENARIOS) >/dev/null
 	for s in $(SYNTH_SCENARIOS); do gzip -9nf testdata/synth/$$s.pcap; done
 	$(GO) test -count=1 ./replay/ ./cmd/floodguard/ -run Golden -update
 

@@ -81,6 +81,9 @@ func (e *Engine) judgeAggregate(t *Tick) {
 			continue
 		}
 		st.peakPPS = max(st.peakPPS, pps[c])
+		if c != aggAll {
+			e.signatureWave(t, c, st)
+		}
 		if e.calm(thr, &st.pps, &st.bps, pps[c], bps[c]) {
 			st.calm++
 			if st.calm >= thr.ExitTicks {

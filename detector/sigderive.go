@@ -26,6 +26,10 @@ type sigState struct {
 	learnt          []Addr
 	exemptSent      []Addr
 	exemptTruncated bool
+	// services remembers the sources that answered from a service port
+	// (UDP source port below 1024 or a known reflection port) while UDP
+	// was calm: the server's own resolvers, NTP servers.
+	services map[Addr]serviceSeen
 	// cands is the derivation's scratch list.
 	cands []sigCandidate
 	// portRate is this tick's rate per port, found by kind and port.
@@ -38,7 +42,7 @@ type portBase struct {
 }
 
 func newSigState() sigState {
-	var s sigState
+	s := sigState{services: map[Addr]serviceSeen{}}
 	for k := range s.ports {
 		s.ports[k] = make([]portBase, 1<<16)
 		s.portRate[k] = map[uint16]float64{}
@@ -72,6 +76,7 @@ func (e *Engine) tickFeatures(t *Tick) {
 // learnFeatures folds the tick's features into the port and length
 // baselines, for the classes not under attack (an attack is not learnt).
 func (e *Engine) learnFeatures(t *Tick) {
+	e.learnServices(t)
 	s := &e.sig
 	f := &t.Features
 	for k := range NumPortKinds {
@@ -196,7 +201,8 @@ func portKindsFor(c Class) []PortKind {
 }
 
 // maxSignaturesPerAttack bounds the rules one attack may get: a
-// reflection from several services gets one rule per service port.
+// reflection from several services gets one rule per service port and
+// attacked address.
 const maxSignaturesPerAttack = 8
 
 // signature looks for the narrowest set of signatures (one port each, of
@@ -211,16 +217,109 @@ func (e *Engine) signature(t *Tick, c int, rate float64, st *aggState) (string, 
 		return "", false
 	}
 	excess := rate - st.pps.mean
-	kinds := portKindsFor(Class(c))
-	if excess <= 0 || len(kinds) == 0 {
+	if excess <= 0 || len(portKindsFor(Class(c))) == 0 {
 		return "", false
 	}
+	cands := e.sigCandidates(Class(c), 0.02*excess, -1)
+	if len(cands) == 0 {
+		return fmt.Sprintf("no port carries %.0f%% of the excess: no signature", 100*cfg.MinExcessShare), false
+	}
+	var chosen []sigCandidate
+	var covered float64
+	var refusal string
+	for _, cd := range cands {
+		if covered >= cfg.MinExcessShare*excess || len(chosen) >= maxSignaturesPerAttack {
+			break
+		}
+		if cd.kind != cands[0].kind {
+			continue // a source-port and a destination-port rule would count packets twice
+		}
+		q, why := e.qualify(t, Class(c), cd, st)
+		if why != "" {
+			if refusal == "" {
+				refusal = fmt.Sprintf("%s carries %.0f%% of the excess but %s", cd.m.String(), 100*min(cd.covered/excess, 1), why)
+			}
+			continue
+		}
+		chosen = append(chosen, q)
+		covered += cd.covered
+	}
+	if covered < cfg.MinExcessShare*excess {
+		if refusal == "" {
+			refusal = fmt.Sprintf("the %d narrowest port signatures cover %.0f%% of the excess", len(chosen), 100*covered/excess)
+		}
+		return refusal + ": no signature narrow enough, nothing dropped", false
+	}
+	installed, notes := e.installChosen(t, Class(c), chosen, excess, st)
+	if len(installed) == 0 {
+		return strings.Join(notes, "; "), false
+	}
+	return "dropping by signature " + strings.Join(installed, ", ") + strings.Join(append([]string{""}, notes...), "; "), true
+}
+
+// signatureWave follows an attack already answered by signature rules:
+// a port that joins it (a reflection adding services half-way) and
+// carries a noticeable part of the attack's peak excess gets its own
+// rule, if it is narrow. Ports are of the kind the attack's rules have.
+func (e *Engine) signatureWave(t *Tick, c int, st *aggState) {
+	if !e.cfg.Signatures.Enabled || c >= int(NumClasses) || len(t.Features.Ports) == 0 {
+		return
+	}
+	kind := PortKind(NumPortKinds)
+	n := 0
+	for i := range e.sig.book.list {
+		s := &e.sig.book.list[i]
+		if s.Manual || s.Class != Class(c).String() {
+			continue
+		}
+		if k, _, ok := kindOf(&s.Match); ok {
+			kind = k
+			n++
+		}
+	}
+	if kind == NumPortKinds || n >= maxSignaturesPerAttack {
+		return
+	}
+	excess := st.peakPPS - st.pps.mean
+	var chosen []sigCandidate
+	for _, cd := range e.sigCandidates(Class(c), 0.05*excess, int(kind)) {
+		if n+len(chosen) >= maxSignaturesPerAttack {
+			break
+		}
+		if e.hasRuleFor(cd.m) {
+			continue
+		}
+		if q, why := e.qualify(t, Class(c), cd, st); why == "" {
+			chosen = append(chosen, q)
+		}
+	}
+	e.installChosen(t, Class(c), chosen, excess, st)
+}
+
+// hasRuleFor says whether a detector rule on m's port is in force, for any
+// destination or length.
+func (e *Engine) hasRuleFor(m Match) bool {
+	k, port, _ := kindOf(&m)
+	for i := range e.sig.book.list {
+		if k2, p2, ok := kindOf(&e.sig.book.list[i].Match); ok && k2 == k && p2 == port {
+			return true
+		}
+	}
+	return false
+}
+
+// sigCandidates lists the ports of class c's kinds (only kind, if not
+// -1) carrying at least minCovered pps over their baseline, most first.
+func (e *Engine) sigCandidates(c Class, minCovered float64, only int) []sigCandidate {
 	cands := e.sig.cands[:0]
-	for _, k := range kinds {
+	for _, k := range portKindsFor(c) {
+		if only >= 0 && int(k) != only {
+			continue
+		}
 		for port, r := range e.sig.portRate[k] {
 			base := e.portBaseline(k, port)
-			if r-base >= 0.02*excess {
-				cands = append(cands, sigCandidate{m: portMatch(k, port, Class(c)), kind: k, rate: r, covered: r - base, base: base})
+			if r-base >= minCovered && r-base > 0 {
+				cands = append(cands, sigCandidate{m: portMatch(k, port, c), kind: k, rate: r, covered: r - base, base: base})
 			}
 		}
 	}
@@ -234,53 +333,43 @@ func (e *Engine) signature(t *Tick, c int, rate float64, st *aggState) (string, 
 		return cmp.Compare(portOf(&a.m), portOf(&b.m))
 	})
 	e.sig.cands = cands
-	if len(cands) == 0 {
-		return fmt.Sprintf("no port carries %.0f%% of the excess: no signature", 100*cfg.MinExcessShare), false
-	}
+	return cands
+}
+
+// qualify finds a candidate's exempt sources and checks it is narrow:
+// its legitimate baseline (for a source port, less what its exempt
+// sources send) at most max_baseline_share of the class's, narrowing it
+// by length when needed. It returns why not, or "".
+func (e *Engine) qualify(t *Tick, c Class, cd sigCandidate, st *aggState) (sigCandidate, string) {
 	classBase := max(st.pps.mean, 1)
-	maxBase := cfg.MaxBaselineShare * classBase
-	dst := e.attackedDst(t)
-	var chosen []sigCandidate
-	var covered float64
-	var refusal string
-	for _, cd := range cands {
-		if covered >= cfg.MinExcessShare*excess || len(chosen) == maxSignaturesPerAttack {
-			break
-		}
-		if cd.kind != cands[0].kind {
-			continue // a source-port and a destination-port rule would count packets twice
-		}
-		cd.m.Dst = dst
-		cd.exemptRate, cd.exempt = e.exemptFor(t, &cd.m)
-		cd.legit = cd.base
-		if cd.kind.IsSrc() {
-			// Only the server's own services (its resolvers answering
-			// from 53) send from a service port: exempting them spares
-			// the port's whole legitimate traffic. A served destination
-			// port keeps getting new visitors that no exemption knows,
-			// so its baseline stays whole.
-			cd.legit = max(cd.base-cd.exemptRate, 0)
-		}
-		if cd.legit > maxBase {
-			narrowed, ok := e.narrowByLength(t, Class(c), cd, maxBase)
-			if !ok {
-				if refusal == "" {
-					refusal = fmt.Sprintf("%s carries %.0f%% of the excess but also %.0f%% of the class's baseline", cd.m.String(), 100*min(cd.covered/excess, 1), 100*cd.legit/classBase)
-				}
-				continue
-			}
-			cd = narrowed
-		}
-		chosen = append(chosen, cd)
-		covered += cd.covered
+	maxBase := e.cfg.Signatures.MaxBaselineShare * classBase
+	cd.exemptRate, cd.exempt = e.exemptFor(t, &cd.m)
+	cd.legit = cd.base
+	if cd.kind.IsSrc() {
+		// Only the server's own services (its resolvers answering from
+		// 53) send from a service port: exempting them spares the port's
+		// whole legitimate traffic. A served destination port keeps
+		// getting new visitors that no exemption knows, so its baseline
+		// stays whole.
+		cd.legit = max(cd.base-cd.exemptRate, 0)
 	}
-	if covered < cfg.MinExcessShare*excess {
-		if refusal == "" {
-			refusal = fmt.Sprintf("the %d narrowest port signatures cover %.0f%% of the excess", len(chosen), 100*covered/excess)
+	if cd.legit > maxBase {
+		narrowed, ok := e.narrowByLength(t, c, cd, maxBase)
+		if !ok {
+			return cd, fmt.Sprintf("also %.0f%% of the class's baseline", 100*cd.legit/classBase)
 		}
-		return refusal + ": no signature narrow enough, nothing dropped", false
+		cd = narrowed
 	}
-	var installed, notes []string
+	return cd, ""
+}
+
+// installChosen installs the chosen signatures, one per attacked address
+// (or one for any destination), with their exempt sources, and returns
+// what it installed and what it could not.
+func (e *Engine) installChosen(t *Tick, c Class, chosen []sigCandidate, excess float64, st *aggState) (installed, notes []string) {
+	cfg := &e.cfg.Signatures
+	classBase := max(st.pps.mean, 1)
+	dsts := e.attackedDsts(t)
 	for i := range chosen {
 		cd := &chosen[i]
 		e.sig.learnt = append(e.sig.learnt, cd.exempt...)
@@ -290,22 +379,23 @@ func (e *Engine) signature(t *Tick, c int, rate float64, st *aggState) (string, 
 			ratePPS = uint64(math.Ceil(cfg.RateMultiple * cd.legit))
 			action = fmt.Sprintf("rate-limit to %d pps (%g× its baseline %.0f pps)", ratePPS, cfg.RateMultiple, cd.legit)
 		}
-		hold := max(cd.base*e.cfg.Aggregate.Ratio, e.cfg.Aggregate.FloorPPS/10/float64(len(chosen)))
-		reason := fmt.Sprintf("signature %s covers %.0f%% of the %s excess and %.1f%% of its baseline (%d exempt sources); %s",
-			cd.m.String(), 100*min(cd.covered/excess, 1), Class(c), 100*cd.legit/classBase, len(cd.exempt), action)
-		if e.sig.exemptTruncated {
-			reason += "; some allowlisted sources could not be exempted (prefix too wide or exempt cap)"
+		hold := max(cd.base*e.cfg.Aggregate.Ratio, e.cfg.Aggregate.FloorPPS/10/float64(len(chosen)*len(dsts)))
+		for _, dst := range dsts {
+			m := cd.m
+			m.Dst = dst
+			reason := fmt.Sprintf("signature %s covers %.0f%% of the %s excess and %.1f%% of its baseline (%d exempt sources); %s",
+				m.String(), 100*min(cd.covered/excess, 1), c, 100*cd.legit/classBase, len(cd.exempt), action)
+			if e.sig.exemptTruncated {
+				reason += "; some allowlisted or established sources could not be exempted (prefix too wide or exempt cap)"
+			}
+			if ok, why := e.installSignature(m, ratePPS, c.String(), hold, cd.rate, 0, cd.base, reason); !ok {
+				notes = append(notes, fmt.Sprintf("signature %s not installed: %s", m.String(), why))
+				continue
+			}
+			installed = append(installed, m.String())
 		}
-		if ok, why := e.installSignature(cd.m, ratePPS, Class(c).String(), hold, cd.rate, 0, cd.base, reason); !ok {
-			notes = append(notes, fmt.Sprintf("signature %s not installed: %s", cd.m.String(), why))
-			continue
-		}
-		installed = append(installed, cd.m.String())
 	}
-	if len(installed) == 0 {
-		return strings.Join(notes, "; "), false
-	}
-	return "dropping by signature " + strings.Join(installed, ", ") + strings.Join(append([]string{""}, notes...), "; "), true
+	return installed, notes
 }
 
 func portOf(m *Match) uint16 {
@@ -378,36 +468,81 @@ func (e *Engine) narrowByLength(t *Tick, c Class, cand sigCandidate, maxBase flo
 	return narrowed, true
 }
 
-// attackedDst is the destination the tick's traffic converges on (at
-// least 90% of it), as a single-address prefix, or none.
-func (e *Engine) attackedDst(t *Tick) netip.Prefix {
+// attackedDsts are the destinations the tick's traffic converges on: the
+// busiest, at most one per family, each with at least 5% of it, if
+// together they carry at least 90%, as single-address prefixes (the
+// protected addresses); otherwise one zero prefix (any destination).
+func (e *Engine) attackedDsts(t *Tick) []netip.Prefix {
 	f := &t.Features
-	if len(f.Dsts) == 0 {
-		return netip.Prefix{}
-	}
-	var all uint64 = f.DstsOther
+	all := f.DstsOther
 	for _, d := range f.Dsts {
 		all += d.Packets
 	}
-	top := f.Dsts[0]
-	if all == 0 || float64(top.Packets) < 0.9*float64(all) {
-		return netip.Prefix{}
+	var out []netip.Prefix
+	var sum uint64
+	var have4, have6 bool
+	for _, d := range f.Dsts {
+		if all == 0 || float64(d.Packets) < 0.05*float64(all) {
+			break // busiest first
+		}
+		if d.Addr.Is4() && !have4 || !d.Addr.Is4() && !have6 {
+			have4, have6 = have4 || d.Addr.Is4(), have6 || !d.Addr.Is4()
+			out = append(out, d.Addr.Prefix())
+			sum += d.Packets
+		}
 	}
-	return top.Addr.Prefix()
+	if len(out) == 0 || float64(sum) < 0.9*float64(all) {
+		return []netip.Prefix{{}}
+	}
+	return out
 }
 
 // exemptFor finds the sources that were talking to the server before the
 // attack and would match the rule: established sources (past probation,
-// not anomalous or banned) seen in this tick; for a UDP source-port rule
-// only those sending from that port (the server's own resolvers, NTP
-// servers). It returns their rate, the part of the rule's baseline their
-// exemption spares, and their addresses. One pass over the tick's
-// sources, only when an attack is analysed for a signature.
+// not anomalous or banned) that the rule would hit. For a UDP source-port
+// rule, those remembered sending from that port (the server's own
+// resolvers and NTP servers, learnt while UDP was calm) or doing so in this
+// tick; for a destination-port rule, every established source of the
+// family seen within the idle timeout (its visitors). It returns the rate
+// they send in this tick, the part of the rule's baseline their exemption
+// spares, and their addresses. It runs only when an attack is analysed for
+// a signature: never per tick.
 func (e *Engine) exemptFor(t *Tick, m *Match) (float64, []Addr) {
-	var rate float64
-	var out []Addr
 	k, port, _ := kindOf(m)
 	room := e.cfg.Signatures.MaxExempt - len(e.sig.learnt)
+	idle := uint32(e.cfg.Tracking.IdleTimeout.D() / e.cfg.Tick.D())
+	var out []Addr
+	ok := func(a Addr) bool {
+		if m.Dst.IsValid() && m.Dst.Addr().Is4() != a.Is4() {
+			return false
+		}
+		s := e.sources.get(a)
+		return s != nil && s.samples >= 3 && s.flags&(flagAnomalous|flagBanned) == 0 && e.tick-s.lastTick <= idle
+	}
+	add := func(a Addr) bool {
+		if len(out) >= room {
+			e.sig.exemptTruncated = true
+			return false
+		}
+		out = append(out, a)
+		return true
+	}
+	switch k {
+	case UDPSrcPort:
+		for a, sv := range e.sig.services {
+			if sv.port == port && e.tick-sv.tick <= idle && ok(a) && !add(a) {
+				break
+			}
+		}
+	default:
+		e.sources.all(func(a Addr, s *keyState) {
+			if ok(a) {
+				add(a)
+			}
+		})
+	}
+	slices.SortFunc(out, compareAddr)
+	var rate float64
 	for i := range t.Sources {
 		src := &t.Sources[i]
 		if k == UDPSrcPort && src.UDPSrcPort != port {
@@ -419,19 +554,60 @@ func (e *Engine) exemptFor(t *Tick, m *Match) (float64, []Addr) {
 		} else {
 			n = src.Packets[ClassTCP] + src.Packets[ClassSYN]
 		}
-		if n == 0 || (m.Dst.IsValid() && m.Dst.Addr().Is4() != src.Addr.Is4()) {
+		if n == 0 || !ok(src.Addr) {
 			continue
 		}
-		s := e.sources.get(src.Addr)
-		if s == nil || s.samples < 3 || s.flags&(flagAnomalous|flagBanned) != 0 {
-			continue
+		if _, found := slices.BinarySearchFunc(out, src.Addr, compareAddr); !found {
+			if !add(src.Addr) {
+				break
+			}
+			slices.SortFunc(out, compareAddr)
 		}
-		if len(out) >= room {
-			e.sig.exemptTruncated = true
-			break
-		}
-		out = append(out, src.Addr)
 		rate += float64(n) / e.scratch.secs
 	}
 	return rate, out
+}
+
+// serviceSeen is a source that answered from a service port.
+type serviceSeen struct {
+	port uint16
+	tick uint32
+}
+
+// isServicePort says whether a UDP source port is a service's (below 1024,
+// or a known reflection port such as memcached's 11211): the server's own
+// resolvers and NTP servers answer from one.
+func isServicePort(p uint16) bool {
+	if p < 1024 {
+		return true
+	}
+	_, ok := reflectionPorts[p]
+	return ok
+}
+
+// learnServices remembers, while UDP is calm, the sources answering from a
+// service port: they are exempt from a rule on that port. One cheap test
+// per source per tick; the memory holds at most signatures.max_exempt.
+func (e *Engine) learnServices(t *Tick) {
+	if e.classAttacked(ClassUDP) {
+		return
+	}
+	for i := range t.Sources {
+		src := &t.Sources[i]
+		if src.UDPSrcPort == 0 || !isServicePort(src.UDPSrcPort) {
+			continue
+		}
+		if _, known := e.sig.services[src.Addr]; !known && len(e.sig.services) >= e.cfg.Signatures.MaxExempt {
+			continue
+		}
+		e.sig.services[src.Addr] = serviceSeen{port: src.UDPSrcPort, tick: e.tick}
+	}
+	if e.tick%600 == 0 { // forget services silent for the idle timeout
+		idle := uint32(e.cfg.Tracking.IdleTimeout.D() / e.cfg.Tick.D())
+		for a, sv := range e.sig.services {
+			if e.tick-sv.tick > idle {
+				delete(e.sig.services, a)
+			}
+		}
+	}
 }

@@ -48,8 +48,8 @@ func goldenCases(t *testing.T) []goldenCase {
 			cases = append(cases, goldenCase{name: dir + "/" + stem, capture: "testdata/" + dir + "/" + n, config: cfg})
 		}
 	}
-	if len(cases) < 17 {
-		t.Fatalf("found %d captures under testdata/synth and testdata/real, want at least 17", len(cases))
+	if len(cases) < 20 {
+		t.Fatalf("found %d captures under testdata/synth and testdata/real, want at least 20", len(cases))
 	}
 	return cases
 }

@@ -17,7 +17,7 @@ import (
 // committedOptions are the options of the captures under testdata/synth
 // (see its README and the Makefile's testdata target).
 func committedOptions() Options {
-	return Options{Seed: 1, Scale: 0.01, WarmUp: 15 * time.Second, FloodScale: 0.08, HeavyClients: 1}
+	return Options{Seed: 1, Scale: 0.01, WarmUp: 12 * time.Second, FloodScale: 0.06, HeavyClients: 1}
 }
 
 // TestCommittedCapturesReproduce writes every scenario that has a capture
