@@ -33,7 +33,17 @@ const (
 	mapPrefix6 = "fg_prefix6"
 	mapBSS     = ".bss"
 	varControl = "fg_control"
-	progXDP    = "floodguard_xdp"
+
+	mapSigRules    = "fg_sig_rules"
+	mapSigIndex    = "fg_sig_index"
+	mapSigStats    = "fg_sig_stats"
+	mapSigScratch  = "fg_sig_scratch"
+	mapExempt      = "fg_exempt"
+	mapFeatPorts   = "fg_feat_ports"
+	mapFeat        = "fg_feat"
+	mapFeatDsts    = "fg_feat_dsts"
+	mapFeatTouched = "fg_feat_touched"
+	progXDP        = "floodguard_xdp"
 
 	pinControl = "fg_control"
 	pinLink    = "link"
@@ -44,6 +54,58 @@ const (
 	haveExact   = 1 << 0
 	havePrefix4 = 1 << 1
 	havePrefix6 = 1 << 2
+	haveSigs    = 1 << 3 // fg_sig_index may list rule slots
+	haveExempt  = 1 << 4 // fg_exempt may be non-empty
+	// Bits 8..12: one past the highest portless signature slot in use.
+	portlessShift = 8
+)
+
+// Signature rule and feature constants (floodguard.h).
+const (
+	// SigSlots is FG_SIG_SLOTS, the number of signature rule slots.
+	SigSlots = 256
+	// SigPortlessSlots is FG_SIG_PORTLESS: slots [0, SigPortlessSlots)
+	// hold rules without a port component.
+	SigPortlessSlots = 16
+	// sigIndexSlots is FG_SIG_INDEX_SLOTS, the candidates per
+	// (port kind, port) in fg_sig_index.
+	sigIndexSlots = 7
+	// sigWindowNs is FG_SIG_WINDOW_NS, the rate limiter's window.
+	sigWindowNs = 100_000_000
+	// numPortKinds and numPorts size fg_sig_index and fg_feat_ports.
+	numPortKinds = int(detector.NumPortKinds)
+	numPorts     = 1 << 16
+	// portCounters is FG_PORT_COUNTERS, the port counters per CPU.
+	portCounters = numPortKinds * numPorts
+	// portTouchedWords is FG_PORT_TOUCHED_WORDS.
+	portTouchedWords = portCounters / 64 / 64
+	// MaxExempt is FG_MAX_EXEMPT, the capacity of fg_exempt.
+	MaxExempt = 1024
+	// FeatureDsts is FG_FEAT_DST_SLOTS, the most destinations counted by
+	// address; the rest are counted together.
+	FeatureDsts = 1 << featDstBits
+	featDstBits = 6
+	// FG_DST_HASH1 and FG_DST_HASH2.
+	dstHash1 = 0x9e3779b1
+	dstHash2 = 0x85ebca6b
+	// numLenBuckets is FG_NUM_LEN_BUCKETS.
+	numLenBuckets = detector.NumLengthBuckets
+)
+
+// Compile-time checks that the C constants and the detector's agree:
+// FG_NUM_PORT_KINDS 4, FG_NUM_LEN_BUCKETS 25 (64-byte buckets, the last from
+// 1536 up).
+var (
+	_ = [1]struct{}{}[numPortKinds-4]
+	_ = [1]struct{}{}[numLenBuckets-25]
+	_ = [1]struct{}{}[detector.LengthBucketWidth-64]
+)
+
+// struct fg_sig_rule flags (FG_SIG_*).
+const (
+	sigL4    = 1 << 0
+	sigSrcV6 = 1 << 1
+	sigDstV6 = 1 << 2
 )
 
 // SourceValue is struct fg_source: one CPU's copy of a per-source entry.
@@ -86,6 +148,59 @@ type Stats struct {
 	DroppedClassBytes   [NumClasses]uint64
 }
 
+// SigRuleValue is struct fg_sig_rule: one slot of fg_sig_rules, which user
+// space writes through a memory mapping (see sig.go for the protocol).
+// Prefixes are 16-byte addresses and masks (IPv4-mapped for IPv4); ranges
+// are inclusive, "any" being 0..65535.
+type SigRuleValue struct {
+	ExpiresNs uint64 // CLOCK_MONOTONIC; 0: free slot
+	RatePPS   uint64 // 0: drop
+	Allowance uint64 // packets per 100 ms window
+	Src       detector.Addr
+	SrcMask   detector.Addr
+	Dst       detector.Addr
+	DstMask   detector.Addr
+	SportLo   uint16
+	SportHi   uint16
+	DportLo   uint16
+	DportHi   uint16
+	LenLo     uint16
+	LenHi     uint16
+	Proto     uint8
+	TCPFlags  uint8
+	TCPMask   uint8
+	Frag      uint8
+	Flags     uint8 // sig* flags
+	Indexed   uint8 // 0: portless; else 1 + the port kind it is indexed by
+	Pad       [22]uint8
+	Window    uint64 // rate limiter (program)
+	Count     uint64
+	Pad2      [6]uint64
+}
+
+// SigStatsValue is struct fg_sig_stats: one CPU's counters of a slot.
+type SigStatsValue struct {
+	HitPackets     uint64
+	HitBytes       uint64
+	DroppedPackets uint64
+	DroppedBytes   uint64
+}
+
+// PortCountValue is struct fg_port_count.
+type PortCountValue struct {
+	Packets uint64
+	Bytes   uint64
+}
+
+// FeatValue is struct fg_feat: one CPU's cumulative length buckets and
+// destination counts.
+type FeatValue struct {
+	Lengths    [NumClasses][numLenBuckets]uint64
+	DstPackets [FeatureDsts]uint64 // by slot of fg_feat_dsts
+	DstsOther  uint64              // frames to destinations without a slot
+	DstSample  detector.Addr       // the destination of the last of those
+}
+
 // ExactRuleValue is struct fg_exact_rule.
 type ExactRuleValue struct {
 	ExpiresNs uint64 // CLOCK_MONOTONIC; the rule drops while now < ExpiresNs
@@ -120,15 +235,29 @@ type mapABI struct {
 	typ   ebpf.MapType
 	key   any
 	value any
+	// entries is the fixed capacity of maps whose index layout the
+	// program and user space share (0: sized by Options, or any).
+	entries uint32
 }
 
 var abi = map[string]mapABI{
-	mapSources: {ebpf.PerCPUHash, detector.Addr{}, SourceValue{}},
-	mapStats:   {ebpf.PerCPUArray, uint32(0), Stats{}},
-	mapExact:   {ebpf.Hash, detector.Addr{}, ExactRuleValue{}},
-	mapPrefix4: {ebpf.LPMTrie, LPM4Key{}, PrefixRuleValue{}},
-	mapPrefix6: {ebpf.LPMTrie, LPM6Key{}, PrefixRuleValue{}},
-	mapBSS:     {ebpf.Array, uint32(0), uint64(0)},
+	mapSources: {ebpf.PerCPUHash, detector.Addr{}, SourceValue{}, 0},
+	mapStats:   {ebpf.PerCPUArray, uint32(0), Stats{}, 1},
+	mapExact:   {ebpf.Hash, detector.Addr{}, ExactRuleValue{}, 0},
+	mapPrefix4: {ebpf.LPMTrie, LPM4Key{}, PrefixRuleValue{}, 0},
+	mapPrefix6: {ebpf.LPMTrie, LPM6Key{}, PrefixRuleValue{}, 0},
+	mapBSS:     {ebpf.Array, uint32(0), uint64(0), 1},
+
+	mapSigRules:   {ebpf.Array, uint32(0), SigRuleValue{}, SigSlots},
+	mapSigIndex:   {ebpf.Array, uint32(0), uint64(0), uint32(numPortKinds * numPorts)},
+	mapSigStats:   {ebpf.PerCPUArray, uint32(0), SigStatsValue{}, SigSlots},
+	mapSigScratch: {ebpf.PerCPUArray, uint32(0), [40]byte{}, 1},
+	mapExempt:     {ebpf.Hash, detector.Addr{}, uint8(0), MaxExempt},
+	// One region of portCounters per possible CPU (prepareSpec).
+	mapFeatPorts:   {ebpf.Array, uint32(0), PortCountValue{}, 0},
+	mapFeat:        {ebpf.PerCPUArray, uint32(0), FeatValue{}, 1},
+	mapFeatDsts:    {ebpf.Array, uint32(0), detector.Addr{}, FeatureDsts},
+	mapFeatTouched: {ebpf.Array, uint32(0), uint64(0), uint32(portTouchedWords)},
 }
 
 // mapInfo is what checkABI needs from a MapSpec or a Map.
@@ -136,6 +265,7 @@ type mapInfo interface {
 	Type() ebpf.MapType
 	KeySize() uint32
 	ValueSize() uint32
+	MaxEntries() uint32
 }
 
 type specInfo struct{ *ebpf.MapSpec }
@@ -143,6 +273,7 @@ type specInfo struct{ *ebpf.MapSpec }
 func (s specInfo) Type() ebpf.MapType { return s.MapSpec.Type }
 func (s specInfo) KeySize() uint32    { return s.MapSpec.KeySize }
 func (s specInfo) ValueSize() uint32  { return s.MapSpec.ValueSize }
+func (s specInfo) MaxEntries() uint32 { return s.MapSpec.MaxEntries }
 
 // checkABI reports, wrapping ErrABIMismatch, how map name differs from the Go
 // mirror of its records.
@@ -159,6 +290,9 @@ func checkABI(name string, m mapInfo) error {
 	}
 	if v := binary.Size(want.value); m.ValueSize() != uint32(v) {
 		return fmt.Errorf("map %s: %w: value size %d, want %d", name, ErrABIMismatch, m.ValueSize(), v)
+	}
+	if want.entries != 0 && m.MaxEntries() != want.entries {
+		return fmt.Errorf("map %s: %w: %d entries, want %d", name, ErrABIMismatch, m.MaxEntries(), want.entries)
 	}
 	return nil
 }

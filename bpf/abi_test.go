@@ -28,6 +28,10 @@ func TestABIMatchesBTF(t *testing.T) {
 		"fg_prefix_rule": PrefixRuleValue{},
 		"fg_lpm4_key":    LPM4Key{},
 		"fg_lpm6_key":    LPM6Key{},
+		"fg_sig_rule":    SigRuleValue{},
+		"fg_sig_stats":   SigStatsValue{},
+		"fg_port_count":  PortCountValue{},
+		"fg_feat":        FeatValue{},
 	}
 	for cname, mirror := range mirrors {
 		var st *btf.Struct
@@ -61,11 +65,17 @@ func TestABIMatchesBTF(t *testing.T) {
 	}
 
 	for name, want := range map[string][2]string{
-		mapSources: {"fg_addr", "fg_source"},
-		mapStats:   {"", "fg_stats"},
-		mapExact:   {"fg_addr", "fg_exact_rule"},
-		mapPrefix4: {"fg_lpm4_key", "fg_prefix_rule"},
-		mapPrefix6: {"fg_lpm6_key", "fg_prefix_rule"},
+		mapSources:   {"fg_addr", "fg_source"},
+		mapStats:     {"", "fg_stats"},
+		mapExact:     {"fg_addr", "fg_exact_rule"},
+		mapPrefix4:   {"fg_lpm4_key", "fg_prefix_rule"},
+		mapPrefix6:   {"fg_lpm6_key", "fg_prefix_rule"},
+		mapSigRules:  {"", "fg_sig_rule"},
+		mapSigStats:  {"", "fg_sig_stats"},
+		mapExempt:    {"fg_addr", ""},
+		mapFeatPorts: {"", "fg_port_count"},
+		mapFeat:      {"", "fg_feat"},
+		mapFeatDsts:  {"", "fg_addr"},
 	} {
 		ms := spec.Maps[name]
 		if ms == nil {
@@ -75,38 +85,48 @@ func TestABIMatchesBTF(t *testing.T) {
 		if want[0] != "" && ms.Key.TypeName() != want[0] {
 			t.Errorf("map %s key %s, want %s", name, ms.Key.TypeName(), want[0])
 		}
-		if ms.Value.TypeName() != want[1] {
+		if want[1] != "" && ms.Value.TypeName() != want[1] {
 			t.Errorf("map %s value %s, want %s", name, ms.Value.TypeName(), want[1])
 		}
 		if err := checkABI(name, specInfo{ms}); err != nil {
 			t.Error(err)
 		}
 	}
-	if err := prepareSpec(spec, Options{}.withDefaults()); err != nil {
+	if err := prepareSpec(spec, Options{}.withDefaults(), 2); err != nil {
 		t.Error(err)
 	}
 }
 
 type fakeMap struct {
-	typ        ebpf.MapType
-	key, value uint32
+	typ                 ebpf.MapType
+	key, value, entries uint32
 }
 
 func (f fakeMap) Type() ebpf.MapType { return f.typ }
 func (f fakeMap) KeySize() uint32    { return f.key }
 func (f fakeMap) ValueSize() uint32  { return f.value }
+func (f fakeMap) MaxEntries() uint32 { return f.entries }
 
 func TestCheckABI(t *testing.T) {
-	if err := checkABI(mapSources, fakeMap{ebpf.PerCPUHash, 16, 128}); err != nil {
+	if err := checkABI(mapSources, fakeMap{ebpf.PerCPUHash, 16, 128, 1 << 20}); err != nil {
 		t.Errorf("matching map: %v", err)
 	}
-	for _, m := range []fakeMap{
-		{ebpf.Hash, 16, 128},
-		{ebpf.PerCPUHash, 4, 128},
-		{ebpf.PerCPUHash, 16, 120},
+	if err := checkABI(mapSigRules, fakeMap{ebpf.Array, 4, 192, SigSlots}); err != nil {
+		t.Errorf("matching map: %v", err)
+	}
+	for _, c := range []struct {
+		name string
+		m    fakeMap
+	}{
+		{mapSources, fakeMap{ebpf.Hash, 16, 128, 1 << 20}},
+		{mapSources, fakeMap{ebpf.PerCPUHash, 4, 128, 1 << 20}},
+		{mapSources, fakeMap{ebpf.PerCPUHash, 16, 120, 1 << 20}},
+		// The shared index layout fixes the size of these.
+		{mapSigRules, fakeMap{ebpf.Array, 4, 192, 128}},
+		{mapFeatTouched, fakeMap{ebpf.Array, 4, 8, 65536}},
 	} {
-		if err := checkABI(mapSources, m); !errors.Is(err, ErrABIMismatch) {
-			t.Errorf("%+v: %v, want ErrABIMismatch", m, err)
+		if err := checkABI(c.name, c.m); !errors.Is(err, ErrABIMismatch) {
+			t.Errorf("%s %+v: %v, want ErrABIMismatch", c.name, c.m, err)
 		}
 	}
 }

@@ -142,4 +142,175 @@ struct fg_lpm6_key {
 #define FG_HAVE_PREFIX4 (1U << 1) /* fg_prefix4 may be non-empty */
 #define FG_HAVE_PREFIX6 (1U << 2) /* fg_prefix6 may be non-empty */
 
+#define FG_HAVE_SIGS (1U << 3)    /* fg_sig_index may hold rule slots */
+#define FG_HAVE_EXEMPT (1U << 4)  /* fg_exempt may be non-empty */
+/* Bits 8..12 of the flags: one past the highest portless slot in use
+ * (0..FG_SIG_PORTLESS); the program checks slots [0, bound). */
+#define FG_CTL_PORTLESS(flags) (((flags) >> 8) & 0x1f)
+
+/*
+ * Signature rules (DESIGN.md, "Signature rules"): a match on the packet's
+ * FlowSpec components (detector.Match) rather than its source, dropping or
+ * rate-limiting what matches. FG_SIG_SLOTS slots in fg_sig_rules; slots
+ * [0, FG_SIG_PORTLESS) hold rules without a port component ("portless",
+ * checked one by one while any exist), the rest rules with a port range,
+ * found through fg_sig_index by the packet's ports.
+ */
+#define FG_SIG_SLOTS 256
+#define FG_SIG_PORTLESS 16
+#define FG_SIG_WINDOW_NS 100000000ULL /* rate-limit window: 100 ms */
+
+/* Port kinds, the rows of fg_sig_index and fg_feat_ports: equal to
+ * detector.PortKind (UDP source, UDP destination, TCP source, TCP
+ * destination). */
+#define FG_PORT_UDP_SRC 0
+#define FG_PORT_UDP_DST 1
+#define FG_PORT_TCP_SRC 2
+#define FG_PORT_TCP_DST 3
+#define FG_NUM_PORT_KINDS 4
+#define FG_NUM_PORTS 65536
+
+/* Fragment kinds: equal to detector.Fragment. */
+#define FG_FRAG_ANY 0   /* rules only: matches every packet */
+#define FG_FRAG_NONE 1  /* not a fragment (an IPv6 atomic fragment is none) */
+#define FG_FRAG_FIRST 2 /* offset 0, more fragments set */
+#define FG_FRAG_LATER 3 /* offset > 0 */
+
+/* struct fg_sig_rule flags. */
+#define FG_SIG_L4 (1U << 0)      /* ports or TCP flags: needs the transport header */
+#define FG_SIG_SRC_V6 (1U << 1)  /* src prefix is IPv6: the address must not be IPv4-mapped */
+#define FG_SIG_DST_V6 (1U << 2)  /* same for dst */
+
+/*
+ * struct fg_sig_rule is one slot of fg_sig_rules (BPF_MAP_TYPE_ARRAY,
+ * BPF_F_MMAPABLE, FG_SIG_SLOTS entries), written by user space through its
+ * memory mapping: the match fields before expires_ns is stored, expires_ns
+ * (and renewals) with single 8-byte stores. The program only writes the
+ * rate limiter's window and count.
+ *
+ * Prefixes are in the 16-byte form of fg_addr with a mask: an address
+ * matches when (addr & mask) == prefix, and, for an IPv6 prefix, when it is
+ * not IPv4-mapped (netip.Prefix.Contains never matches across families).
+ * An IPv4 prefix /n is the IPv4-mapped prefix /(96+n). No prefix: mask and
+ * prefix zero. Ranges are inclusive; "any" is 0..65535.
+ */
+struct fg_sig_rule {
+	/* CLOCK_MONOTONIC ns (the coarse clock, like the other rules); the
+	 * rule applies while now < expires_ns. 0: the slot is free. */
+	__u64 expires_ns;
+	/* Rate limit in packets per second; 0 drops every matching packet. */
+	__u64 rate_pps;
+	/* Packets allowed per FG_SIG_WINDOW_NS window: max(1, ceil(rate/10)). */
+	__u64 allowance;
+	struct fg_addr src, src_mask, dst, dst_mask;
+	__u16 sport_lo, sport_hi, dport_lo, dport_hi, len_lo, len_hi;
+	__u8 proto;     /* 0: any */
+	__u8 tcp_flags; /* match when (flags & tcp_mask) == tcp_flags */
+	__u8 tcp_mask;
+	__u8 frag;      /* FG_FRAG_* */
+	__u8 flags;     /* FG_SIG_* */
+	/* Where user space indexed the rule: 0 portless, else 1 + the port
+	 * kind (FG_PORT_*) of the fg_sig_index row holding it. */
+	__u8 indexed;
+	__u8 _pad[22];
+	/* Rate limiter, written by the program on every CPU: alone in the
+	 * third cache line so that its writes do not evict the match fields
+	 * from the other CPUs' caches. The current window
+	 * (bpf_ktime_get_ns() / FG_SIG_WINDOW_NS) and the packets charged in
+	 * it. */
+	__u64 window;
+	__u64 count;
+	__u64 _pad2[6];
+};
+
+/*
+ * fg_sig_index (BPF_MAP_TYPE_ARRAY, BPF_F_MMAPABLE) has one __u64 per
+ * (port kind, port): FG_NUM_PORT_KINDS * FG_NUM_PORTS entries, index
+ * kind * FG_NUM_PORTS + port. Byte 0 (the low byte) is the number n of
+ * candidate slots (0..FG_SIG_INDEX_SLOTS), bytes 1..n their slot numbers.
+ * User space rewrites an entry with one 8-byte store.
+ */
+#define FG_SIG_INDEX_SLOTS 7
+
+/* struct fg_sig_matched is the program's scratch space (fg_sig_scratch,
+ * BPF_MAP_TYPE_PERCPU_ARRAY, one entry): the signature rules that match the
+ * frame being decided. User space never reads it. */
+#define FG_SIG_MAX_MATCHED 32 /* > 2 * FG_SIG_INDEX_SLOTS + FG_SIG_PORTLESS */
+struct fg_sig_matched {
+	__u8 slot[FG_SIG_MAX_MATCHED];
+	__u32 n;
+	__u32 drops; /* bit i: slot[i] is a drop rule */
+};
+
+/* struct fg_sig_stats is one slot's counters in fg_sig_stats
+ * (BPF_MAP_TYPE_PERCPU_ARRAY, FG_SIG_SLOTS entries). */
+struct fg_sig_stats {
+	__u64 hit_packets; /* matched, from a source that is not exempt */
+	__u64 hit_bytes;
+	__u64 dropped_packets; /* the part of the hits this rule dropped */
+	__u64 dropped_bytes;
+};
+
+/*
+ * Features: per-tick traffic counts for the detector (detector.Features),
+ * counted for every frame with an IP source, dropped or not; cumulative,
+ * user space reads and diffs them every tick. DESIGN.md, "Features", has
+ * the measurements behind the layout.
+ *
+ * fg_feat_ports (BPF_MAP_TYPE_ARRAY, BPF_F_MMAPABLE) holds one region of
+ * FG_PORT_COUNTERS struct fg_port_count per possible CPU (max_entries is
+ * set by the loader): entry cpu * FG_PORT_COUNTERS + kind * FG_NUM_PORTS +
+ * port, written by that CPU alone without atomics. Only frames whose
+ * transport header was read count. fg_feat_touched (BPF_MAP_TYPE_ARRAY,
+ * BPF_F_MMAPABLE, FG_PORT_TOUCHED_WORDS __u64, shared by the CPUs) has one
+ * bit per block of 64 counters (block = index / 64, word = block / 64): the
+ * program sets it (atomic or, only when it is clear) after counting in the
+ * block, user space takes and clears the words every tick and reads only
+ * the blocks touched since, so an idle read costs next to nothing.
+ */
+#define FG_PORT_COUNTERS (FG_NUM_PORT_KINDS * FG_NUM_PORTS)
+#define FG_PORT_TOUCHED_WORDS (FG_PORT_COUNTERS / 64 / 64)
+
+struct fg_port_count {
+	__u64 packets;
+	__u64 bytes;
+};
+
+/* IP length buckets: 64 bytes wide, the last from 1536 up
+ * (detector.LengthBucket). */
+#define FG_LEN_BUCKET_SHIFT 6
+#define FG_NUM_LEN_BUCKETS 25
+
+/*
+ * Destinations: fg_feat_dsts (BPF_MAP_TYPE_ARRAY, BPF_F_MMAPABLE,
+ * FG_FEAT_DST_SLOTS struct fg_addr) names the destination each slot counts
+ * (zero: none); user space assigns them. A destination may sit in one of
+ * two slots, FG_DST_SLOT(x, FG_DST_HASH1) or FG_DST_SLOT(x, FG_DST_HASH2)
+ * with x the xor of its four 32-bit words as loaded on this (little-endian)
+ * machine; frames to a destination in neither count in dsts_other, and the
+ * last of them leaves its destination in dst_sample, from which user space
+ * picks the destinations to give slots to.
+ */
+#define FG_FEAT_DST_BITS 6
+#define FG_FEAT_DST_SLOTS (1 << FG_FEAT_DST_BITS)
+#define FG_DST_HASH1 0x9e3779b1U
+#define FG_DST_HASH2 0x85ebca6bU
+#define FG_DST_SLOT(x, k) (((__u32)(x) * (k)) >> (32 - FG_FEAT_DST_BITS))
+
+/* fg_feat (BPF_MAP_TYPE_PERCPU_ARRAY, one entry): cumulative counts. */
+struct fg_feat {
+	/* Frames by class and IP length bucket. */
+	__u64 lengths[FG_NUM_CLASSES][FG_NUM_LEN_BUCKETS];
+	/* Frames by destination slot of fg_feat_dsts. */
+	__u64 dst_packets[FG_FEAT_DST_SLOTS];
+	/* Frames to destinations without a slot. */
+	__u64 dsts_other;
+	/* The destination of the last of those (network order). */
+	struct fg_addr dst_sample;
+};
+
+/* fg_exempt (BPF_MAP_TYPE_HASH keyed by struct fg_addr, value __u8):
+ * sources no signature rule drops. */
+#define FG_MAX_EXEMPT 1024
+
 #endif /* FLOODGUARD_H */

@@ -23,6 +23,14 @@ type floodguardFgExactRule struct {
 	ExpiresNs uint64
 }
 
+type floodguardFgFeat struct {
+	_          structs.HostLayout
+	Lengths    [5][25]uint64
+	DstPackets [64]uint64
+	DstsOther  uint64
+	DstSample  floodguardFgAddr
+}
+
 type floodguardFgLpm4Key struct {
 	_         structs.HostLayout
 	Prefixlen uint32
@@ -35,11 +43,59 @@ type floodguardFgLpm6Key struct {
 	Addr      [16]uint8
 }
 
+type floodguardFgPortCount struct {
+	_       structs.HostLayout
+	Packets uint64
+	Bytes   uint64
+}
+
 type floodguardFgPrefixRule struct {
 	_         structs.HostLayout
 	ExpiresNs uint64
 	Packets   uint64
 	Bytes     uint64
+}
+
+type floodguardFgSigMatched struct {
+	_     structs.HostLayout
+	Slot  [32]uint8
+	N     uint32
+	Drops uint32
+}
+
+type floodguardFgSigRule struct {
+	_         structs.HostLayout
+	ExpiresNs uint64
+	RatePps   uint64
+	Allowance uint64
+	Src       floodguardFgAddr
+	SrcMask   floodguardFgAddr
+	Dst       floodguardFgAddr
+	DstMask   floodguardFgAddr
+	SportLo   uint16
+	SportHi   uint16
+	DportLo   uint16
+	DportHi   uint16
+	LenLo     uint16
+	LenHi     uint16
+	Proto     uint8
+	TcpFlags  uint8
+	TcpMask   uint8
+	Frag      uint8
+	Flags     uint8
+	Indexed   uint8
+	Pad       [22]uint8
+	Window    uint64
+	Count     uint64
+	Pad2      [6]uint64
+}
+
+type floodguardFgSigStats struct {
+	_              structs.HostLayout
+	HitPackets     uint64
+	HitBytes       uint64
+	DroppedPackets uint64
+	DroppedBytes   uint64
 }
 
 type floodguardFgSource struct {
@@ -74,8 +130,17 @@ type floodguardFgStats struct {
 // Used for safe lookups in a Collection or CollectionSpec.
 const (
 	floodguardMapFgExact        = "fg_exact"
+	floodguardMapFgExempt       = "fg_exempt"
+	floodguardMapFgFeat         = "fg_feat"
+	floodguardMapFgFeatDsts     = "fg_feat_dsts"
+	floodguardMapFgFeatPorts    = "fg_feat_ports"
+	floodguardMapFgFeatTouched  = "fg_feat_touched"
 	floodguardMapFgPrefix4      = "fg_prefix4"
 	floodguardMapFgPrefix6      = "fg_prefix6"
+	floodguardMapFgSigIndex     = "fg_sig_index"
+	floodguardMapFgSigRules     = "fg_sig_rules"
+	floodguardMapFgSigScratch   = "fg_sig_scratch"
+	floodguardMapFgSigStats     = "fg_sig_stats"
 	floodguardMapFgSources      = "fg_sources"
 	floodguardMapFgStats        = "fg_stats"
 	floodguardProgFloodguardXdp = "floodguard_xdp"
@@ -131,11 +196,20 @@ type floodguardProgramSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type floodguardMapSpecs struct {
-	FgExact   *ebpf.MapSpec `ebpf:"fg_exact"`
-	FgPrefix4 *ebpf.MapSpec `ebpf:"fg_prefix4"`
-	FgPrefix6 *ebpf.MapSpec `ebpf:"fg_prefix6"`
-	FgSources *ebpf.MapSpec `ebpf:"fg_sources"`
-	FgStats   *ebpf.MapSpec `ebpf:"fg_stats"`
+	FgExact       *ebpf.MapSpec `ebpf:"fg_exact"`
+	FgExempt      *ebpf.MapSpec `ebpf:"fg_exempt"`
+	FgFeat        *ebpf.MapSpec `ebpf:"fg_feat"`
+	FgFeatDsts    *ebpf.MapSpec `ebpf:"fg_feat_dsts"`
+	FgFeatPorts   *ebpf.MapSpec `ebpf:"fg_feat_ports"`
+	FgFeatTouched *ebpf.MapSpec `ebpf:"fg_feat_touched"`
+	FgPrefix4     *ebpf.MapSpec `ebpf:"fg_prefix4"`
+	FgPrefix6     *ebpf.MapSpec `ebpf:"fg_prefix6"`
+	FgSigIndex    *ebpf.MapSpec `ebpf:"fg_sig_index"`
+	FgSigRules    *ebpf.MapSpec `ebpf:"fg_sig_rules"`
+	FgSigScratch  *ebpf.MapSpec `ebpf:"fg_sig_scratch"`
+	FgSigStats    *ebpf.MapSpec `ebpf:"fg_sig_stats"`
+	FgSources     *ebpf.MapSpec `ebpf:"fg_sources"`
+	FgStats       *ebpf.MapSpec `ebpf:"fg_stats"`
 }
 
 // floodguardVariableSpecs contains global variables before they are loaded into the kernel.
@@ -165,18 +239,36 @@ func (o *floodguardObjects) Close() error {
 //
 // It can be passed to loadFloodguardObjects or ebpf.CollectionSpec.LoadAndAssign.
 type floodguardMaps struct {
-	FgExact   *ebpf.Map `ebpf:"fg_exact"`
-	FgPrefix4 *ebpf.Map `ebpf:"fg_prefix4"`
-	FgPrefix6 *ebpf.Map `ebpf:"fg_prefix6"`
-	FgSources *ebpf.Map `ebpf:"fg_sources"`
-	FgStats   *ebpf.Map `ebpf:"fg_stats"`
+	FgExact       *ebpf.Map `ebpf:"fg_exact"`
+	FgExempt      *ebpf.Map `ebpf:"fg_exempt"`
+	FgFeat        *ebpf.Map `ebpf:"fg_feat"`
+	FgFeatDsts    *ebpf.Map `ebpf:"fg_feat_dsts"`
+	FgFeatPorts   *ebpf.Map `ebpf:"fg_feat_ports"`
+	FgFeatTouched *ebpf.Map `ebpf:"fg_feat_touched"`
+	FgPrefix4     *ebpf.Map `ebpf:"fg_prefix4"`
+	FgPrefix6     *ebpf.Map `ebpf:"fg_prefix6"`
+	FgSigIndex    *ebpf.Map `ebpf:"fg_sig_index"`
+	FgSigRules    *ebpf.Map `ebpf:"fg_sig_rules"`
+	FgSigScratch  *ebpf.Map `ebpf:"fg_sig_scratch"`
+	FgSigStats    *ebpf.Map `ebpf:"fg_sig_stats"`
+	FgSources     *ebpf.Map `ebpf:"fg_sources"`
+	FgStats       *ebpf.Map `ebpf:"fg_stats"`
 }
 
 func (m *floodguardMaps) Close() error {
 	return _FloodguardClose(
 		m.FgExact,
+		m.FgExempt,
+		m.FgFeat,
+		m.FgFeatDsts,
+		m.FgFeatPorts,
+		m.FgFeatTouched,
 		m.FgPrefix4,
 		m.FgPrefix6,
+		m.FgSigIndex,
+		m.FgSigRules,
+		m.FgSigScratch,
+		m.FgSigStats,
 		m.FgSources,
 		m.FgStats,
 	)

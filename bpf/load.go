@@ -1,12 +1,15 @@
 package bpf
 
 import (
+	"encoding/binary"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"os"
 	"path/filepath"
 	"slices"
+	"sync"
 	"sync/atomic"
 	"unsafe"
 
@@ -23,24 +26,41 @@ import (
 // XDP is the loaded floodguard program and its maps. Its methods may be
 // called concurrently, except Close and Detach.
 type XDP struct {
-	opts     Options
-	prog     *ebpf.Program
-	sources  *ebpf.Map
-	stats    *ebpf.Map
-	exact    *ebpf.Map
-	prefix4  *ebpf.Map
-	prefix6  *ebpf.Map
-	bss      *ebpf.Map
-	ctlMem   []byte  // mmap of bss
-	ctl      *uint64 // fg_control inside ctlMem
-	lnk      link.Link
-	ifindex  int
-	mode     AttachMode
-	adopted  bool
-	fallback error
-	statsNew error // why a pinned fg_stats was replaced; nil if it was not
-	pinned   bool
-	ncpu     int
+	opts    Options
+	prog    *ebpf.Program
+	sources *ebpf.Map
+	stats   *ebpf.Map
+	exact   *ebpf.Map
+	prefix4 *ebpf.Map
+	prefix6 *ebpf.Map
+	bss     *ebpf.Map
+	ctlMem  []byte  // mmap of bss
+	ctl     *uint64 // fg_control inside ctlMem
+
+	// Signature rules and features (sig.go, features.go).
+	sigRules    *ebpf.Map
+	sigIndex    *ebpf.Map
+	sigStats    *ebpf.Map
+	sigScratch  *ebpf.Map // program only
+	exempt      *ebpf.Map
+	featPorts   *ebpf.Map
+	feat        *ebpf.Map
+	featDsts    *ebpf.Map
+	featTouched *ebpf.Map
+	sigMem      []byte     // mmap of sigRules
+	indexMem    []byte     // mmap of sigIndex
+	portsMem    []byte     // mmap of featPorts (read only)
+	touchMem    []byte     // mmap of featTouched
+	dstsMem     []byte     // mmap of featDsts
+	sigMu       sync.Mutex // serializes signature and exempt writes
+	lnk         link.Link
+	ifindex     int
+	mode        AttachMode
+	adopted     bool
+	fallback    error
+	statsNew    error // why a pinned fg_stats was replaced; nil if it was not
+	pinned      bool
+	ncpu        int
 }
 
 // Load loads floodguard_xdp and its maps. With Options.Interface set it
@@ -84,7 +104,7 @@ func Load(opts Options) (_ *XDP, err error) {
 	if err != nil {
 		return nil, err
 	}
-	if err := prepareSpec(spec, opts); err != nil {
+	if err := prepareSpec(spec, opts, ncpu); err != nil {
 		return nil, err
 	}
 
@@ -116,8 +136,8 @@ func Load(opts Options) (_ *XDP, err error) {
 }
 
 // prepareSpec checks the object's maps against the Go mirrors and sizes
-// them from opts.
-func prepareSpec(spec *ebpf.CollectionSpec, opts Options) error {
+// them from opts and the number of possible CPUs.
+func prepareSpec(spec *ebpf.CollectionSpec, opts Options, ncpu int) error {
 	for name := range abi {
 		ms, ok := spec.Maps[name]
 		if !ok {
@@ -138,6 +158,7 @@ func prepareSpec(spec *ebpf.CollectionSpec, opts Options) error {
 	spec.Maps[mapExact].MaxEntries = opts.MaxRules
 	spec.Maps[mapPrefix4].MaxEntries = opts.MaxRules
 	spec.Maps[mapPrefix6].MaxEntries = opts.MaxRules
+	spec.Maps[mapFeatPorts].MaxEntries = uint32(ncpu * portCounters)
 	return nil
 }
 
@@ -149,6 +170,16 @@ var pinNames = map[string]string{
 	mapPrefix4: mapPrefix4,
 	mapPrefix6: mapPrefix6,
 	mapBSS:     pinControl,
+
+	mapSigRules:    mapSigRules,
+	mapSigIndex:    mapSigIndex,
+	mapSigStats:    mapSigStats,
+	mapSigScratch:  mapSigScratch,
+	mapExempt:      mapExempt,
+	mapFeatPorts:   mapFeatPorts,
+	mapFeat:        mapFeat,
+	mapFeatDsts:    mapFeatDsts,
+	mapFeatTouched: mapFeatTouched,
 }
 
 func (x *XDP) mapsByName() map[string]**ebpf.Map {
@@ -159,6 +190,16 @@ func (x *XDP) mapsByName() map[string]**ebpf.Map {
 		mapPrefix4: &x.prefix4,
 		mapPrefix6: &x.prefix6,
 		mapBSS:     &x.bss,
+
+		mapSigRules:    &x.sigRules,
+		mapSigIndex:    &x.sigIndex,
+		mapSigStats:    &x.sigStats,
+		mapSigScratch:  &x.sigScratch,
+		mapExempt:      &x.exempt,
+		mapFeatPorts:   &x.featPorts,
+		mapFeat:        &x.feat,
+		mapFeatDsts:    &x.featDsts,
+		mapFeatTouched: &x.featTouched,
 	}
 }
 
@@ -349,8 +390,16 @@ func (x *XDP) adoptProgram(spec *ebpf.CollectionSpec, pinned map[string]*ebpf.Ma
 		return false, classify("adopted program info", err)
 	}
 	// Compatible compares kernel tags (the algorithm changed in 6.18;
-	// ProgramSpec.Tag is deprecated for that reason).
-	err = spec.Programs[progXDP].Compatible(pinfo)
+	// ProgramSpec.Tag is deprecated for that reason). The kernel hashes the
+	// instructions with its BPF-to-BPF calls resolved, which the spec's
+	// are only when marshaled: marshal a copy first.
+	ps := spec.Programs[progXDP].Copy()
+	// bpf2go builds the object for little-endian machines only (bpfel).
+	if err := ps.Instructions.Marshal(io.Discard, binary.LittleEndian); err != nil {
+		prog.Close()
+		return false, fmt.Errorf("resolve program calls: %w", err)
+	}
+	err = ps.Compatible(pinfo)
 	if err != nil && !errors.Is(err, ebpf.ErrProgIncompatible) {
 		prog.Close()
 		return false, fmt.Errorf("compare adopted program: %w", err)
@@ -388,18 +437,51 @@ func (x *XDP) adoptProgram(spec *ebpf.CollectionSpec, pinned map[string]*ebpf.Ma
 const bpfFMmapable = 0x400
 
 // mapControl memory-maps the .bss map so that fg_control can be updated
-// with atomic instructions, visible to the program at once.
+// with atomic instructions, visible to the program at once, and the maps
+// user space reads or writes in place: the signature rules and their index
+// (sig.go) and the port counters (features.go).
 func (x *XDP) mapControl() error {
-	if x.bss.Flags()&bpfFMmapable == 0 {
-		return fmt.Errorf("map %s: %w: not mmapable (needs Linux 5.5)", mapBSS, ErrKernelTooOld)
+	var err error
+	if x.ctlMem, err = mmapMap(x.bss, mapBSS, true); err != nil {
+		return err
 	}
-	mem, err := unix.Mmap(x.bss.FD(), 0, os.Getpagesize(), unix.PROT_READ|unix.PROT_WRITE, unix.MAP_SHARED)
-	if err != nil {
-		return classify("mmap "+mapBSS, err)
+	x.ctl = (*uint64)(unsafe.Pointer(&x.ctlMem[0]))
+	if x.sigMem, err = mmapMap(x.sigRules, mapSigRules, true); err != nil {
+		return err
 	}
-	x.ctlMem = mem
-	x.ctl = (*uint64)(unsafe.Pointer(&mem[0]))
+	if x.indexMem, err = mmapMap(x.sigIndex, mapSigIndex, true); err != nil {
+		return err
+	}
+	if x.portsMem, err = mmapMap(x.featPorts, mapFeatPorts, false); err != nil {
+		return err
+	}
+	if x.touchMem, err = mmapMap(x.featTouched, mapFeatTouched, true); err != nil {
+		return err
+	}
+	if x.dstsMem, err = mmapMap(x.featDsts, mapFeatDsts, true); err != nil {
+		return err
+	}
 	return nil
+}
+
+// mmapMap maps the whole of an mmapable array map (values are laid out
+// every round_up(value_size, 8) bytes from the start of the mapping).
+func mmapMap(m *ebpf.Map, name string, write bool) ([]byte, error) {
+	if m.Flags()&bpfFMmapable == 0 {
+		return nil, fmt.Errorf("map %s: %w: not mmapable (needs Linux 5.5)", name, ErrKernelTooOld)
+	}
+	size := (int(m.ValueSize()+7) &^ 7) * int(m.MaxEntries())
+	page := os.Getpagesize()
+	size = (size + page - 1) &^ (page - 1)
+	prot := unix.PROT_READ
+	if write {
+		prot |= unix.PROT_WRITE
+	}
+	mem, err := unix.Mmap(m.FD(), 0, size, prot, unix.MAP_SHARED)
+	if err != nil {
+		return nil, classify("mmap "+name, err)
+	}
+	return mem, nil
 }
 
 // Program returns the XDP program, for BPF_PROG_TEST_RUN (Program.Run,
@@ -436,10 +518,13 @@ func (x *XDP) Close() error {
 }
 
 func (x *XDP) close() {
-	if x.ctlMem != nil {
-		unix.Munmap(x.ctlMem)
-		x.ctlMem, x.ctl = nil, nil
+	for _, mem := range []*[]byte{&x.ctlMem, &x.sigMem, &x.indexMem, &x.portsMem, &x.touchMem, &x.dstsMem} {
+		if *mem != nil {
+			unix.Munmap(*mem)
+			*mem = nil
+		}
 	}
+	x.ctl = nil
 	if x.lnk != nil {
 		x.lnk.Close()
 		x.lnk = nil

@@ -235,12 +235,7 @@ func (x *XDP) Rules() ([]Rule, error) {
 	if err != nil {
 		return nil, err
 	}
-	left := func(exp uint64) time.Duration {
-		if exp >= now {
-			return time.Duration(min(exp-now, math.MaxInt64))
-		}
-		return -time.Duration(min(now-exp, math.MaxInt64))
-	}
+	left := func(exp uint64) time.Duration { return timeLeft(exp, now) }
 	var rules []Rule
 
 	var (
@@ -327,21 +322,31 @@ func (x *XDP) PruneExpiredRules() (int, error) {
 // rule decisions against; it changes after every rule change.
 func (x *XDP) RulesGeneration() uint32 { return uint32(x.control()) }
 
-// bumpGeneration publishes a rule change: it recomputes which rule maps are
-// non-empty and stores them with the next generation in fg_control with one
-// compare-and-swap. The flags are computed after reading the old word, so a
-// concurrent writer (another process) that changed a map in between makes
-// the swap fail and the loop recompute.
-func (x *XDP) bumpGeneration() error {
+// bumpGeneration publishes a source rule change: it recomputes the flags
+// and stores them with the next generation (publishFlags).
+func (x *XDP) bumpGeneration() error { return x.publishFlags(true) }
+
+// publishFlags recomputes which rule maps are non-empty (and the signature
+// flags) and stores them in fg_control with one compare-and-swap, with the
+// next generation if bump (a source rule changed: the per-source caches
+// must be refreshed) or the same one (signature rules and exempt sources,
+// which the program reads through the flags on every frame). The flags
+// are computed after reading the old word, so a concurrent writer (another
+// process) that changed a map in between makes the swap fail and the loop
+// recompute.
+func (x *XDP) publishFlags(bump bool) error {
 	for {
 		old := atomic.LoadUint64(x.ctl)
 		flags, err := x.ruleFlags()
 		if err != nil {
 			return err
 		}
-		gen := uint32(old) + 1
-		if gen == 0 {
-			gen = 1 // 0 is what a zeroed per-CPU copy holds
+		gen := uint32(old)
+		if bump || gen == 0 {
+			gen++
+			if gen == 0 {
+				gen = 1 // 0 is what a zeroed per-CPU copy holds
+			}
 		}
 		if atomic.CompareAndSwapUint64(x.ctl, old, uint64(flags)<<32|uint64(gen)) {
 			return nil
@@ -366,6 +371,7 @@ func (x *XDP) ruleFlags() (uint32, error) {
 		{x.exact, &addr, haveExact},
 		{x.prefix4, &k4, havePrefix4},
 		{x.prefix6, &k6, havePrefix6},
+		{x.exempt, &addr, haveExempt},
 	} {
 		err := c.m.NextKey(nil, c.key)
 		switch {
@@ -376,5 +382,5 @@ func (x *XDP) ruleFlags() (uint32, error) {
 			return 0, fmt.Errorf("rule map %s: %w", c.m, err)
 		}
 	}
-	return flags, nil
+	return flags | x.sigFlags(), nil
 }
