@@ -23,6 +23,9 @@ type LiveMaps interface {
 	// delete is in the value returned, none is lost between read and
 	// delete. Keys already gone are skipped.
 	TakeSources(keys []detector.Addr, dst []bpf.Source) ([]bpf.Source, error)
+	// ReadFeatures fills f with the traffic by port, length and
+	// destination since the previous call (bpf.FeatureReader.Read).
+	ReadFeatures(f *detector.Features) error
 }
 
 // LiveOptions configure the live source.
@@ -183,6 +186,13 @@ func (l *Live) Collect(now time.Time) (*detector.Tick, error) {
 		return nil, fmt.Errorf("live source: %w", err)
 	}
 	t := &l.tick
+	if err := l.maps.ReadFeatures(&t.Features); err != nil {
+		return nil, fmt.Errorf("live source: %w", err)
+	}
+	if !l.primed {
+		// History, like the counters' first read.
+		t.Features = detector.Features{Ports: t.Features.Ports[:0], Dsts: t.Features.Dsts[:0]}
+	}
 	t.Sources = t.Sources[:0]
 	t.Total = detector.Counters{}
 	t.UnparsedPackets, t.UnparsedBytes, t.SourcesLost = 0, 0, 0
@@ -299,10 +309,16 @@ func tickPort(c *detector.Counters, port uint16) uint16 {
 // xdpMaps adapts a loaded program to LiveMaps.
 type xdpMaps struct {
 	*bpf.XDP
-	r *bpf.SourceReader
+	r  *bpf.SourceReader
+	fr *bpf.FeatureReader
 }
 
-// LiveMapsOf returns the LiveMaps of a loaded XDP program.
-func LiveMapsOf(x *bpf.XDP) LiveMaps { return xdpMaps{XDP: x, r: x.NewSourceReader(0)} }
+// LiveMapsOf returns the LiveMaps of a loaded XDP program. It reads the
+// program's features: make one per program.
+func LiveMapsOf(x *bpf.XDP) LiveMaps {
+	return xdpMaps{XDP: x, r: x.NewSourceReader(0), fr: x.NewFeatureReader()}
+}
 
 func (m xdpMaps) AppendSources(dst []bpf.Source) ([]bpf.Source, error) { return m.r.AppendSources(dst) }
+
+func (m xdpMaps) ReadFeatures(f *detector.Features) error { return m.fr.Read(f) }

@@ -18,6 +18,10 @@ type fakeMaps struct {
 	stats   bpf.Stats
 	// onTake simulates packets arriving between the read and the delete.
 	onTake func()
+	// features is what the next ReadFeatures returns (counts since the
+	// previous read, as bpf.FeatureReader gives them).
+	features  detector.Features
+	featReads int
 }
 
 func newFakeMaps() *fakeMaps { return &fakeMaps{entries: map[detector.Addr]*bpf.Source{}} }
@@ -53,6 +57,15 @@ func (f *fakeMaps) AppendSources(dst []bpf.Source) ([]bpf.Source, error) {
 }
 
 func (f *fakeMaps) ReadStats() (bpf.Stats, error) { return f.stats, nil }
+
+func (f *fakeMaps) ReadFeatures(dst *detector.Features) error {
+	f.featReads++
+	dst.Lengths, dst.DstsOther = f.features.Lengths, f.features.DstsOther
+	dst.Ports = append(dst.Ports[:0], f.features.Ports...)
+	dst.Dsts = append(dst.Dsts[:0], f.features.Dsts...)
+	f.features = detector.Features{}
+	return nil
+}
 
 func (f *fakeMaps) TakeSources(keys []detector.Addr, dst []bpf.Source) ([]bpf.Source, error) {
 	if f.onTake != nil {
@@ -194,5 +207,41 @@ func TestLiveOptionsValidated(t *testing.T) {
 		if _, err := NewLive(context.Background(), newFakeMaps(), o); err == nil {
 			t.Errorf("NewLive(%+v) accepted", o)
 		}
+	}
+}
+
+// TestLiveFeatures checks that every tick carries the features read with
+// it, and that the priming read (history) is dropped.
+func TestLiveFeatures(t *testing.T) {
+	f := newFakeMaps()
+	h := newLiveHarness(t, f)
+	f.features.Ports = []detector.PortCount{{Kind: detector.UDPSrcPort, Port: 53, Packets: 9, Bytes: 900}}
+	f.features.DstsOther = 7
+	tk, err := h.live.Collect(h.now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(tk.Features.Ports) != 0 || tk.Features.DstsOther != 0 || f.featReads != 1 {
+		t.Errorf("priming tick features %+v after %d reads, want none after 1", tk.Features, f.featReads)
+	}
+	dst := detector.AddrFrom(netip.MustParseAddr("198.18.0.10"))
+	f.features.Ports = []detector.PortCount{{Kind: detector.TCPDstPort, Port: 443, Packets: 3, Bytes: 180}}
+	f.features.Lengths[detector.ClassTCP][0] = 3
+	f.features.Dsts = []detector.DstCount{{Addr: dst, Packets: 3}}
+	f.features.DstsOther = 1
+	tk, err = h.live.Collect(h.now.Add(time.Second))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := detector.Features{
+		Ports:     []detector.PortCount{{Kind: detector.TCPDstPort, Port: 443, Packets: 3, Bytes: 180}},
+		Dsts:      []detector.DstCount{{Addr: dst, Packets: 3}},
+		DstsOther: 1,
+	}
+	want.Lengths[detector.ClassTCP][0] = 3
+	got := tk.Features
+	if len(got.Ports) != 1 || got.Ports[0] != want.Ports[0] || len(got.Dsts) != 1 || got.Dsts[0] != want.Dsts[0] ||
+		got.DstsOther != want.DstsOther || got.Lengths != want.Lengths {
+		t.Errorf("tick features %+v, want %+v", got, want)
 	}
 }

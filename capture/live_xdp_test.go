@@ -204,3 +204,53 @@ func TestLiveWithXDP(t *testing.T) {
 	want = sendBatch(t, x, map[*liveFrame]int{&a: 2})
 	checkTick(t, "returning source", collect(), want)
 }
+
+// TestLiveFeaturesWithXDP checks that the live source's ticks carry the
+// program's features: ports, length buckets and destinations of exactly
+// the frames sent in the tick.
+func TestLiveFeaturesWithXDP(t *testing.T) {
+	x := loadXDP(t)
+	live, err := NewLive(context.Background(), LiveMapsOf(x), LiveOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	now := time.Unix(1_700_000_000, 0)
+	a, b := liveUDP("198.18.0.10", 53), liveSYN("198.18.1.20")
+	sendBatch(t, x, map[*liveFrame]int{&a: 5}) // history
+	if _, err := live.Collect(now); err != nil {
+		t.Fatal(err)
+	}
+	sendBatch(t, x, map[*liveFrame]int{&a: 7, &b: 3})
+	tk, err := live.Collect(now.Add(time.Second))
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := tk.Features
+	want := map[detector.PortCount]bool{
+		{Kind: detector.UDPSrcPort, Port: 53, Packets: 7, Bytes: 7 * uint64(len(a.frame))}:    true,
+		{Kind: detector.UDPDstPort, Port: 9, Packets: 7, Bytes: 7 * uint64(len(a.frame))}:     true,
+		{Kind: detector.TCPSrcPort, Port: 40000, Packets: 3, Bytes: 3 * uint64(len(b.frame))}: true,
+		{Kind: detector.TCPDstPort, Port: 80, Packets: 3, Bytes: 3 * uint64(len(b.frame))}:    true,
+	}
+	if len(f.Ports) != len(want) {
+		t.Errorf("ports %+v, want %v", f.Ports, want)
+	}
+	for _, p := range f.Ports {
+		if !want[p] {
+			t.Errorf("port %+v not sent", p)
+		}
+	}
+	var lengths, dsts uint64
+	for c := range f.Lengths {
+		for _, n := range f.Lengths[c] {
+			lengths += n
+		}
+	}
+	dsts = f.DstsOther
+	for _, d := range f.Dsts {
+		dsts += d.Packets
+	}
+	if lengths != 10 || dsts != 10 || f.Lengths[detector.ClassSYN][0] != 3 {
+		t.Errorf("lengths %v (sum %d), destinations %v + %d others; want 10 frames, 3 SYNs of 40 bytes", f.Lengths, lengths, f.Dsts, f.DstsOther)
+	}
+}
