@@ -49,7 +49,9 @@ var (
 	// interface and Options.Replace is not set.
 	ErrXDPBusy = errors.New("another XDP program is attached to the interface")
 	// ErrKernelTooOld is returned when the kernel lacks a feature floodguard
-	// needs; the most recent is bpf_ktime_get_coarse_ns (Linux 5.11).
+	// needs; the most recent are bpf_ktime_get_coarse_ns (Linux 5.11,
+	// probed) and atomic fetch-and-add (Linux 5.12, used by the signature
+	// rate limiter: an older verifier rejects the program).
 	ErrKernelTooOld = errors.New("kernel too old for floodguard")
 	// ErrPinConflict is returned when the pin directory holds a floodguard
 	// link attached to another interface.
