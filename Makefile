@@ -30,7 +30,7 @@ define apt-install
 	fi
 endef
 
-.PHONY: all build test demo demo-replay demo-deps bench bench-live generate check-generated deps bpffs fuzz vet clean install
+.PHONY: all build test demo demo-replay demo-deps bench bench-live generate check-generated deps bpffs fuzz vet vulncheck clean install
 
 all: build
 
@@ -51,8 +51,20 @@ vet:
 
 # test runs every test, fuzz seed corpora included. Privileged tests skip when
 # not root unless FLOODGUARD_REQUIRE_PRIVILEGED=1 (as in CI), which fails them.
-test: deps vet check-generated
+test: deps vet check-generated vulncheck
 	$(GO) test -count=1 -timeout 30m ./...
+
+# vulncheck runs govulncheck when it is on PATH (go install
+# golang.org/x/vuln/cmd/govulncheck@latest). It needs the vulnerability
+# database from vuln.go.dev: offline, it says so and does not fail.
+vulncheck:
+	@if ! command -v govulncheck >/dev/null 2>&1; then \
+		echo "vulncheck: govulncheck not on PATH, skipped (go install golang.org/x/vuln/cmd/govulncheck@latest)"; exit 0; \
+	fi; \
+	out=$$(govulncheck ./... 2>&1); rc=$$?; echo "$$out"; \
+	if [ $$rc -ne 0 ] && echo "$$out" | grep -q "fetching vulnerabilities"; then \
+		echo "vulncheck: the vulnerability database is unreachable, skipped (not a failure)"; exit 0; \
+	fi; exit $$rc
 
 # generate rebuilds the BPF objects and their Go bindings (needs clang).
 generate:
