@@ -77,12 +77,66 @@ func (e *Engine) Bans() []ActiveBan {
 
 // allowlisted reports whether a ban on p would drop any allowlisted address.
 func (e *Engine) allowlisted(p netip.Prefix) bool {
+	_, ok := e.allowlistedBy(p)
+	return ok
+}
+
+// allowlistedBy returns the first allowlist entry a ban on p would drop
+// addresses of.
+func (e *Engine) allowlistedBy(p netip.Prefix) (netip.Prefix, bool) {
 	for _, a := range e.allow {
 		if a.Overlaps(p) {
+			return a, true
+		}
+	}
+	return netip.Prefix{}, false
+}
+
+// applyAllowlist runs at the start of the Step after the allowlist changed:
+// it lifts every ban the allowlist now covers, detector's and operator's
+// alike, and re-sends the sources exempt from signature rules. If the
+// exempt sources cannot be sent it tries again at the next Step.
+func (e *Engine) applyAllowlist() {
+	for i := 0; i < len(e.bans.list); i++ {
+		ab := &e.bans.list[i]
+		if a, ok := e.allowlistedBy(ab.Prefix); ok {
+			e.liftBan(i, ab.LastPPS, fmt.Sprintf("lifted: now covered by the allowlist (%s)", a))
+			i--
+		}
+	}
+	e.allowChanged = false
+	if e.sigRulesInForce() || e.sig.exemptSent != nil {
+		if err := e.syncExempt(); err != nil {
+			e.allowChanged = true
+		}
+	}
+}
+
+// sigRulesInForce reports whether the data plane holds a signature rule.
+func (e *Engine) sigRulesInForce() bool {
+	for i := range e.sig.book.list {
+		if !e.sig.book.list[i].DryRun {
 			return true
 		}
 	}
 	return false
+}
+
+// liftBan removes the ban at index i of the book, from the data plane too
+// (an unban that fails leaves a rule that expires in the kernel by itself:
+// nothing to retry), and emits its unban event.
+func (e *Engine) liftBan(i int, rate float64, reason string) {
+	ab := e.bans.list[i]
+	if !ab.DryRun {
+		_ = e.enf.Unban(ab.Prefix)
+	}
+	e.bans.remove(ab.Prefix)
+	e.stats.Unbans++
+	j := e.emit(Unban, ab.Scope, ab.Prefix.String(), rate, 0, 0, reason)
+	e.scratch.events[j].DryRun, e.scratch.events[j].Prefix = ab.DryRun, ab.Prefix
+	if s := e.keyOf(ab.Prefix); s != nil {
+		s.flags &^= flagBanned
+	}
 }
 
 // nextTTL doubles the TTL for each remembered offence, up to the cap.
@@ -165,6 +219,12 @@ func (e *Engine) maintainBans() {
 		if ab.seen == e.tick {
 			rate = ab.LastPPS
 		}
+		if a, ok := e.allowlistedBy(ab.Prefix); ok {
+			// Never renew over the allowlist, whatever the target sends.
+			e.liftBan(i, rate, fmt.Sprintf("not renewed: covered by the allowlist (%s)", a))
+			i--
+			continue
+		}
 		if rate >= ab.HoldPPS && rate > 0 {
 			ttl := min(ab.TTL*2, e.cfg.Bans.MaxTTL.D())
 			r := Rule{Prefix: ab.Prefix, TTL: ttl, Expires: e.scratch.now.Add(ttl)}
@@ -182,20 +242,8 @@ func (e *Engine) maintainBans() {
 			e.scratch.events[j].TTL, e.scratch.events[j].DryRun, e.scratch.events[j].Prefix = ttl, ab.DryRun, ab.Prefix
 			continue
 		}
-		p, scope, dry, hold := ab.Prefix, ab.Scope, ab.DryRun, ab.HoldPPS
-		if !dry {
-			// An unban that fails leaves a rule that expires in the kernel
-			// by itself: nothing to retry.
-			_ = e.enf.Unban(p)
-		}
-		e.bans.remove(p)
+		e.liftBan(i, rate, fmt.Sprintf("expired: target sends %.0f pps, under hold level %.0f", rate, ab.HoldPPS))
 		i--
-		e.stats.Unbans++
-		j := e.emit(Unban, scope, p.String(), rate, 0, 0, fmt.Sprintf("expired: target sends %.0f pps, under hold level %.0f", rate, hold))
-		e.scratch.events[j].DryRun, e.scratch.events[j].Prefix = dry, p
-		if s := e.keyOf(p); s != nil {
-			s.flags &^= flagBanned
-		}
 	}
 	if e.tick%3600 == 0 {
 		for p, o := range e.bans.offences {

@@ -110,7 +110,11 @@ type Engine struct {
 	sig        sigState
 	allow      []netip.Prefix // configured allowlist, then extraAllow
 	extraAllow []netip.Prefix
-	stats      Stats
+	// allowChanged: the allowlist changed (a reload, the host's addresses,
+	// a restored snapshot); the next Step lifts the bans it now covers and
+	// re-sends the exempt sources of signature rules.
+	allowChanged bool
+	stats        Stats
 }
 
 // tickScratch is the engine's per-tick scratch: what Step works out about
@@ -248,6 +252,9 @@ func (e *Engine) Step(t *Tick) []Event {
 	e.scratch.legitPPS = 0
 	e.scratch.dropB = [NumClasses]float64{}
 	e.resetPrefixes()
+	if e.allowChanged {
+		e.applyAllowlist()
+	}
 	e.tickFeatures(t)
 
 	// Sources are looked up lookAhead at a time before they are judged: the

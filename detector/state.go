@@ -203,6 +203,9 @@ func (e *Engine) RestoreState(data []byte) error {
 		return err
 	}
 	fresh.SetExtraAllowlist(e.extraAllow)
+	// The snapshot may predate the allowlist: the first Step lifts the
+	// bans it now covers.
+	fresh.allowChanged = true
 	fresh.tick, fresh.warmEnd = r.u32(), r.u32()
 	for i := range fresh.agg {
 		a := &fresh.agg[i]
@@ -271,32 +274,44 @@ func (e *Engine) RestoreState(data []byte) error {
 
 // AdoptBan takes over a rule found in the data plane that the engine does
 // not know (its snapshot was lost, or an operator installed it): it will be
-// renewed or lifted at expiry like the engine's own bans.
-func (e *Engine) AdoptBan(r Rule, scope Scope) {
+// renewed or lifted at expiry like the engine's own bans. A rule over the
+// allowlist is refused (ErrAllowlisted): the caller removes it.
+func (e *Engine) AdoptBan(r Rule, scope Scope) error {
 	if e.bans.get(r.Prefix) != nil {
-		return
+		return nil
+	}
+	if a, ok := e.allowlistedBy(r.Prefix); ok {
+		return fmt.Errorf("adopt %s: %w (%s)", r.Prefix, ErrAllowlisted, a)
 	}
 	e.bans.idx[r.Prefix] = len(e.bans.list)
 	e.bans.list = append(e.bans.list, ActiveBan{Rule: r, Scope: scope, HoldPPS: e.cfg.Distributed.MinSourcePPS, seen: e.tick})
 	if s := e.keyOf(r.Prefix); s != nil {
 		s.flags |= flagBanned
 	}
+	return nil
 }
 
 // SetExtraAllowlist replaces the allowlist entries that come from outside
 // the config (the host's own addresses, its gateways, loopback), keeping the
-// configured ones.
+// configured ones. If the allowlist changed, the next Step lifts every ban
+// it now covers (an unban event each) and re-sends the sources exempt from
+// signature rules.
 func (e *Engine) SetExtraAllowlist(extra []netip.Prefix) {
 	e.extraAllow = slices.Clone(extra)
-	e.allow = e.allow[:0]
+	allow := make([]netip.Prefix, 0, len(e.cfg.Bans.Allowlist)+len(extra))
 	for _, c := range e.cfg.Bans.Allowlist {
-		e.allow = append(e.allow, c.Prefix)
+		allow = append(allow, c.Prefix)
 	}
-	e.allow = append(e.allow, extra...)
+	allow = append(allow, extra...)
+	if !slices.Equal(allow, e.allow) {
+		e.allowChanged = true
+	}
+	e.allow = allow
 }
 
 // Reload switches to a new configuration, keeping everything learnt. The
-// tick and the prefix lengths shape the learnt state and need a restart.
+// tick and the prefix lengths shape the learnt state and need a restart. A
+// ban the new allowlist covers is lifted at the next Step.
 func (e *Engine) Reload(cfg Config) error {
 	if err := cfg.Validate(); err != nil {
 		return err
