@@ -117,9 +117,11 @@ func (d *daemon) run(ctx context.Context) error {
 	if err := os.MkdirAll(dc.StateDir, 0o700); err != nil {
 		d.log.Error().Str("event", "snapshot_failed").Err(err).Msg("create the state directory")
 	}
+	// The host's addresses first: the snapshot's bans and the kernel's
+	// rules are checked against them as they come in.
+	d.refreshHost(time.Now())
 	d.restore()
 	d.adoptKernelRules()
-	d.refreshHost(time.Now())
 	d.started = time.Now()
 	d.ctl, err = listenControl(d, dc.RuntimeDir)
 	if err != nil {
@@ -244,7 +246,9 @@ func (d *daemon) restore() {
 		Int("bans", s.ActiveBans).Msg("detector state restored")
 }
 
-// adoptKernelRules hands the engine any live rule it does not know.
+// adoptKernelRules hands the engine any live rule it does not know, and
+// removes those over the allowlist or the host's own addresses (the
+// snapshot's bans over them are lifted at the first tick).
 func (d *daemon) adoptKernelRules() {
 	rules, err := d.x.Rules()
 	if err != nil {
@@ -280,7 +284,16 @@ func (d *daemon) adoptKernelRules() {
 		if r.Exact() {
 			scope = detector.ScopeSource
 		}
-		d.eng.AdoptBan(detector.Rule{Prefix: r.Prefix, TTL: r.TimeLeft, Expires: now.Add(r.TimeLeft)}, scope)
+		err := d.eng.AdoptBan(detector.Rule{Prefix: r.Prefix, TTL: r.TimeLeft, Expires: now.Add(r.TimeLeft)}, scope)
+		if errors.Is(err, detector.ErrAllowlisted) {
+			ev := d.log.Warn()
+			if rerr := d.rules.Unban(r.Prefix); rerr != nil {
+				ev = d.log.Error().AnErr("remove_error", rerr)
+			}
+			ev.Str("event", "rule_not_adopted").Str("target", r.Prefix.String()).Err(err).
+				Msg("kernel rule over the allowlist or the host's own addresses removed")
+			continue
+		}
 		d.log.Info().Str("event", "rule_adopted").Str("target", r.Prefix.String()).Str("time_left", r.TimeLeft.Round(time.Second).String()).Msg("adopted kernel rule")
 	}
 }
