@@ -363,7 +363,7 @@ type tickInput struct {
 	baselines []detector.Baseline
 	book      []detector.ActiveBan // nil when the book is empty
 	sigs      []detector.ActiveSignature
-	attacks   []detector.Attack    // engine.Attacks()
+	attacks   []detector.Attack // engine.Attacks()
 	live      capture.LiveStats
 	capacity  uint32
 	dryRun    bool

@@ -84,13 +84,13 @@ type Incident struct {
 	DroppedPPS   float64 `json:"dropped_pps"`
 	DroppedShare float64 `json:"dropped_share"`
 
-	BannedSources  int  `json:"banned_sources"`
-	BannedPrefixes int  `json:"banned_prefixes"`
+	BannedSources  int `json:"banned_sources"`
+	BannedPrefixes int `json:"banned_prefixes"`
 	// SignatureRules are the signature rules in force ("udp sport 53 →
 	// 198.18.0.10"): floods dropped by what their packets share.
 	SignatureRules []string `json:"signature_rules,omitempty"`
-	BansHolding    bool `json:"bans_holding"`
-	Waves          int  `json:"waves"`
+	BansHolding    bool     `json:"bans_holding"`
+	Waves          int      `json:"waves"`
 	// Attacks in progress now, as "scope target" strings.
 	Attacks    []string               `json:"attacks"`
 	TopSources []detector.Contributor `json:"top_sources,omitempty"`
