@@ -88,6 +88,13 @@ type daemon struct {
 
 func (d *daemon) run(ctx context.Context) error {
 	dc := &d.file.Daemon
+	// Single instance before anything is touched: a second daemon must
+	// not load, adopt or change the first one's program and rules.
+	lock, err := lockInstance(dc.RuntimeDir)
+	if err != nil {
+		return err
+	}
+	defer lock.Close()
 	mode, _ := config.AttachMode(dc.AttachMode)
 	x, err := bpf.Load(bpf.Options{Interface: dc.Interface, Mode: mode, PinDir: dc.PinDir, MaxSources: dc.MaxSources, MaxRules: dc.MaxRules})
 	if err != nil {
