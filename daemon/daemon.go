@@ -112,6 +112,7 @@ func (d *daemon) run(ctx context.Context) error {
 	d.log.Info().Str("event", "attached").Str("interface", dc.Interface).Str("mode", x.Mode().String()).
 		Bool("adopted", x.Adopted()).Uint32("max_sources", x.MaxSources()).Msg("XDP program attached")
 
+	d.pruneExpiredRules()
 	d.rules = &kernelRules{x: x}
 	d.eng, err = detector.New(d.file.Config, d.rules)
 	if err != nil {
@@ -251,6 +252,21 @@ func (d *daemon) restore() {
 	s := d.eng.Stats()
 	d.log.Info().Str("event", "snapshot_restored").Str("path", path).Int("keys", s.TrackedKeys).
 		Int("bans", s.ActiveBans).Msg("detector state restored")
+}
+
+// pruneExpiredRules removes the rules that expired in the kernel while no
+// daemon ran. An expired rule no longer drops, but an expired prefix still
+// wins the longest-prefix lookup over a shorter live one, which then does
+// not drop what it covers; and with the snapshot refused or lost, nothing
+// else would ever remove it.
+func (d *daemon) pruneExpiredRules() {
+	n, err := d.x.PruneExpiredRules()
+	if err != nil {
+		d.log.Warn().Str("event", "prune_failed").Err(err).Msg("remove expired kernel rules")
+	}
+	if n > 0 {
+		d.log.Info().Str("event", "expired_rules_pruned").Int("rules", n).Msg("expired kernel rules removed")
+	}
 }
 
 // adoptKernelRules hands the engine any live rule it does not know, and
