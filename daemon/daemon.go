@@ -7,7 +7,6 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
-	"slices"
 	"time"
 
 	"github.com/floodguard/floodguard/internal/config"
@@ -75,8 +74,14 @@ type daemon struct {
 	lastSnap time.Time
 	lastHost time.Time
 	host     []netip.Prefix
-	ctl      *control
-	started  time.Time
+	// discoverHost finds the host's prefixes (hostPrefixes; tests replace it).
+	discoverHost func() ([]netip.Prefix, error)
+	// hostFound: a discovery has worked; hostErrs: the causes of failure
+	// logged since the last discovery that worked fully.
+	hostFound bool
+	hostErrs  map[string]bool
+	ctl       *control
+	started   time.Time
 	// warm is set once the warm-up is over and that has been logged.
 	warm bool
 	// lastSlowRead rate-limits the slow_map_read warning.
@@ -337,23 +342,6 @@ func (d *daemon) logWarm() {
 	d.log.Info().Str("event", "warmed_up").Float64("baseline", round(d.eng.AggregateBaseline())).
 		Int("sources", st.TrackedSources).Uint64("ticks", st.Ticks).
 		Msg("warm-up over: baselines learnt, judging traffic against them")
-}
-
-func (d *daemon) refreshHost(now time.Time) {
-	d.lastHost = now
-	if !d.file.Daemon.AllowHost {
-		return
-	}
-	host, err := hostPrefixes()
-	if err != nil {
-		d.log.Warn().Err(err).Msg("discover host addresses")
-		return
-	}
-	if !slices.Equal(host, d.host) {
-		d.host = host
-		d.eng.SetExtraAllowlist(host)
-		d.log.Info().Str("event", "host_allowlist").Int("prefixes", len(host)).Msg("host addresses, gateways and loopback allowlisted")
-	}
 }
 
 // reload re-reads the config file; a bad one is logged and the old one kept.
