@@ -82,6 +82,18 @@ type entry struct {
 // NewDispatcher starts one delivery goroutine per sink. cfgs[i] configures
 // sinks[i]. Pages left in the outbox by an earlier run are queued first.
 func NewDispatcher(sinks []Sink, cfgs []SinkConfig, opt Options) (*Dispatcher, error) {
+	d, err := prepareDispatcher(sinks, cfgs, opt)
+	if err != nil {
+		return nil, err
+	}
+	d.start()
+	return d, nil
+}
+
+// prepareDispatcher builds a Dispatcher and makes its outbox directories,
+// which is all that can fail, without touching what they hold: another
+// Dispatcher may still be delivering from them. start takes them over.
+func prepareDispatcher(sinks []Sink, cfgs []SinkConfig, opt Options) (*Dispatcher, error) {
 	if len(sinks) != len(cfgs) {
 		return nil, fmt.Errorf("paging: %d sinks but %d configs", len(sinks), len(cfgs))
 	}
@@ -91,8 +103,7 @@ func NewDispatcher(sinks []Sink, cfgs []SinkConfig, opt Options) (*Dispatcher, e
 	if opt.RetryMax < opt.RetryBase {
 		opt.RetryMax = max(5*time.Minute, opt.RetryBase)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	d := &Dispatcher{cancel: cancel}
+	d := &Dispatcher{}
 	for i, s := range sinks {
 		w := &worker{
 			sink: s, cfg: cfgs[i], log: opt.Log.With().Str("sink", s.Name()).Logger(),
@@ -106,12 +117,24 @@ func NewDispatcher(sinks []Sink, cfgs []SinkConfig, opt Options) (*Dispatcher, e
 		}
 		if opt.OutboxDir != "" {
 			w.dir = filepath.Join(opt.OutboxDir, safeName(s.Name()))
-			if err := w.load(); err != nil {
-				cancel()
-				return nil, err
+			if err := os.MkdirAll(w.dir, 0o700); err != nil {
+				return nil, fmt.Errorf("paging %s: outbox: %w", s.Name(), err)
 			}
 		}
 		d.workers = append(d.workers, w)
+	}
+	return d, nil
+}
+
+// start queues what the outbox holds and starts delivery. It cannot fail:
+// a page it cannot read is logged and left where it is.
+func (d *Dispatcher) start() {
+	ctx, cancel := context.WithCancel(context.Background())
+	d.cancel = cancel
+	for _, w := range d.workers {
+		if w.dir != "" {
+			w.load()
+		}
 	}
 	for _, w := range d.workers {
 		d.wg.Add(1)
@@ -120,7 +143,6 @@ func NewDispatcher(sinks []Sink, cfgs []SinkConfig, opt Options) (*Dispatcher, e
 			w.run(ctx)
 		}()
 	}
-	return d, nil
 }
 
 // safeName keeps a sink name usable as a directory name.
@@ -271,20 +293,24 @@ func (w *worker) poke() {
 	}
 }
 
-// load queues the pages an earlier run left in the outbox, oldest first.
-func (w *worker) load() error {
-	if err := os.MkdirAll(w.dir, 0o700); err != nil {
-		return fmt.Errorf("paging %s: outbox: %w", w.sink.Name(), err)
-	}
-	names, err := filepath.Glob(filepath.Join(w.dir, "*.json"))
+// load queues the pages an earlier run (or the Dispatcher this one
+// replaces) left in the outbox, oldest first. A page it cannot read stays
+// in place, logged, for the next start; a damaged one is set aside.
+func (w *worker) load() {
+	ents, err := os.ReadDir(w.dir)
 	if err != nil {
-		return fmt.Errorf("paging %s: outbox: %w", w.sink.Name(), err)
+		w.log.Error().Str("event", "outbox_unreadable").Str("dir", w.dir).Err(err).Msg("outbox: pages left there not queued")
+		return
 	}
-	slices.Sort(names)
-	for _, name := range names {
+	for _, ent := range ents { // sorted by name: by time, then sequence
+		name := filepath.Join(w.dir, ent.Name())
+		if ent.IsDir() || !strings.HasSuffix(name, ".json") {
+			continue
+		}
 		data, err := os.ReadFile(name)
 		if err != nil {
-			return fmt.Errorf("paging %s: outbox: %w", w.sink.Name(), err)
+			w.log.Error().Str("event", "outbox_unreadable").Str("file", name).Err(err).Msg("outbox: page not queued, left in place")
+			continue
 		}
 		var p Page
 		if err := json.Unmarshal(data, &p); err != nil {
@@ -295,7 +321,14 @@ func (w *worker) load() error {
 			continue
 		}
 		w.queue = append(w.queue, &entry{page: p, file: name})
-		w.seq++
+		// File names go on numbering after the highest found, so a page
+		// written now never takes the name of, or sorts before, an older
+		// one of the same instant.
+		var ns int64
+		var seq uint64
+		if _, err := fmt.Sscanf(ent.Name(), "%d-%d.json", &ns, &seq); err == nil && seq > w.seq {
+			w.seq = seq
+		}
 		if p.Action == Resolve {
 			delete(w.open, p.Incident.Key)
 		} else {
@@ -305,7 +338,6 @@ func (w *worker) load() error {
 	if len(w.queue) > 0 {
 		w.log.Info().Str("event", "outbox_loaded").Int("pages", len(w.queue)).Msg("undelivered pages from the last run queued")
 	}
-	return nil
 }
 
 // writePage writes p as JSON to path, atomically.

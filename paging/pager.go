@@ -84,7 +84,11 @@ func (p *Pager) startDelivery(cfg Config) (*Dispatcher, error) {
 	if err != nil || len(sinks) == 0 {
 		return nil, err
 	}
-	return NewDispatcher(sinks, cfg.Sinks, Options{OutboxDir: p.opt.OutboxDir, Log: p.opt.Log})
+	return NewDispatcher(sinks, cfg.Sinks, p.dispatchOptions())
+}
+
+func (p *Pager) dispatchOptions() Options {
+	return Options{OutboxDir: p.opt.OutboxDir, Log: p.opt.Log}
 }
 
 // Sinks names the sinks pages are delivered to (none without delivery).
@@ -138,35 +142,46 @@ func (p *Pager) Submit(pg Page) error {
 	return p.disp.Submit(pg)
 }
 
-// Reconfigure applies new paging settings, if they changed. The sinks are
-// built first, so a bad one (a secret file missing) leaves the old
-// settings in force and returns the error. Then delivery stops (pages in
-// flight finish or stay in the outbox), the new dispatcher takes the
-// outbox over, and the open incident carries on under the new settings
-// (restore is how old it may be). changed says whether anything was
-// applied.
+// Reconfigure applies new paging settings, if they changed. Everything
+// that can fail comes first, while the old settings still deliver: the
+// sinks are built (a secret file missing) and the new dispatcher's outbox
+// directories made; on an error the old settings stay in force and the
+// error is returned. Only then does the old dispatcher stop (attempts in
+// flight finish, or are cut short and stay in the outbox), and the new one
+// take the outbox over: it queues what the old one left there, pages
+// queued but not yet delivered included, and starts delivering. The two
+// never work on the outbox at once, with one exception: should the old one
+// take over 5 s to stop (an attempt that ignores its cancellation), a page
+// it then delivers after the new one has queued it is delivered twice,
+// with the same page ID, as after a crash. The open
+// incident carries on under the new settings (maxAge is how old it may
+// be). changed says whether anything was applied.
 func (p *Pager) Reconfigure(cfg Config, maxAge time.Duration) (changed bool, err error) {
 	if reflect.DeepEqual(cfg, p.cfg) {
 		return false, nil
-	}
-	if p.opt.Deliver {
-		if _, err := BuildSinks(cfg.Sinks); err != nil {
-			return false, err
-		}
 	}
 	state, err := p.tr.MarshalState()
 	if err != nil {
 		return false, err
 	}
-	var disp *Dispatcher
+	var next *Dispatcher
 	if p.opt.Deliver {
+		sinks, err := BuildSinks(cfg.Sinks)
+		if err != nil {
+			return false, err
+		}
+		if len(sinks) > 0 {
+			if next, err = prepareDispatcher(sinks, cfg.Sinks, p.dispatchOptions()); err != nil {
+				return false, err
+			}
+		}
 		p.closeDelivery()
-		if disp, err = p.startDelivery(cfg); err != nil {
-			return false, err // only the outbox can fail here
+		if next != nil {
+			next.start()
 		}
 	}
 	p.mu.Lock()
-	p.disp = disp
+	p.disp = next
 	p.mu.Unlock()
 	p.cfg = cfg
 	p.tr = NewTracker(cfg, cfg.HostName(), p.opt.Source)

@@ -84,6 +84,23 @@ func TestPagerReconfigure(t *testing.T) {
 		t.Errorf("b got %q after a refused reload", got("b"))
 	}
 
+	// A new sink whose outbox directory cannot be made: refused before
+	// the old delivery stops, which goes on.
+	if err := os.WriteFile(filepath.Join(dir, "outbox", "d"), nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	blocked := file(fmt.Sprintf("  sinks:\n    - {name: b, type: exec, command: [%s]}\n    - {name: d, type: exec, command: [%s]}\n", hook("b"), hook("d")))
+	if err := reconfigure(blocked); err == nil || !strings.Contains(err.Error(), "outbox") {
+		t.Fatalf("reload with an outbox that cannot be made: %v", err)
+	}
+	if st := p.Stats(); len(st) != 1 || st[0].Sink != "b" {
+		t.Fatalf("sinks after a reload refused for its outbox: %+v", st)
+	}
+	send("four")
+	if !strings.Contains(got("b"), `"four"`) || got("d") != "" {
+		t.Errorf("b got %q, d got %q after a reload refused for its outbox", got("b"), got("d"))
+	}
+
 	// No sinks at all: delivery stops, the tracker keeps going.
 	if err := reconfigure(file("  sinks: []\n")); err != nil {
 		t.Fatal(err)
