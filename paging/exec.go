@@ -13,13 +13,17 @@ import (
 )
 
 // execHook runs a program for every page: no shell, the Page as JSON on
-// its standard input, and in its environment (on top of floodguard's)
+// its standard input, and an environment of its own, not floodguard's
+// (which may hold other sinks' secrets, given as env): only PATH
+// (floodguard's, or execDefaultPath) and
 //
 //	FLOODGUARD_ACTION        trigger, update or resolve
 //	FLOODGUARD_INCIDENT_KEY  the incident's key
 //	FLOODGUARD_SEVERITY      info, warning, error or critical
 //	FLOODGUARD_PAGE_ID       the page's ID (the same on a retry)
 //
+// It runs with floodguard's privileges (root, or the systemd unit's
+// capabilities and sandbox).
 // Exit status 0 is delivered; any other status, a failure to start, or
 // running past the timeout is a failure the Dispatcher retries. The
 // program runs in its own process group, and the whole group is killed
@@ -29,6 +33,9 @@ type execHook struct {
 	argv    []string
 	timeout time.Duration
 }
+
+// execDefaultPath is the hook's PATH when floodguard has none.
+const execDefaultPath = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
 // execStderrShown is how much of the program's stderr an error quotes.
 const execStderrShown = 200
@@ -75,12 +82,17 @@ func (s *execHook) Send(ctx context.Context, p *Page) error {
 	cmd.Stdin = bytes.NewReader(append(body, '\n'))
 	stderr := &execCapped{max: execStderrShown}
 	cmd.Stderr = stderr // stdout goes to /dev/null
-	cmd.Env = append(os.Environ(),
-		"FLOODGUARD_ACTION="+string(p.Action),
-		"FLOODGUARD_INCIDENT_KEY="+p.Incident.Key,
-		"FLOODGUARD_SEVERITY="+string(p.Incident.Severity),
-		"FLOODGUARD_PAGE_ID="+p.ID,
-	)
+	path := os.Getenv("PATH")
+	if path == "" {
+		path = execDefaultPath
+	}
+	cmd.Env = []string{
+		"PATH=" + path,
+		"FLOODGUARD_ACTION=" + string(p.Action),
+		"FLOODGUARD_INCIDENT_KEY=" + p.Incident.Key,
+		"FLOODGUARD_SEVERITY=" + string(p.Incident.Severity),
+		"FLOODGUARD_PAGE_ID=" + p.ID,
+	}
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	cmd.Cancel = func() error {
 		// The process group has the leader's pid (Setpgid with Pgid 0).

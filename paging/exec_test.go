@@ -178,3 +178,40 @@ func TestExecCallerCancel(t *testing.T) {
 		t.Fatal("cancelling the context did not stop the hook")
 	}
 }
+
+// TestExecMinimalEnvironment: the hook gets PATH and the page's variables,
+// not the daemon's environment, which may hold other sinks' secrets.
+func TestExecMinimalEnvironment(t *testing.T) {
+	t.Setenv("FLOODGUARD_SLACK_URL", "https://hooks.slack.invalid/T000/B000/secret")
+	t.Setenv("HOME", "/root")
+	out := t.TempDir()
+	script := writeScript(t, `env > "$1/env"`)
+	s := mustSink(t, SinkConfig{Type: "exec", Name: "hook", Command: []string{script, out}, Timeout: detector.Duration(10 * time.Second)})
+	p := testPage(Trigger)
+	if err := s.Send(context.Background(), p); err != nil {
+		t.Fatal(err)
+	}
+	b, err := os.ReadFile(filepath.Join(out, "env"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]string{}
+	for _, l := range strings.Split(strings.TrimSpace(string(b)), "\n") {
+		k, v, _ := strings.Cut(l, "=")
+		got[k] = v
+	}
+	// The shell adds PWD, SHLVL and _ of its own.
+	delete(got, "PWD")
+	delete(got, "SHLVL")
+	delete(got, "_")
+	want := map[string]string{
+		"PATH":                    os.Getenv("PATH"),
+		"FLOODGUARD_ACTION":       string(Trigger),
+		"FLOODGUARD_INCIDENT_KEY": p.Incident.Key,
+		"FLOODGUARD_SEVERITY":     string(p.Incident.Severity),
+		"FLOODGUARD_PAGE_ID":      p.ID,
+	}
+	if fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Errorf("hook environment\n%v\nwant\n%v", got, want)
+	}
+}
