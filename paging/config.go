@@ -2,6 +2,7 @@ package paging
 
 import (
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -105,13 +106,14 @@ type Secret struct {
 func (s Secret) IsSet() bool { return s.File != "" || s.Env != "" }
 
 // Value reads the secret. Errors name where it was looked for, never what
-// was found.
+// was found. A secret file that group or others may access (mode 0640,
+// 0644, ...) is refused, as ssh refuses such a private key: chmod 600 it.
 func (s Secret) Value() (string, error) {
 	switch {
 	case s.File != "":
-		b, err := os.ReadFile(s.File)
+		b, err := readSecretFile(s.File)
 		if err != nil {
-			return "", fmt.Errorf("read secret: %w", err)
+			return "", err
 		}
 		v := strings.TrimSpace(string(b))
 		if v == "" {
@@ -126,6 +128,27 @@ func (s Secret) Value() (string, error) {
 		return v, nil
 	}
 	return "", fmt.Errorf("secret not configured (give file or env)")
+}
+
+// readSecretFile reads a secret file that only its owner may access.
+func readSecretFile(path string) ([]byte, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, fmt.Errorf("read secret: %w", err)
+	}
+	defer f.Close()
+	st, err := f.Stat()
+	if err != nil {
+		return nil, fmt.Errorf("read secret: %w", err)
+	}
+	if perm := st.Mode().Perm(); perm&0o077 != 0 {
+		return nil, fmt.Errorf("secret file %s has mode %04o: group or others may access it; chmod 600 %s", path, perm, path)
+	}
+	b, err := io.ReadAll(f)
+	if err != nil {
+		return nil, fmt.Errorf("read secret: %w", err)
+	}
+	return b, nil
 }
 
 // String never shows the value.
