@@ -67,6 +67,9 @@ func newAlertmanager(cfg SinkConfig) (*alertmanager, error) {
 		return nil, fmt.Errorf("alertmanager sink %q: url (Alertmanager's base URL) not configured", cfg.Name)
 	}
 	u, shown, err := sinkParseURL(cfg.URL, false)
+	if err == nil && u.User != nil {
+		err = sinkCheckTransport(u) // basic auth: a password in every request
+	}
 	if err != nil {
 		return nil, fmt.Errorf("alertmanager sink %q: url: %w", cfg.Name, err)
 	}

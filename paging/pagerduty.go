@@ -31,6 +31,9 @@ func newPagerDuty(cfg SinkConfig) (*pagerDuty, error) {
 		return nil, err
 	}
 	u, shown, err := sinkParseURL(cfg.URL, false)
+	if err == nil {
+		err = sinkCheckTransport(u) // the routing key is in every body
+	}
 	if err != nil {
 		return nil, fmt.Errorf("pagerduty sink %q: url: %w", cfg.Name, err)
 	}

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/netip"
 	"net/url"
 	"strconv"
 	"strings"
@@ -74,6 +75,24 @@ func sinkParseURL(raw string, secret bool) (u *url.URL, shown string, err error)
 		return u, u.Scheme + "://" + u.Host, nil
 	}
 	return u, u.Redacted(), nil
+}
+
+// sinkCheckTransport refuses plain http for a request that carries a
+// credential (in its URL or body), unless it goes to a loopback address (a
+// local relay, a test receiver): on the network it would travel in clear.
+// The error never quotes the URL.
+func sinkCheckTransport(u *url.URL) error {
+	if u.Scheme == "https" {
+		return nil
+	}
+	host := u.Hostname()
+	if strings.EqualFold(host, "localhost") {
+		return nil
+	}
+	if a, err := netip.ParseAddr(host); err == nil && a.Unmap().IsLoopback() {
+		return nil
+	}
+	return errors.New("plain http would send a credential in clear: use https (http is allowed only to a loopback address)")
 }
 
 // sinkURLSecrets lists the parts of a credential-bearing URL to scrub

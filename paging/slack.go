@@ -22,6 +22,9 @@ func newSlack(cfg SinkConfig) (*slack, error) {
 		return nil, err
 	}
 	u, shown, err := sinkParseURL(raw, true)
+	if err == nil {
+		err = sinkCheckTransport(u)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("slack sink %q: webhook_url (%s): %w", cfg.Name, cfg.WebhookURL, err)
 	}

@@ -56,6 +56,9 @@ func newWebhook(cfg SinkConfig) (*webhook, error) {
 		return nil, err
 	}
 	u, shown, err := sinkParseURL(raw, true)
+	if err == nil {
+		err = sinkCheckTransport(u)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("webhook sink %q: webhook_url (%s): %w", cfg.Name, cfg.WebhookURL, err)
 	}
