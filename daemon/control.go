@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -21,6 +22,16 @@ import (
 
 // SocketName is the control socket's name in the runtime directory.
 const SocketName = "floodguard.sock"
+
+// controlLimits bound what clients can hold of the control server: open
+// connections, header size, the time to send a request's header and body,
+// and an idle keep-alive connection's life. The write timeout follows the
+// tick (see listenControl).
+var controlLimits = struct {
+	maxConns               int
+	maxHeader              int
+	readHeader, read, idle time.Duration
+}{16, 8 << 10, 5 * time.Second, 10 * time.Second, time.Minute}
 
 // Status is what `floodguard status` shows.
 type Status struct {
@@ -101,6 +112,7 @@ func listenControl(d *daemon, dir string) (*control, error) {
 		return nil, fmt.Errorf("control socket %s: another floodguard is running", path)
 	}
 	os.Remove(path)
+	lim := controlLimits
 	old := unix.Umask(0o177)
 	ln, err := net.Listen("unix", path)
 	unix.Umask(old)
@@ -111,7 +123,7 @@ func listenControl(d *daemon, dir string) (*control, error) {
 		ln.Close()
 		return nil, fmt.Errorf("chmod %s: %w", path, err)
 	}
-	c := &control{d: d, ln: ln, cmds: make(chan command)}
+	c := &control{d: d, ln: newLimitListener(ln.(*net.UnixListener), lim.maxConns), cmds: make(chan command)}
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /v1/status", c.handleStatus)
 	mux.HandleFunc("GET /v1/bans", c.handleBans)
@@ -120,12 +132,18 @@ func listenControl(d *daemon, dir string) (*control, error) {
 	mux.HandleFunc("POST /v1/unblock", c.handleUnblock)
 	c.srv = &http.Server{
 		Handler:           c.rootOnly(mux),
-		ReadHeaderTimeout: 5 * time.Second,
+		ReadHeaderTimeout: lim.readHeader,
+		ReadTimeout:       lim.read,
+		// The slowest answer is GET /v1/top, which waits up to three ticks
+		// and two seconds for a fresh tick; a command waits for a tick.
+		WriteTimeout:   4*d.file.Tick.D() + 10*time.Second,
+		IdleTimeout:    lim.idle,
+		MaxHeaderBytes: lim.maxHeader,
 		ConnContext: func(ctx context.Context, conn net.Conn) context.Context {
 			return context.WithValue(ctx, peerKey{}, peerOf(conn))
 		},
 	}
-	go c.srv.Serve(ln)
+	go c.srv.Serve(c.ln)
 	return c, nil
 }
 
@@ -151,7 +169,7 @@ func (p peer) String() string {
 }
 
 func peerOf(conn net.Conn) peer {
-	uc, ok := conn.(*net.UnixConn)
+	uc, ok := conn.(syscall.Conn)
 	if !ok {
 		return peer{}
 	}
