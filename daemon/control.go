@@ -23,6 +23,13 @@ import (
 // SocketName is the control socket's name in the runtime directory.
 const SocketName = "floodguard.sock"
 
+// PermanentTTL is the TTL of `block --permanent`: a hundred years. The
+// kernel keeps a rule's expiry as 64-bit nanoseconds of CLOCK_MONOTONIC and
+// would take longer, but floodguard's durations top out at 292 years and
+// its snapshot keeps expiries as Unix nanoseconds, which end in 2262; a
+// hundred years stays well inside all three, and outlives any host.
+const PermanentTTL = 100 * 365 * 24 * time.Hour
+
 // controlLimits bound what clients can hold of the control server: open
 // connections, header size, the time to send a request's header and body,
 // and an idle keep-alive connection's life. The write timeout follows the
@@ -68,10 +75,12 @@ type Ban struct {
 // prefix ban (CIDR alone), or a signature rule (Match, whose source prefix
 // is CIDR if given), dropping or rate-limited to RatePPS.
 type BlockRequest struct {
-	CIDR    string          `json:"cidr,omitempty"`
-	TTL     string          `json:"ttl,omitempty"`
-	Match   *detector.Match `json:"match,omitempty"`
-	RatePPS uint64          `json:"rate_pps,omitempty"`
+	CIDR string `json:"cidr,omitempty"`
+	TTL  string `json:"ttl,omitempty"`
+	// Permanent blocks for PermanentTTL, past bans.max_ttl (TTL unset).
+	Permanent bool            `json:"permanent,omitempty"`
+	Match     *detector.Match `json:"match,omitempty"`
+	RatePPS   uint64          `json:"rate_pps,omitempty"`
 }
 
 // command is an operator request run on the detector's goroutine between
@@ -272,12 +281,19 @@ func (c *control) change(w http.ResponseWriter, r *http.Request, block bool) {
 	}
 	ttl := time.Hour
 	var err error
-	if req.TTL != "" {
+	switch {
+	case req.Permanent && req.TTL != "":
+		httpError(w, http.StatusBadRequest, errors.New("give a ttl or permanent, not both"))
+		return
+	case req.Permanent:
+		ttl = PermanentTTL
+	case req.TTL != "":
 		if ttl, err = time.ParseDuration(req.TTL); err != nil || ttl <= 0 {
 			httpError(w, http.StatusBadRequest, fmt.Errorf("ttl %q: want a positive duration like 10m", req.TTL))
 			return
 		}
 	}
+	asked := ttl
 	var cidr detector.CIDR
 	if req.CIDR != "" || req.Match == nil {
 		if cidr, err = detector.ParseCIDR(req.CIDR); err != nil {
@@ -300,6 +316,11 @@ func (c *control) change(w http.ResponseWriter, r *http.Request, block bool) {
 	}
 	who, _ := r.Context().Value(peerKey{}).(peer)
 	_, err = c.do(r.Context(), func() (any, error) {
+		// Capped here, on the detector's goroutine, where a reload
+		// changes the config.
+		if max := c.d.eng.Config().Bans.MaxTTL.D(); block && !req.Permanent && ttl > max {
+			ttl = max
+		}
 		switch {
 		case req.Match != nil && block:
 			return nil, c.d.eng.ManualSignature(m, req.RatePPS, ttl, time.Now())
@@ -316,7 +337,10 @@ func (c *control) change(w http.ResponseWriter, r *http.Request, block bool) {
 	}
 	ev := c.d.log.Warn().Str("event", "manual_"+op).Str("target", target).Str("by", who.String())
 	if block {
-		ev = ev.Str("ttl", ttl.String())
+		ev = ev.Str("ttl", ttl.String()).Bool("permanent", req.Permanent)
+		if ttl != asked {
+			ev = ev.Str("ttl_asked", asked.String())
+		}
 		if req.RatePPS > 0 {
 			ev = ev.Uint64("rate_pps", req.RatePPS)
 		}
@@ -331,7 +355,14 @@ func (c *control) change(w http.ResponseWriter, r *http.Request, block bool) {
 		return
 	}
 	ev.Msg("operator " + op)
-	writeJSON(w, map[string]string{"result": op + "ed " + target})
+	result := op + "ed " + target
+	switch {
+	case block && req.Permanent:
+		result += " permanently (until unblocked)"
+	case block && ttl != asked:
+		result += fmt.Sprintf(" for %s: --ttl %s capped by bans.max_ttl (--permanent to block for good)", ttl, asked)
+	}
+	writeJSON(w, map[string]string{"result": result})
 }
 
 func writeJSON(w http.ResponseWriter, v any) {

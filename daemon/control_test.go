@@ -2,10 +2,13 @@ package daemon
 
 import (
 	"bufio"
+	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
 	"net"
 	"net/http"
+	"net/netip"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -63,6 +66,56 @@ func socketClient(sock string, timeout time.Duration) *http.Client {
 			return (&net.Dialer{}).DialContext(ctx, "unix", sock)
 		},
 	}}
+}
+
+func post(t *testing.T, sock string, req BlockRequest) (int, map[string]string) {
+	t.Helper()
+	b, _ := json.Marshal(req)
+	resp, err := socketClient(sock, 5*time.Second).Post("http://floodguard/v1/block", "application/json", bytes.NewReader(b))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var out map[string]string
+	json.NewDecoder(resp.Body).Decode(&out)
+	return resp.StatusCode, out
+}
+
+// TestControlBlockTTL: a manual block lasts at most bans.max_ttl unless
+// asked to be permanent.
+func TestControlBlockTTL(t *testing.T) {
+	eng, sock := testControl(t)
+	maxTTL := eng.Config().Bans.MaxTTL.D()
+	ttlOf := func(cidr string) time.Duration {
+		for _, b := range eng.Bans() {
+			if b.Prefix == netip.MustParsePrefix(cidr) {
+				return b.TTL
+			}
+		}
+		t.Fatalf("%s not blocked: %v", cidr, eng.Bans())
+		return 0
+	}
+	if code, out := post(t, sock, BlockRequest{CIDR: "198.19.7.0/24", TTL: "100h"}); code != http.StatusOK || !strings.Contains(out["result"], "max_ttl") {
+		t.Fatalf("block --ttl 100h: %d %v, want it done saying it was capped by bans.max_ttl", code, out)
+	}
+	if got := ttlOf("198.19.7.0/24"); got != maxTTL {
+		t.Errorf("block --ttl 100h lasts %v, want bans.max_ttl %v", got, maxTTL)
+	}
+	if code, out := post(t, sock, BlockRequest{CIDR: "198.19.8.0/24", TTL: "10m"}); code != http.StatusOK || strings.Contains(out["result"], "max_ttl") {
+		t.Fatalf("block --ttl 10m: %d %v", code, out)
+	}
+	if got := ttlOf("198.19.8.0/24"); got != 10*time.Minute {
+		t.Errorf("block --ttl 10m lasts %v", got)
+	}
+	if code, out := post(t, sock, BlockRequest{CIDR: "198.19.9.0/24", Permanent: true}); code != http.StatusOK {
+		t.Fatalf("block --permanent: %d %v", code, out)
+	}
+	if got := ttlOf("198.19.9.0/24"); got != PermanentTTL {
+		t.Errorf("block --permanent lasts %v, want %v", got, PermanentTTL)
+	}
+	if code, out := post(t, sock, BlockRequest{CIDR: "198.19.10.0/24", TTL: "5m", Permanent: true}); code != http.StatusBadRequest {
+		t.Errorf("block with a ttl and permanent: %d %v, want 400", code, out)
+	}
 }
 
 // TestControlServerLimits: a client cannot hold the control socket with an

@@ -51,11 +51,20 @@ func TestBlockSignatureRequest(t *testing.T) {
 			t.Errorf("%v: sent match %s rate %d cidr %q", tc.args, b, req.RatePPS, req.CIDR)
 		}
 	}
+	// --permanent: no TTL sent; with --ttl it is a usage error.
+	var stdout, stderr bytes.Buffer
+	if code := run(env{stdout: &stdout, stderr: &stderr}, []string{"block", "198.19.0.0/16", "--permanent", "--socket", sock}); code != 0 {
+		t.Fatalf("block --permanent: exit %d: %s", code, stderr.String())
+	}
+	if req := <-got; !req.Permanent || req.TTL != "" || req.CIDR != "198.19.0.0/16" {
+		t.Errorf("block --permanent sent %+v", req)
+	}
 	for _, bad := range [][]string{
-		{"block", "--sport", "123"},                         // ports need a protocol
-		{"block", "--proto", "udp", "--sport", "9-3"},       // bad range
-		{"block", "198.19.0.1", "--rate", "100"},            // a rate needs a signature
-		{"block", "--proto", "udp", "--flags", "0x02/0x12"}, // flags need tcp
+		{"block", "198.19.0.1", "--permanent", "--ttl", "5m"}, // one or the other
+		{"block", "--sport", "123"},                           // ports need a protocol
+		{"block", "--proto", "udp", "--sport", "9-3"},         // bad range
+		{"block", "198.19.0.1", "--rate", "100"},              // a rate needs a signature
+		{"block", "--proto", "udp", "--flags", "0x02/0x12"},   // flags need tcp
 		{"block"},
 	} {
 		var stdout, stderr bytes.Buffer

@@ -30,8 +30,11 @@ type ctlFlags struct {
 	socket string
 	output string
 	ttl    time.Duration
-	args   []string
-	paths  config.Paths
+	// ttlSet: --ttl was given; permanent: --permanent was.
+	ttlSet    bool
+	permanent bool
+	args      []string
+	paths     config.Paths
 }
 
 func parseCtlFlags(e env, name, usage string, withTTL bool, args []string, extra ...func(*flag.FlagSet)) (ctlFlags, error) {
@@ -42,7 +45,8 @@ func parseCtlFlags(e env, name, usage string, withTTL bool, args []string, extra
 	fs.StringVar(&f.socket, "socket", "", "control socket `path` (default: RUNTIME_DIR/"+daemon.SocketName+")")
 	fs.StringVar(&f.output, "o", "table", "output `format`: table or json")
 	if withTTL {
-		fs.DurationVar(&f.ttl, "ttl", time.Hour, "how long the block lasts")
+		fs.DurationVar(&f.ttl, "ttl", time.Hour, "how long the block lasts (at most the config's bans.max_ttl)")
+		fs.BoolVar(&f.permanent, "permanent", false, "block until unblocked, past bans.max_ttl (not with --ttl)")
 	}
 	for _, x := range extra {
 		x(fs)
@@ -60,6 +64,7 @@ func parseCtlFlags(e env, name, usage string, withTTL bool, args []string, extra
 			}
 			return f, usageError("%v", err)
 		}
+		fs.Visit(func(fl *flag.Flag) { f.ttlSet = f.ttlSet || fl.Name == "ttl" })
 		if fs.NArg() == 0 {
 			break
 		}
@@ -201,8 +206,11 @@ func runBans(e env, args []string) error {
 	fmt.Fprintf(tw, "TARGET\tORIGIN\tSCOPE\tTIME LEFT\tDROPPED PKTS\tDROPPED BYTES\n")
 	for _, b := range bans {
 		left := b.TimeLeft.Round(time.Second).String()
-		if b.TimeLeft <= 0 {
+		switch {
+		case b.TimeLeft <= 0:
 			left = "expired"
+		case b.TimeLeft > daemon.PermanentTTL-365*24*time.Hour:
+			left = "permanent"
 		}
 		if b.DryRun {
 			left = "dry run"
@@ -222,7 +230,11 @@ func runUnblock(e env, args []string) error { return runChange(e, "unblock", arg
 
 func runChange(e env, op string, args []string) error {
 	var mf matchFlags
-	f, err := parseCtlFlags(e, op, "[CIDR] [--proto P --sport N --dport N --len LO-HI --flags V/M --frag K --dst CIDR --rate PPS]", op == "block", args, mf.register)
+	usage := "[CIDR] [--proto P --sport N --dport N --len LO-HI --flags V/M --frag K --dst CIDR --rate PPS]"
+	if op == "block" {
+		usage += " [--ttl D | --permanent]"
+	}
+	f, err := parseCtlFlags(e, op, usage, op == "block", args, mf.register)
 	if errors.Is(err, flag.ErrHelp) {
 		return nil
 	}
@@ -257,7 +269,12 @@ func runChange(e env, op string, args []string) error {
 	} else if mf.rate > 0 {
 		return usageError("--rate needs a signature (--proto ...): a source ban drops everything")
 	}
-	if op == "block" {
+	switch {
+	case op == "block" && f.permanent && f.ttlSet:
+		return usageError("--permanent and --ttl: give one")
+	case op == "block" && f.permanent:
+		req.Permanent = true
+	case op == "block":
 		req.TTL = f.ttl.String()
 	}
 	var res map[string]string
