@@ -13,9 +13,10 @@ export FLOODGUARD_PCAP_CORPUS ?= $(CORPUS)
 # xdp-tools (xdp-filter) for the benchmarks that compare against them;
 # prometheus (promtool) to check the metrics and alert rules,
 # prometheus-alertmanager for the paging test against a real Alertmanager,
-# chromium to render the replay report, tmux to drive `floodguard top`.
+# chromium to render the replay report, tmux to drive `floodguard top`;
+# systemd (systemd-analyze) and strace to check the unit's sandbox.
 APT_PACKAGES := clang llvm libbpf-dev bpftool iproute2 tcpdump xdp-tools hping3 \
-	prometheus prometheus-alertmanager chromium tmux
+	prometheus prometheus-alertmanager chromium tmux systemd strace
 # What the live demo needs: namespaces and an hping3 flood.
 DEMO_PACKAGES := iproute2 hping3
 

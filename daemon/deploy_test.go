@@ -216,3 +216,38 @@ func strconvQuote(s string) string {
 	b, _ := json.Marshal(s)
 	return string(b)
 }
+
+// TestDeployUnit: the systemd unit carries the sandboxing floodguard is
+// known to run under (the system calls the daemon makes are checked
+// against its filter by TestE2EUnitSyscallFilter) and passes
+// `systemd-analyze verify`.
+func TestDeployUnit(t *testing.T) {
+	const unit = "../deploy/floodguard.service"
+	data, err := os.ReadFile(unit)
+	if err != nil {
+		t.Fatal(err)
+	}
+	lines := strings.Split(string(data), "\n")
+	for _, want := range []string{
+		"ProtectSystem=strict", "ReadWritePaths=/sys/fs/bpf", "NoNewPrivileges=yes",
+		"ProtectKernelTunables=yes", "ProtectProc=invisible", "PrivateMounts=yes",
+		"SystemCallFilter=@system-service bpf", "SystemCallErrorNumber=EPERM", "SystemCallArchitectures=native",
+	} {
+		if !slices.Contains(lines, want) {
+			t.Errorf("%s lacks %s", unit, want)
+		}
+	}
+	analyze, err := exec.LookPath("systemd-analyze")
+	if err != nil {
+		privtest.SkipOrFail(t, "systemd-analyze not installed (apt-get install systemd): %v", err)
+	}
+	// verify wants ExecStart's program to exist: a copy runs /bin/true.
+	dir := t.TempDir()
+	copied := strings.Replace(string(data), "ExecStart=/usr/local/bin/floodguard", "ExecStart=/bin/true", 1)
+	if err := os.WriteFile(filepath.Join(dir, "floodguard.service"), []byte(copied), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if out, err := exec.Command(analyze, "verify", filepath.Join(dir, "floodguard.service")).CombinedOutput(); err != nil || len(out) > 0 {
+		t.Errorf("systemd-analyze verify: %v\n%s", err, out)
+	}
+}
