@@ -324,6 +324,26 @@ func (d *daemon) adoptKernelRules() {
 		}
 		d.log.Info().Str("event", "rule_adopted").Str("target", r.Prefix.String()).Str("time_left", r.TimeLeft.Round(time.Second).String()).Msg("adopted kernel rule")
 	}
+	d.adoptKernelSignatures(now)
+}
+
+// adoptKernelSignatures hands the engine the signature rules an earlier
+// run left in the kernel, still in force, so they are renewed or lifted
+// as their traffic goes on or stops rather than left to expire blind.
+func (d *daemon) adoptKernelSignatures(now time.Time) {
+	sigs, err := d.x.Signatures()
+	if err != nil {
+		d.log.Warn().Err(err).Msg("list kernel signature rules")
+		return
+	}
+	for _, s := range sigs {
+		if s.TimeLeft <= 0 {
+			continue
+		}
+		d.eng.AdoptSignature(detector.SignatureRule{Match: s.Match, RatePPS: s.RatePPS, TTL: s.TimeLeft, Expires: now.Add(s.TimeLeft)})
+		d.log.Info().Str("event", "rule_adopted").Str("scope", "signature").Str("target", s.Match.String()).
+			Str("time_left", s.TimeLeft.Round(time.Second).String()).Msg("adopted kernel signature rule")
+	}
 }
 
 // logWarm says once when the warm-up is over (at the first tick if the

@@ -325,3 +325,15 @@ func compareAddr(a, b Addr) int {
 	}
 	return 0
 }
+
+// AdoptSignature takes over a signature rule found in the data plane at
+// start (left by an earlier run: the snapshot does not hold signature
+// rules). The detector treats it as its own: renewed while its traffic
+// holds, lifted otherwise.
+func (e *Engine) AdoptSignature(r SignatureRule) {
+	if e.sig.book.find(r.Match) >= 0 {
+		return
+	}
+	e.sig.book.list = append(e.sig.book.list, ActiveSignature{SignatureRule: r, Manual: r.Origin == OriginOperator,
+		HoldPPS: e.cfg.Aggregate.FloorPPS / 10})
+}

@@ -343,3 +343,23 @@ func TestMatchJSONRoundTrip(t *testing.T) {
 		}
 	}
 }
+
+// TestAdoptSignature: a rule left in the kernel by an earlier run is taken
+// over and lifted at its expiry when its traffic has stopped.
+func TestAdoptSignature(t *testing.T) {
+	w := newSigWorld(t)
+	m := Match{Proto: 17, SrcPort: Range{Lo: 123, Hi: 123}}
+	w.enf.sigs[m] = SignatureRule{Match: m, Expires: w.start.Add(3 * time.Second)}
+	w.eng.AdoptSignature(SignatureRule{Match: m, TTL: 3 * time.Second, Expires: w.start.Add(3 * time.Second)})
+	w.eng.AdoptSignature(SignatureRule{Match: m, TTL: 3 * time.Second, Expires: w.start.Add(3 * time.Second)})
+	if got := w.eng.Signatures(); len(got) != 1 || got[0].Manual {
+		t.Fatalf("adopted: %+v", got)
+	}
+	var unbans []Event
+	for range 4 {
+		unbans = append(unbans, find(w.step(served()...), Unban, ScopeSignature)...)
+	}
+	if len(unbans) != 1 || len(w.enf.sigs) != 0 {
+		t.Fatalf("adopted rule not lifted at expiry: %v, %d left", unbans, len(w.enf.sigs))
+	}
+}
