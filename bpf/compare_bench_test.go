@@ -119,7 +119,8 @@ var xdpVariants = []struct {
 	{"nosource", "parse + fg_stats only, no per-source entry (not usable: shows the per-source share)", []string{"pass"}},
 	{"noprefixhit", "no prefix-rule hit counting (LPM lookup + 2 atomics per dropped frame)", []string{"drop-prefix"}},
 	{"nodropcount", "no dropped packets/bytes counters (per source and global; not usable: shows their share)", []string{"drop-exact"}},
-	{"mcpuv3", "unpatched, built with -mcpu=v3 (bpf2go builds with -mcpu=v1)", allPaths},
+	{"nofeatures", "no feature counting (ports, lengths, destinations; not usable: shows their share)", allPaths},
+	{"base", "the program before signature rules and features (BASE commit's floodguard.c, built as then)", allPaths},
 }
 
 var allPaths = []string{"pass", "pass-rules", "drop-exact", "drop-prefix"}
@@ -128,15 +129,26 @@ var allPaths = []string{"pass", "pass-rules", "drop-exact", "drop-prefix"}
 // rules installed; with a variant's spec, it then loads that program on the
 // loader's maps instead. Close the returned XDP (and program) when done.
 func loadFloodguardCase(variant *ebpf.CollectionSpec, rules []string) (*ebpf.Program, func(), error) {
+	return loadFloodguardSetup(variant, func(x *XDP) error {
+		for _, r := range rules {
+			if err := x.AddRule(netip.MustParsePrefix(r), time.Hour); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+}
+
+// loadFloodguardSetup is loadFloodguardCase with any setup of the loaded
+// maps (rules, signature rules) before the variant is loaded on them.
+func loadFloodguardSetup(variant *ebpf.CollectionSpec, setup func(*XDP) error) (*ebpf.Program, func(), error) {
 	x, err := Load(Options{MaxSources: 1024, MaxRules: 1024})
 	if err != nil {
 		return nil, nil, err
 	}
-	for _, r := range rules {
-		if err := x.AddRule(netip.MustParsePrefix(r), time.Hour); err != nil {
-			x.Close()
-			return nil, nil, err
-		}
+	if err := setup(x); err != nil {
+		x.Close()
+		return nil, nil, err
 	}
 	if variant == nil {
 		return x.Program(), func() { x.Close() }, nil
@@ -145,9 +157,18 @@ func loadFloodguardCase(variant *ebpf.CollectionSpec, rules []string) (*ebpf.Pro
 	replace := make(map[string]*ebpf.Map)
 	for name, m := range x.mapsByName() {
 		ms, ok := spec.Maps[name]
+		if !ok && name != mapSources && name != mapStats && name != mapBSS {
+			// An older program (the base commit's, say) without this
+			// map: it runs on the maps it has.
+			continue
+		}
 		if !ok {
 			x.Close()
 			return nil, nil, fmt.Errorf("no map %s", name)
+		}
+		if ms.Type != (*m).Type() || ms.ValueSize != (*m).ValueSize() {
+			// A variant with another layout of this map gets its own.
+			continue
 		}
 		ms.MaxEntries = (*m).MaxEntries()
 		replace[name] = *m
@@ -323,43 +344,8 @@ func BenchmarkXDPCompare(b *testing.B) {
 		c.kernel, c.cpu, c.wall = map[int][]float64{}, map[int][]float64{}, map[int][]float64{}
 	}
 	cpu := pinBenchCPU(b)
-
 	for b.Loop() {
-		// Round -1 warms up and is discarded. Each round starts at a
-		// different place in the list, so no program always follows the
-		// same one.
-		for r := -1; r < rounds; r++ {
-			off := 0
-			if r > 0 {
-				off = r * len(cases) / rounds
-			}
-			for i := range cases {
-				c := cases[(i+off)%len(cases)]
-				prog, closeProg, err := c.load()
-				if err != nil {
-					b.Fatalf("load %s: %v", c.key, err)
-				}
-				for _, size := range c.sizes {
-					start, startCPU := time.Now(), threadCPUTime(b)
-					ret, per, err := prog.Benchmark(frames[size], repeat, nil)
-					cpuNs, wall := threadCPUTime(b)-startCPU, time.Since(start)
-					if err != nil {
-						closeProg()
-						b.Fatalf("%s on %d bytes: %v", c.key, size, err)
-					}
-					if ret != c.want {
-						closeProg()
-						b.Fatalf("%s on %d bytes: action %d, want %d", c.key, size, ret, c.want)
-					}
-					if r >= 0 {
-						c.kernel[size] = append(c.kernel[size], float64(per.Nanoseconds()))
-						c.cpu[size] = append(c.cpu[size], float64(cpuNs)/float64(repeat))
-						c.wall[size] = append(c.wall[size], float64(wall.Nanoseconds())/float64(repeat))
-					}
-				}
-				closeProg()
-			}
-		}
+		measureCases(b, cases, frames, rounds, repeat)
 	}
 
 	byKey := map[string]*xdpCase{}
@@ -467,6 +453,45 @@ func BenchmarkXDPCompare(b *testing.B) {
 	}
 }
 
+// measureCases runs every case on its frame sizes for rounds rounds (after
+// a discarded warm-up round), each loading every program afresh, starting
+// at a different case each round so that no program always follows the
+// same one, and records the samples in the cases.
+func measureCases(b *testing.B, cases []*xdpCase, frames map[int][]byte, rounds, repeat int) {
+	for r := -1; r < rounds; r++ {
+		off := 0
+		if r > 0 {
+			off = r * len(cases) / rounds
+		}
+		for i := range cases {
+			c := cases[(i+off)%len(cases)]
+			prog, closeProg, err := c.load()
+			if err != nil {
+				b.Fatalf("load %s: %v", c.key, err)
+			}
+			for _, size := range c.sizes {
+				start, startCPU := time.Now(), threadCPUTime(b)
+				ret, per, err := prog.Benchmark(frames[size], repeat, nil)
+				cpuNs, wall := threadCPUTime(b)-startCPU, time.Since(start)
+				if err != nil {
+					closeProg()
+					b.Fatalf("%s on %d bytes: %v", c.key, size, err)
+				}
+				if ret != c.want {
+					closeProg()
+					b.Fatalf("%s on %d bytes: action %d, want %d", c.key, size, ret, c.want)
+				}
+				if r >= 0 {
+					c.kernel[size] = append(c.kernel[size], float64(per.Nanoseconds()))
+					c.cpu[size] = append(c.cpu[size], float64(cpuNs)/float64(repeat))
+					c.wall[size] = append(c.wall[size], float64(wall.Nanoseconds())/float64(repeat))
+				}
+			}
+			closeProg()
+		}
+	}
+}
+
 func mustPossibleCPU(tb testing.TB) int {
 	tb.Helper()
 	n, err := ebpf.PossibleCPU()
@@ -484,7 +509,9 @@ func mustPossibleCPU(tb testing.TB) int {
 func BenchmarkMapMemory(b *testing.B) {
 	x := loadTest(b, Options{MaxSources: DefaultMaxSources, MaxRules: DefaultMaxRules})
 	ncpu := mustPossibleCPU(b)
-	names := []string{mapSources, mapStats, mapExact, mapPrefix4, mapPrefix6, mapBSS}
+	names := []string{mapSources, mapStats, mapExact, mapPrefix4, mapPrefix6, mapBSS,
+		mapSigRules, mapSigIndex, mapSigStats, mapSigScratch, mapExempt,
+		mapFeatPorts, mapFeatTouched, mapFeat, mapFeatDsts}
 	byName := x.mapsByName()
 	var sb strings.Builder
 	for b.Loop() {

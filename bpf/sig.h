@@ -143,7 +143,7 @@ static __always_inline bool sig_exhausted(struct fg_sig_rule *r, __u64 now)
  * A global (not inlined) function: the verifier checks it once, not once
  * for each of the many states in which the main program reaches it. (The
  * candidate checks are inlined here: making them global functions too
- * verifies faster but costs a call per candidate, ~2.5 ns each.)
+ * verifies faster but costs a call per candidate.)
  */
 __attribute__((noinline)) int sig_verdict(const struct fg_pkt *pkt, __u32 flags, __u64 now,
 					  __u64 len)
