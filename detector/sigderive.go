@@ -32,8 +32,12 @@ type sigState struct {
 	services map[Addr]serviceSeen
 	// cands is the derivation's scratch list.
 	cands []sigCandidate
-	// portRate is this tick's rate per port, found by kind and port.
-	portRate [NumPortKinds]map[uint16]float64
+	// portRate is this tick's rate per port, by kind and port (dense: a
+	// flood from random ports touches tens of thousands a tick, which a
+	// map made the replay's slowest part), and touched lists the ports
+	// set this tick, to reset and to walk.
+	portRate [NumPortKinds][]float64
+	touched  [NumPortKinds][]uint16
 }
 
 type portBase struct {
@@ -45,7 +49,7 @@ func newSigState() sigState {
 	s := sigState{services: map[Addr]serviceSeen{}}
 	for k := range s.ports {
 		s.ports[k] = make([]portBase, 1<<16)
-		s.portRate[k] = map[uint16]float64{}
+		s.portRate[k] = make([]float64, 1<<16)
 	}
 	return s
 }
@@ -63,13 +67,21 @@ func classesOf(k PortKind) []Class {
 func (e *Engine) tickFeatures(t *Tick) {
 	s := &e.sig
 	for k := range s.portRate {
-		clear(s.portRate[k])
+		for _, p := range s.touched[k] {
+			s.portRate[k][p] = 0
+		}
+		s.touched[k] = s.touched[k][:0]
 	}
 	for i := range t.Features.Ports {
 		pc := &t.Features.Ports[i]
-		if pc.Kind < NumPortKinds {
-			s.portRate[pc.Kind][pc.Port] += float64(pc.Packets) / e.scratch.secs
+		if pc.Kind >= NumPortKinds || pc.Packets == 0 {
+			continue
 		}
+		r := &s.portRate[pc.Kind][pc.Port]
+		if *r == 0 {
+			s.touched[pc.Kind] = append(s.touched[pc.Kind], pc.Port)
+		}
+		*r += float64(pc.Packets) / e.scratch.secs
 	}
 }
 
@@ -83,7 +95,8 @@ func (e *Engine) learnFeatures(t *Tick) {
 		if e.classAttacked(classesOf(k)...) {
 			continue
 		}
-		for port, r := range s.portRate[k] {
+		for _, port := range s.touched[k] {
+			r := s.portRate[k][port]
 			pb := &s.ports[k][port]
 			e.catchUpPort(pb)
 			pb.mean += e.alpha * (r - pb.mean)
@@ -104,7 +117,7 @@ func (e *Engine) learnFeatures(t *Tick) {
 // catchUpPort decays a port's baseline over the ticks it carried nothing.
 func (e *Engine) catchUpPort(pb *portBase) {
 	if gap := e.tick + 1 - pb.last; pb.last != 0 && gap > 1 {
-		pb.mean *= math.Pow(1-e.alpha, float64(gap-1))
+		pb.mean *= e.decay.pow(gap - 1)
 		pb.last = e.tick
 	}
 }
@@ -115,7 +128,7 @@ func (e *Engine) portBaseline(k PortKind, port uint16) float64 {
 		return 0
 	}
 	if gap := e.tick - pb.last; gap > 0 {
-		return pb.mean * math.Pow(1-e.alpha, float64(gap))
+		return pb.mean * e.decay.pow(gap)
 	}
 	return pb.mean
 }
@@ -316,7 +329,8 @@ func (e *Engine) sigCandidates(c Class, minCovered float64, only int) []sigCandi
 		if only >= 0 && int(k) != only {
 			continue
 		}
-		for port, r := range e.sig.portRate[k] {
+		for _, port := range e.sig.touched[k] {
+			r := e.sig.portRate[k][port]
 			base := e.portBaseline(k, port)
 			if r-base >= minCovered && r-base > 0 {
 				cands = append(cands, sigCandidate{m: portMatch(k, port, c), kind: k, rate: r, covered: r - base, base: base})
