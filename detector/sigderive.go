@@ -37,6 +37,7 @@ type sigState struct {
 	// map made the replay's slowest part), and touched lists the ports
 	// set this tick, to reset and to walk.
 	portRate [NumPortKinds][]float64
+	portBPS  [NumPortKinds][]float64
 	touched  [NumPortKinds][]uint16
 }
 
@@ -50,6 +51,7 @@ func newSigState() sigState {
 	for k := range s.ports {
 		s.ports[k] = make([]portBase, 1<<16)
 		s.portRate[k] = make([]float64, 1<<16)
+		s.portBPS[k] = make([]float64, 1<<16)
 	}
 	return s
 }
@@ -68,7 +70,7 @@ func (e *Engine) tickFeatures(t *Tick) {
 	s := &e.sig
 	for k := range s.portRate {
 		for _, p := range s.touched[k] {
-			s.portRate[k][p] = 0
+			s.portRate[k][p], s.portBPS[k][p] = 0, 0
 		}
 		s.touched[k] = s.touched[k][:0]
 	}
@@ -82,6 +84,7 @@ func (e *Engine) tickFeatures(t *Tick) {
 			s.touched[pc.Kind] = append(s.touched[pc.Kind], pc.Port)
 		}
 		*r += float64(pc.Packets) / e.scratch.secs
+		s.portBPS[pc.Kind][pc.Port] += float64(pc.Bytes) * 8 / e.scratch.secs
 	}
 }
 
@@ -402,7 +405,11 @@ func (e *Engine) installChosen(t *Tick, c Class, chosen []sigCandidate, excess f
 			if e.sig.exemptTruncated {
 				reason += "; some allowlisted or established sources could not be exempted (prefix too wide or exempt cap)"
 			}
-			if ok, why := e.installSignature(m, ratePPS, c.String(), hold, cd.rate, 0, cd.base, reason); !ok {
+			bps := 0.0
+			if k, port, ok := kindOf(&m); ok {
+				bps = e.sig.portBPS[k][port]
+			}
+			if ok, why := e.installSignature(m, ratePPS, c.String(), hold, cd.rate, bps, cd.base, reason); !ok {
 				notes = append(notes, fmt.Sprintf("signature %s not installed: %s", m.String(), why))
 				continue
 			}
