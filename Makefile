@@ -116,7 +116,7 @@ report-screenshot: build
 	$(call apt-install,chromium)
 	@mkdir -p $(OUT) docs
 	@./$(BIN) synth -out $(OUT) -seed 1 udp-reflection >/dev/null
-	@./$(BIN) replay -format jsonl -report $(OUT)/udp-reflection.html $(OUT)/udp-reflection.pcap >/dev/null
+	@./$(BIN) replay -o jsonl -report $(OUT)/udp-reflection.html $(OUT)/udp-reflection.pcap >/dev/null
 	@tmp=$$(mktemp -d) && trap 'rm -rf "$$tmp"' EXIT && \
 	chromium --headless --disable-gpu --no-sandbox --user-data-dir="$$tmp" --hide-scrollbars \
 		--window-size=1280,900 --screenshot=docs/report.png "file://$(abspath $(OUT))/udp-reflection.html" 2>/dev/null

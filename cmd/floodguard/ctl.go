@@ -39,9 +39,8 @@ type ctlFlags struct {
 
 func parseCtlFlags(e env, name, usage string, withTTL bool, args []string, extra ...func(*flag.FlagSet)) (ctlFlags, error) {
 	var f ctlFlags
-	fs := flag.NewFlagSet(name, flag.ContinueOnError)
-	fs.SetOutput(e.stderr)
-	fs.StringVar(&f.config, "config", "", "YAML config `file` (to find the runtime and pin directories)")
+	fs := newFlagSet(e, name, "[flags] "+usage)
+	fs.StringVar(&f.config, "config", "", "YAML config `file` (to find the runtime and pin directories; default: "+config.DefaultPath+" when it exists)")
 	fs.StringVar(&f.socket, "socket", "", "control socket `path` (default: RUNTIME_DIR/"+daemon.SocketName+")")
 	fs.StringVar(&f.output, "o", "table", "output `format`: table or json")
 	if withTTL {
@@ -49,28 +48,17 @@ func parseCtlFlags(e env, name, usage string, withTTL bool, args []string, extra
 		fs.BoolVar(&f.permanent, "permanent", false, "block until unblocked, past bans.max_ttl (not with --ttl)")
 	}
 	for _, x := range extra {
-		x(fs)
-	}
-	fs.Usage = func() {
-		fmt.Fprintf(e.stderr, "usage: floodguard %s [flags] %s\n", name, usage)
-		fs.PrintDefaults()
+		x(fs.FlagSet)
 	}
 	// Flags may come before or after the CIDR (`block 198.19.7.0/24
-	// --ttl 30m` reads naturally), so parse again after each positional.
-	for {
-		if err := fs.Parse(args); err != nil {
-			if errors.Is(err, flag.ErrHelp) {
-				return f, err
-			}
-			return f, usageError("%v", err)
-		}
-		fs.Visit(func(fl *flag.Flag) { f.ttlSet = f.ttlSet || fl.Name == "ttl" })
-		if fs.NArg() == 0 {
-			break
-		}
-		f.args = append(f.args, fs.Arg(0))
-		args = fs.Args()[1:]
+	// --ttl 30m` reads naturally).
+	pos, err := fs.parse(args)
+	if err != nil {
+		return f, err
 	}
+	f.args = pos
+	fs.Visit(func(fl *flag.Flag) { f.ttlSet = f.ttlSet || fl.Name == "ttl" })
+	f.config = operatorConfig(f.config)
 	if f.output != "table" && f.output != "json" {
 		return f, usageError("-o %q: want table or json", f.output)
 	}
@@ -86,7 +74,7 @@ func parseCtlFlags(e env, name, usage string, withTTL bool, args []string, extra
 }
 
 // errDaemonDown means nothing answers on the control socket.
-var errDaemonDown = errors.New("floodguard is not running")
+var errDaemonDown = errors.New("the daemon is not running")
 
 // errNotRoot means the control socket refused a user other than root.
 var errNotRoot = errors.New("operator commands need root")
@@ -126,7 +114,7 @@ func callWith(ctx context.Context, client *http.Client, socket, method, path str
 	case errors.Is(err, syscall.EACCES) || errors.Is(err, os.ErrPermission):
 		return fmt.Errorf("%s: permission denied: %w", socket, errNotRoot)
 	case errors.Is(err, syscall.ENOENT) || errors.Is(err, syscall.ECONNREFUSED):
-		return fmt.Errorf("%w (no daemon on %s)", errDaemonDown, socket)
+		return fmt.Errorf("%w (nothing answers on %s)", errDaemonDown, socket)
 	case err != nil:
 		return fmt.Errorf("talk to floodguard on %s: %w", socket, err)
 	}
@@ -134,7 +122,7 @@ func callWith(ctx context.Context, client *http.Client, socket, method, path str
 	if resp.StatusCode != http.StatusOK {
 		var e struct{ Error string }
 		json.NewDecoder(resp.Body).Decode(&e)
-		return fmt.Errorf("floodguard: %s", e.Error)
+		return fmt.Errorf("the daemon refused: %s", e.Error)
 	}
 	if err := json.NewDecoder(resp.Body).Decode(out); err != nil {
 		return fmt.Errorf("read answer: %w", err)
@@ -156,8 +144,14 @@ func runStatus(e env, args []string) error {
 	if err != nil {
 		return err
 	}
+	if len(f.args) > 0 {
+		return usageError("unexpected arguments %v", f.args)
+	}
 	var s daemon.Status
-	if err := call(f.socket, "GET", "/v1/status", nil, &s); err != nil {
+	if err := call(f.socket, "GET", "/v1/status", nil, &s); errors.Is(err, errDaemonDown) {
+		// Exit status 3, as `systemctl status` has for a unit not running.
+		return &exitError{code: 3, err: err}
+	} else if err != nil {
 		return err
 	}
 	if f.output == "json" {
@@ -187,6 +181,9 @@ func runBans(e env, args []string) error {
 	}
 	if err != nil {
 		return err
+	}
+	if len(f.args) > 0 {
+		return usageError("unexpected arguments %v", f.args)
 	}
 	var bans []daemon.Ban
 	err = call(f.socket, "GET", "/v1/bans", nil, &bans)

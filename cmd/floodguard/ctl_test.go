@@ -37,7 +37,7 @@ func TestCtlDaemonDown(t *testing.T) {
 		t.Fatalf("block with no daemon: exit %d, %q", code, stderr.String())
 	}
 	code = run(env{stdout: &stdout, stderr: &stderr}, []string{"status", "--socket", sock})
-	if code != 1 || !strings.Contains(stderr.String(), "not running") {
+	if code != 3 || !strings.Contains(stderr.String(), "not running") {
 		t.Fatalf("status with no daemon: exit %d, %q", code, stderr.String())
 	}
 }

@@ -20,7 +20,7 @@ func TestReplayCLIMatchesGolden(t *testing.T) {
 		{"real/pcpp__three_http_streams-mid-packet-truncated-by-corpus", "testdata/real/pcpp__three_http_streams-mid-packet-truncated-by-corpus.pcap", ""},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			args := []string{"replay", "-format", "jsonl", "--page"}
+			args := []string{"replay", "-o", "jsonl", "--page"}
 			if tc.config != "" {
 				args = append(args, "-config", tc.config)
 			}

@@ -13,9 +13,11 @@ package main
 
 import (
 	"errors"
+	"flag"
 	"fmt"
 	"io"
 	"os"
+	"strings"
 )
 
 // version is set at build time with -ldflags "-X main.version=…".
@@ -29,6 +31,9 @@ var errUsage = errors.New("usage")
 type env struct {
 	stdin          io.Reader
 	stdout, stderr io.Writer
+	// describe, when set, makes a command hand its flags to it and run
+	// nothing (the completions and the man page are built from them).
+	describe func(*flagSet)
 }
 
 type command struct {
@@ -48,10 +53,7 @@ func commands() []command {
 		{"unblock", "remove a drop rule", runUnblock},
 		{"page", "send a test page through every configured sink (page --test)", runPage},
 		{"demo", "the live demo in network namespaces (root; make demo)", runDemo},
-		{"version", "print the version", func(e env, _ []string) error {
-			_, err := fmt.Fprintln(e.stdout, "floodguard", version)
-			return err
-		}},
+		{"version", "print the version", runVersion},
 	}
 }
 
@@ -60,28 +62,43 @@ func main() {
 }
 
 // run dispatches to a subcommand and maps its error to an exit status:
-// 0 success, 1 runtime failure, 2 usage error.
+// 0 success (help asked for included), 1 runtime failure, 2 usage error,
+// or the status an *exitError carries.
 func run(e env, args []string) int {
-	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
+	if len(args) == 0 {
 		usage(e.stderr)
-		if len(args) == 0 {
-			return 2
-		}
+		return 2
+	}
+	switch args[0] {
+	case "-h", "-help", "--help":
+		usage(e.stdout)
 		return 0
+	case "help":
+		if len(args) == 1 {
+			usage(e.stdout)
+			return 0
+		}
+		return run(e, []string{args[1], "-h"})
+	case "-version", "--version":
+		args = []string{"version"}
 	}
 	for _, c := range commands() {
 		if c.name != args[0] {
 			continue
 		}
 		err := c.run(e, args[1:])
+		var ee *exitError
 		switch {
-		case err == nil:
+		case err == nil || errors.Is(err, flag.ErrHelp):
 			return 0
 		case errors.Is(err, errUsage):
-			fmt.Fprintf(e.stderr, "floodguard %s: %v\n", c.name, err)
+			fmt.Fprintf(e.stderr, "floodguard %s: %s\n", c.name, errorText(c.name, err))
 			return 2
+		case errors.As(err, &ee):
+			fmt.Fprintf(e.stderr, "floodguard %s: %s\n", c.name, errorText(c.name, err))
+			return ee.code
 		default:
-			fmt.Fprintf(e.stderr, "floodguard %s: %v\n", c.name, err)
+			fmt.Fprintf(e.stderr, "floodguard %s: %s\n", c.name, errorText(c.name, err))
 			return 1
 		}
 	}
@@ -90,16 +107,43 @@ func run(e env, args []string) int {
 	return 2
 }
 
+// errorText is err's message without a leading repeat of the command's
+// name: packages prefix their errors ("replay: ...", "synth NAME: ..."),
+// and the line already starts with "floodguard NAME: ".
+func errorText(name string, err error) string {
+	msg := err.Error()
+	for _, p := range []string{name + ": ", name + " "} {
+		if strings.HasPrefix(msg, p) {
+			return msg[len(p):]
+		}
+	}
+	return msg
+}
+
 func usage(w io.Writer) {
 	fmt.Fprintln(w, "usage: floodguard COMMAND [flags] [args]")
 	fmt.Fprintln(w, "\ncommands:")
 	for _, c := range commands() {
 		fmt.Fprintf(w, "  %-8s %s\n", c.name, c.summary)
 	}
-	fmt.Fprintln(w, "\nRun 'floodguard COMMAND -h' for a command's flags.")
+	fmt.Fprintln(w, "\nRun 'floodguard help COMMAND' (or 'floodguard COMMAND -h') for a command's flags;")
+	fmt.Fprintln(w, "flags may come before or after the arguments. 'floodguard --version' prints the version.")
 }
 
 // usageError wraps a message as a usage error.
 func usageError(format string, args ...any) error {
 	return fmt.Errorf("%w: %s", errUsage, fmt.Sprintf(format, args...))
+}
+
+func runVersion(e env, args []string) error {
+	fs := newFlagSet(e, "version", "", "Prints the version (git describe at build time); also floodguard --version.")
+	pos, err := fs.parse(args)
+	if err != nil {
+		return err
+	}
+	if len(pos) > 0 {
+		return usageError("unexpected arguments %v", pos)
+	}
+	_, err = fmt.Fprintln(e.stdout, "floodguard", version)
+	return err
 }

@@ -2,8 +2,6 @@ package main
 
 import (
 	"context"
-	"errors"
-	"flag"
 	"fmt"
 	"time"
 
@@ -17,22 +15,15 @@ import (
 // what each said. It checks routing keys, URLs and secrets before an
 // attack does.
 func runPage(e env, args []string) error {
-	fs := flag.NewFlagSet("page", flag.ContinueOnError)
-	fs.SetOutput(e.stderr)
+	fs := newFlagSet(e, "page", "--test [--config FILE]")
 	configPath := fs.String("config", config.DefaultPath, "YAML config `file` with the paging section")
 	test := fs.Bool("test", false, "send a test incident (trigger, then resolve) through every sink")
-	fs.Usage = func() {
-		fmt.Fprintln(e.stderr, "usage: floodguard page --test [--config FILE]")
-		fs.PrintDefaults()
+	pos, err := fs.parse(args)
+	if err != nil {
+		return err
 	}
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return nil
-		}
-		return usageError("%v", err)
-	}
-	if !*test || fs.NArg() > 0 {
-		return usageError("usage: floodguard page --test [--config FILE]")
+	if !*test || len(pos) > 0 {
+		return usageError("want: floodguard page --test [--config FILE]")
 	}
 	file, err := config.Load(*configPath)
 	if err != nil {

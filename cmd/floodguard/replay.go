@@ -35,34 +35,28 @@ type replayFlags struct {
 	verdicts string
 }
 
-func parseReplayFlags(args []string, stderr io.Writer) (replayFlags, error) {
+func parseReplayFlags(e env, args []string) (replayFlags, error) {
 	var f replayFlags
-	fs := flag.NewFlagSet("replay", flag.ContinueOnError)
-	fs.SetOutput(stderr)
+	fs := newFlagSet(e, "replay", "[flags] FILE... (- for standard input)")
 	fs.StringVar(&f.config, "config", "", "YAML config `file` (default: built-in defaults)")
 	fs.DurationVar(&f.tick, "tick", 0, "tick length, 100ms or more (default: the config's, 1s)")
 	fs.BoolVar(&f.dryRun, "dry-run", false, "decide and report bans but drop nothing")
-	fs.StringVar(&f.format, "format", "human", "output `format`: human or jsonl")
+	fs.StringVar(&f.format, "o", "human", "output `format`: human or jsonl")
+	fs.StringVar(&f.format, "format", "human", "deprecated alias of -o, kept for one release")
 	fs.BoolVar(&f.page, "page", false, "print the pages the daemon would have sent (incidents), with their timing")
 	fs.BoolVar(&f.sendPages, "send-pages", false, "with --page: also send them through the config's paging sinks")
 	fs.StringVar(&f.report, "report", "", "also write a self-contained HTML report of the replay to `file`")
 	fs.StringVar(&f.verdicts, "verdicts", "", "also write one byte per packet, in capture order, to `file`: D dropped by a rule, P passed, U undecodable")
-	fs.Usage = func() {
-		fmt.Fprintln(stderr, "usage: floodguard replay [flags] FILE... (- for standard input)")
-		fs.PrintDefaults()
+	files, err := fs.parse(args)
+	if err != nil {
+		return f, err
 	}
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return f, err
-		}
-		return f, usageError("%v", err)
-	}
-	f.files = fs.Args()
+	f.files = files
 	if len(f.files) == 0 {
 		return f, usageError("no capture files given")
 	}
 	if f.format != "human" && f.format != "jsonl" {
-		return f, usageError("-format %q: want human or jsonl", f.format)
+		return f, usageError("-o %q: want human or jsonl", f.format)
 	}
 	if f.sendPages && !f.page {
 		return f, usageError("--send-pages needs --page")
@@ -82,7 +76,7 @@ type replayOutput interface {
 }
 
 func runReplay(e env, args []string) error {
-	f, err := parseReplayFlags(args, e.stderr)
+	f, err := parseReplayFlags(e, args)
 	if errors.Is(err, flag.ErrHelp) {
 		return nil
 	}

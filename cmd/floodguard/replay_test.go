@@ -49,7 +49,7 @@ type jsonEvent struct {
 func replayJSONL(t *testing.T, args ...string) ([]jsonEvent, int, string) {
 	t.Helper()
 	var stdout, stderr bytes.Buffer
-	code := run(env{stdin: strings.NewReader(""), stdout: &stdout, stderr: &stderr}, append([]string{"replay", "-format", "jsonl"}, args...))
+	code := run(env{stdin: strings.NewReader(""), stdout: &stdout, stderr: &stderr}, append([]string{"replay", "-o", "jsonl"}, args...))
 	var evs []jsonEvent
 	for i, line := range strings.Split(strings.TrimSpace(stdout.String()), "\n") {
 		if line == "" {

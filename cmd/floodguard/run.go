@@ -2,8 +2,6 @@ package main
 
 import (
 	"context"
-	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"os"
@@ -18,25 +16,18 @@ import (
 )
 
 func runDaemon(e env, args []string) error {
-	fs := flag.NewFlagSet("run", flag.ContinueOnError)
-	fs.SetOutput(e.stderr)
+	fs := newFlagSet(e, "run", "--interface IFACE [--config FILE] [flags]")
 	iface := fs.String("interface", "", "network `interface` to protect (overrides daemon.interface)")
 	config := fs.String("config", "", "YAML config `file` (default: built-in defaults)")
 	detach := fs.Bool("detach-on-exit", false, "remove the XDP program and its rules on a clean stop")
 	logFormat := fs.String("log-format", "auto", "log `format`: auto (console on a terminal, else JSON), json or console")
 	metricsListen := fs.String("metrics-listen", "", "serve Prometheus metrics on `ADDR` (HOST:PORT, e.g. 127.0.0.1:9797; overrides daemon.metrics_listen)")
-	fs.Usage = func() {
-		fmt.Fprintln(e.stderr, "usage: floodguard run --interface IFACE [--config FILE] [flags]")
-		fs.PrintDefaults()
+	pos, err := fs.parse(args)
+	if err != nil {
+		return err
 	}
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return nil
-		}
-		return usageError("%v", err)
-	}
-	if fs.NArg() > 0 {
-		return usageError("unexpected arguments %v", fs.Args())
+	if len(pos) > 0 {
+		return usageError("unexpected arguments %v", pos)
 	}
 	log, err := newLogger(e.stderr, *logFormat)
 	if err != nil {

@@ -1,8 +1,6 @@
 package main
 
 import (
-	"errors"
-	"flag"
 	"fmt"
 	"strings"
 
@@ -10,8 +8,17 @@ import (
 )
 
 func runSynth(e env, args []string) error {
-	fs := flag.NewFlagSet("synth", flag.ContinueOnError)
-	fs.SetOutput(e.stderr)
+	names := func(ss []synth.Scenario) string {
+		var n []string
+		for _, s := range ss {
+			n = append(n, string(s))
+		}
+		return strings.Join(n, ", ")
+	}
+	fs := newFlagSet(e, "synth", "[flags] SCENARIO... | all",
+		"scenarios: "+names(synth.Scenarios())+", bench",
+		"signature scenarios: "+names(synth.SignatureScenarios()),
+		"'all' is every scenario but bench")
 	out := fs.String("out", ".", "output `directory` for SCENARIO.pcap and SCENARIO.labels.json")
 	seed := fs.Int64("seed", 1, "random seed; equal seeds give identical files")
 	scale := fs.Float64("scale", 1, "capture size factor (0 < scale ≤ 4); durations keep a 60 s warm-up")
@@ -21,25 +28,11 @@ func runSynth(e env, args []string) error {
 	packets := fs.Int("packets", synth.DefaultBenchPackets, "packets in the bench scenario")
 	port := fs.Uint("reflection-port", 53, "UDP source port of the reflectors in udp-reflection")
 	botnetPort := fs.Uint("botnet-port", 443, "UDP destination port of the bots in udp-botnet (the QUIC visitors stay on 443)")
-	fs.Usage = func() {
-		names := func(ss []synth.Scenario) string {
-			var n []string
-			for _, s := range ss {
-				n = append(n, string(s))
-			}
-			return strings.Join(n, ", ")
-		}
-		fmt.Fprintf(e.stderr, "usage: floodguard synth [flags] SCENARIO... | all\nscenarios: %s, bench\nsignature scenarios: %s\n'all' is every scenario but bench\n",
-			names(synth.Scenarios()), names(synth.SignatureScenarios()))
-		fs.PrintDefaults()
+	pos, err := fs.parse(args)
+	if err != nil {
+		return err
 	}
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return nil
-		}
-		return usageError("%v", err)
-	}
-	if fs.NArg() == 0 {
+	if len(pos) == 0 {
 		return usageError("no scenario given (try 'all')")
 	}
 	if *port == 0 || *port > 65535 {
@@ -49,7 +42,7 @@ func runSynth(e env, args []string) error {
 		return usageError("-botnet-port %d: want 1..65535", *botnetPort)
 	}
 	var scenarios []synth.Scenario
-	for _, a := range fs.Args() {
+	for _, a := range pos {
 		if a == "all" {
 			scenarios = append(scenarios, synth.Scenarios()...)
 			scenarios = append(scenarios, synth.SignatureScenarios()...)
@@ -61,7 +54,7 @@ func runSynth(e env, args []string) error {
 	for _, s := range scenarios {
 		pcap, labels, err := synth.WriteFiles(*out, s, opt)
 		if err != nil {
-			return fmt.Errorf("synth %s: %w", s, err)
+			return err // it names the scenario
 		}
 		fmt.Fprintf(e.stdout, "%s\t%s\n", pcap, labels)
 	}

@@ -37,27 +37,21 @@ type topFlags struct {
 func parseTopFlags(e env, args []string) (topFlags, error) {
 	var f topFlags
 	var configPath string
-	fs := flag.NewFlagSet("top", flag.ContinueOnError)
-	fs.SetOutput(e.stderr)
-	fs.StringVar(&configPath, "config", "", "YAML config `file` (to find the runtime directory)")
+	fs := newFlagSet(e, "top", "[flags]",
+		"A live view of the running daemon, refreshed every tick; q or Ctrl-C quits.",
+		"Not on a terminal (or with -plain, -n or -o json) it prints a plain view every tick.")
+	fs.StringVar(&configPath, "config", "", "YAML config `file` (to find the runtime directory; default: "+config.DefaultPath+" when it exists)")
 	fs.StringVar(&f.socket, "socket", "", "control socket `path` (default: RUNTIME_DIR/"+daemon.SocketName+")")
 	fs.IntVar(&f.count, "n", 0, "plain output: print `COUNT` views, then exit (0: until interrupted)")
 	fs.DurationVar(&f.interval, "interval", 0, "at most one view per `duration` (0: every tick)")
 	fs.StringVar(&f.output, "o", "text", "plain output `format`: text, or json (one object a line)")
 	fs.BoolVar(&f.plain, "plain", false, "plain periodic output even on a terminal")
-	fs.Usage = func() {
-		fmt.Fprintln(e.stderr, "usage: floodguard top [flags]")
-		fmt.Fprintln(e.stderr, "\nA live view of the running daemon, refreshed every tick; q or Ctrl-C quits.\nNot on a terminal (or with -plain, -n or -o json) it prints a plain view every tick.")
-		fs.PrintDefaults()
+	pos, err := fs.parse(args)
+	if err != nil {
+		return f, err
 	}
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return f, err
-		}
-		return f, usageError("%v", err)
-	}
-	if fs.NArg() > 0 {
-		return f, usageError("unexpected argument %q", fs.Arg(0))
+	if len(pos) > 0 {
+		return f, usageError("unexpected argument %q", pos[0])
 	}
 	if f.output != "text" && f.output != "json" {
 		return f, usageError("-o %q: want text or json", f.output)
@@ -66,7 +60,7 @@ func parseTopFlags(e env, args []string) (topFlags, error) {
 		return f, usageError("-n and -interval must not be negative")
 	}
 	if f.socket == "" {
-		paths, err := config.LoadPaths(configPath)
+		paths, err := config.LoadPaths(operatorConfig(configPath))
 		if err != nil {
 			return f, err
 		}

@@ -165,7 +165,7 @@ daemon:
 	// has exited (tmux 3.3 marks the pane dead before reaping it).
 	status1 := filepath.Join(t.TempDir(), "status")
 	tm.must("new-session", "-d", "-x", "80", "-y", "24", "-s", session, bin+" top --config "+config+"; echo $? > "+status1)
-	tm.waitScreen(session, 10*time.Second, "floodguard is not running", "retrying")
+	tm.waitScreen(session, 10*time.Second, "the daemon is not running", "retrying")
 
 	d, err := victim.Start(bin, "run", "--interface", "vb", "--config", config, "--log-format", "json")
 	check(err)
