@@ -2,15 +2,9 @@ package main
 
 import (
 	"context"
-	"fmt"
-	"io"
 	"os"
 	"os/signal"
 	"syscall"
-	"time"
-
-	"github.com/mattn/go-isatty"
-	"github.com/rs/zerolog"
 
 	"github.com/floodguard/floodguard/daemon"
 )
@@ -20,7 +14,8 @@ func runDaemon(e env, args []string) error {
 	iface := fs.String("interface", "", "network `interface` to protect (overrides daemon.interface)")
 	config := fs.String("config", "", "YAML config `file` (default: built-in defaults)")
 	detach := fs.Bool("detach-on-exit", false, "remove the XDP program and its rules on a clean stop")
-	logFormat := fs.String("log-format", "auto", "log `format`: auto (console on a terminal, else JSON), json or console")
+	logFormat := fs.String("log-format", "auto", "log `format`: auto (console on a terminal, else JSON), json, console or journald (text with syslog priorities; JSON gets them too when JOURNAL_STREAM names standard error)")
+	logLevel := fs.String("log-level", "info", "least `level` logged: debug, info, warn or error")
 	metricsListen := fs.String("metrics-listen", "", "serve Prometheus metrics on `ADDR` (HOST:PORT, e.g. 127.0.0.1:9797; overrides daemon.metrics_listen)")
 	pos, err := fs.parse(args)
 	if err != nil {
@@ -29,7 +24,7 @@ func runDaemon(e env, args []string) error {
 	if len(pos) > 0 {
 		return usageError("unexpected arguments %v", pos)
 	}
-	log, err := newLogger(e.stderr, *logFormat)
+	log, err := newLogger(e.stderr, *logFormat, *logLevel)
 	if err != nil {
 		return usageError("%v", err)
 	}
@@ -56,25 +51,4 @@ func runDaemon(e env, args []string) error {
 		ConfigPath: *config, Interface: *iface, DetachOnExit: *detach, Reload: reload, Log: log,
 		MetricsListen: *metricsListen, Version: version,
 	})
-}
-
-// newLogger returns a zerolog logger: JSON (for journald) unless the output
-// is a terminal or console is asked for.
-func newLogger(w io.Writer, format string) (zerolog.Logger, error) {
-	console := false
-	switch format {
-	case "json":
-	case "console":
-		console = true
-	case "auto":
-		if f, ok := w.(*os.File); ok {
-			console = isatty.IsTerminal(f.Fd())
-		}
-	default:
-		return zerolog.Logger{}, fmt.Errorf("-log-format %q: want auto, json or console", format)
-	}
-	if console {
-		w = zerolog.ConsoleWriter{Out: w, TimeFormat: time.TimeOnly}
-	}
-	return zerolog.New(w).With().Timestamp().Logger(), nil
 }
