@@ -67,6 +67,13 @@ vulncheck:
 		echo "vulncheck: the vulnerability database is unreachable, skipped (not a failure)"; exit 0; \
 	fi; exit $$rc
 
+# config-defaults regenerates deploy/floodguard.yaml, every config key with
+# its default and comment, from the config structs (internal/config: Keys,
+# KeyDocs); internal/config's tests fail while the committed file is stale.
+.PHONY: config-defaults
+config-defaults:
+	$(GO) run ./cmd/floodguard config defaults > deploy/floodguard.yaml
+
 # generate rebuilds the BPF objects and their Go bindings (needs clang).
 generate:
 	$(GO) generate ./bpf/
