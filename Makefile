@@ -35,8 +35,14 @@ endef
 
 all: build
 
+# VERSION is stamped into the binary (floodguard version, --version, the
+# daemon's logs and metrics): git describe, so a build says which commit it
+# is and whether it had local changes.
+VERSION ?= $(shell git describe --always --dirty 2>/dev/null || echo dev)
+LDFLAGS := -X main.version=$(VERSION)
+
 build:
-	$(GO) build -o $(BIN) ./cmd/floodguard
+	$(GO) build -ldflags "$(LDFLAGS)" -o $(BIN) ./cmd/floodguard
 
 # deps installs missing Debian packages (root, or sudo) and mounts bpffs.
 deps:
@@ -160,11 +166,13 @@ bench-live: build deps
 	GO=$(GO) FG=$(BIN) ./scripts/bench-live.sh $(BENCH_LIVE_FLAGS)
 
 # install puts the binary, the systemd unit and a default config in place
-# (an existing config is kept).
+# (an existing config is kept). The unit's ExecStart follows PREFIX.
 PREFIX  ?= /usr/local
 install: build
 	install -D -m 0755 $(BIN) $(DESTDIR)$(PREFIX)/bin/floodguard
-	install -D -m 0644 deploy/floodguard.service $(DESTDIR)/etc/systemd/system/floodguard.service
+	install -d -m 0755 $(DESTDIR)/etc/systemd/system
+	sed 's|^ExecStart=/usr/local/bin/floodguard |ExecStart=$(PREFIX)/bin/floodguard |' deploy/floodguard.service > $(DESTDIR)/etc/systemd/system/floodguard.service
+	chmod 0644 $(DESTDIR)/etc/systemd/system/floodguard.service
 	install -d -m 0755 $(DESTDIR)/etc/floodguard
 	test -e $(DESTDIR)/etc/floodguard/floodguard.yaml || install -m 0644 deploy/floodguard.yaml $(DESTDIR)/etc/floodguard/floodguard.yaml
 	install -D -m 0644 README.md $(DESTDIR)/usr/share/doc/floodguard/README.md

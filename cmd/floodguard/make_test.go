@@ -1,0 +1,50 @@
+package main
+
+import (
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// makeIn runs make in the repository root with args.
+func makeIn(t *testing.T, args ...string) string {
+	t.Helper()
+	if _, err := exec.LookPath("make"); err != nil {
+		t.Skip("make not installed")
+	}
+	cmd := exec.Command("make", append([]string{"-C", "../..", "--no-print-directory"}, args...)...)
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("make %v: %v\n%s", args, err, out)
+	}
+	return string(out)
+}
+
+// TestMakeInstallStampsVersionAndPrefix: make install builds a binary that
+// knows its version (git describe, not "dev") and a unit whose ExecStart
+// is the installed binary under PREFIX.
+func TestMakeInstallStampsVersionAndPrefix(t *testing.T) {
+	dest := t.TempDir()
+	bin := filepath.Join(t.TempDir(), "floodguard")
+	makeIn(t, "install", "DESTDIR="+dest, "PREFIX=/opt/fg", "BIN="+bin)
+	installed := filepath.Join(dest, "opt/fg/bin/floodguard")
+	out, err := exec.Command(installed, "version").Output()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if v := strings.TrimSpace(string(out)); v == "floodguard dev" || !strings.HasPrefix(v, "floodguard ") {
+		t.Errorf("installed binary says %q; want the git describe version", v)
+	}
+	if want, _ := exec.Command("git", "describe", "--always", "--dirty").Output(); len(want) > 0 && !strings.Contains(string(out), strings.TrimSpace(string(want))) {
+		t.Errorf("version %q, want %q", out, want)
+	}
+	unit, err := os.ReadFile(filepath.Join(dest, "etc/systemd/system/floodguard.service"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(unit), "\nExecStart=/opt/fg/bin/floodguard run ") {
+		t.Errorf("installed unit's ExecStart does not follow PREFIX:\n%s", unit)
+	}
+}
