@@ -7,6 +7,7 @@ import (
 	"syscall"
 
 	"github.com/floodguard/floodguard/daemon"
+	fgconfig "github.com/floodguard/floodguard/internal/config"
 )
 
 func runDaemon(e env, args []string) error {
@@ -27,6 +28,11 @@ func runDaemon(e env, args []string) error {
 	log, err := newLogger(e.stderr, *logFormat, *logLevel)
 	if err != nil {
 		return usageError("%v", err)
+	}
+	if paths, err := fgconfig.LoadPaths(*config); err == nil {
+		if err := ensureBPFFS(paths.PinDir, log); err != nil {
+			return err
+		}
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
