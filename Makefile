@@ -31,7 +31,7 @@ define apt-install
 	fi
 endef
 
-.PHONY: all build test demo demo-replay demo-deps bench bench-live generate check-generated deps bpffs fuzz vet vulncheck clean install
+.PHONY: all build test demo demo-replay demo-deps bench bench-live generate check-generated deps bpffs fuzz vet vulncheck clean install uninstall
 
 all: build
 
@@ -178,6 +178,17 @@ install: build
 	install -D -m 0644 README.md $(DESTDIR)/usr/share/doc/floodguard/README.md
 	@if [ -z "$(DESTDIR)" ] && command -v systemctl >/dev/null && [ -d /run/systemd/system ]; then systemctl daemon-reload; fi
 	@echo "installed; set daemon.interface in /etc/floodguard/floodguard.yaml, then: systemctl enable --now floodguard"
+
+# uninstall removes what install put in place; the config (and its
+# directory) stays unless PURGE=1. The daemon's pins, if any, are not files
+# install made: stop the daemon and detach first (README, "Removing").
+uninstall:
+	@if [ -z "$(DESTDIR)" ] && command -v systemctl >/dev/null && [ -d /run/systemd/system ]; then systemctl disable --now floodguard 2>/dev/null || true; fi
+	rm -f $(DESTDIR)$(PREFIX)/bin/floodguard $(DESTDIR)/etc/systemd/system/floodguard.service
+	rm -rf $(DESTDIR)/usr/share/doc/floodguard
+	@if [ "$(PURGE)" = 1 ]; then echo "rm -rf $(DESTDIR)/etc/floodguard"; rm -rf $(DESTDIR)/etc/floodguard; \
+	else echo "kept $(DESTDIR)/etc/floodguard (PURGE=1 removes it)"; fi
+	@if [ -z "$(DESTDIR)" ] && command -v systemctl >/dev/null && [ -d /run/systemd/system ]; then systemctl daemon-reload; fi
 
 clean:
 	rm -rf bin $(OUT)

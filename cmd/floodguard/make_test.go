@@ -48,3 +48,24 @@ func TestMakeInstallStampsVersionAndPrefix(t *testing.T) {
 		t.Errorf("installed unit's ExecStart does not follow PREFIX:\n%s", unit)
 	}
 }
+
+// TestMakeUninstall: make uninstall removes what make install put in
+// place, keeping the config unless PURGE=1.
+func TestMakeUninstall(t *testing.T) {
+	dest := t.TempDir()
+	bin := filepath.Join(t.TempDir(), "floodguard")
+	makeIn(t, "install", "DESTDIR="+dest, "PREFIX=/usr", "BIN="+bin)
+	makeIn(t, "uninstall", "DESTDIR="+dest, "PREFIX=/usr")
+	for _, gone := range []string{"usr/bin/floodguard", "etc/systemd/system/floodguard.service", "usr/share/doc/floodguard"} {
+		if _, err := os.Stat(filepath.Join(dest, gone)); err == nil {
+			t.Errorf("%s left after uninstall", gone)
+		}
+	}
+	if _, err := os.Stat(filepath.Join(dest, "etc/floodguard/floodguard.yaml")); err != nil {
+		t.Errorf("config removed without PURGE=1: %v", err)
+	}
+	makeIn(t, "uninstall", "DESTDIR="+dest, "PREFIX=/usr", "PURGE=1")
+	if _, err := os.Stat(filepath.Join(dest, "etc/floodguard")); err == nil {
+		t.Error("config kept with PURGE=1")
+	}
+}
