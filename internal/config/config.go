@@ -20,6 +20,7 @@ import (
 	"github.com/floodguard/floodguard/detector"
 	"github.com/floodguard/floodguard/internal/yamlconf"
 	"github.com/floodguard/floodguard/paging"
+	"github.com/floodguard/floodguard/upstream"
 )
 
 // DefaultPath is where the packaged daemon reads its config.
@@ -30,6 +31,8 @@ type File struct {
 	detector.Config `yaml:",inline"`
 	Daemon          Daemon        `yaml:"daemon"`
 	Paging          paging.Config `yaml:"paging"`
+	// Upstream is nil without an "upstream" section: no BGP speaker.
+	Upstream *upstream.Config `yaml:"upstream"`
 }
 
 // Daemon is the daemon's section of the file (key "daemon").
@@ -87,6 +90,12 @@ func Default() File {
 // its line (*yamlconf.FieldError). An empty document yields the defaults.
 func Parse(data []byte) (File, error) {
 	f := Default()
+	if hasTopKey(data, "upstream") {
+		// A present section starts from its defaults; an absent one
+		// leaves Upstream nil (the decoder never touches it).
+		u := upstream.DefaultConfig()
+		f.Upstream = &u
+	}
 	err := yamlconf.Decode(data, &f, f.Validate)
 	return f, err
 }
@@ -136,7 +145,24 @@ func (f *File) Validate() error {
 	if err := CheckListen(d.MetricsListen); err != nil {
 		return bad("metrics_listen", "%v", err)
 	}
-	return f.Paging.Validate()
+	if err := f.Paging.Validate(); err != nil {
+		return err
+	}
+	if f.Upstream != nil {
+		return f.Upstream.Validate()
+	}
+	return nil
+}
+
+// hasTopKey reports whether the document has key at its top level (a
+// document that does not parse is left for the decoder to reject).
+func hasTopKey(data []byte, key string) bool {
+	var top map[string]yaml.Node
+	if yaml.Unmarshal(data, &top) != nil {
+		return false
+	}
+	_, ok := top[key]
+	return ok
 }
 
 // AttachMode maps daemon.attach_mode to the loader's mode.
