@@ -18,6 +18,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/floodguard/floodguard/detector"
+	"github.com/floodguard/floodguard/upstream"
 )
 
 // SocketName is the control socket's name in the runtime directory.
@@ -55,6 +56,9 @@ type Status struct {
 	BaselinePPS    float64   `json:"baseline_pps"`
 	Attacks        []string  `json:"attacks"`
 	LastTick       time.Time `json:"last_tick"`
+	// Upstream is the BGP stage: sessions and announced routes (absent
+	// without an upstream section).
+	Upstream *upstream.Status `json:"upstream,omitempty"`
 }
 
 // Ban is one rule as `floodguard bans` shows it.

@@ -18,6 +18,7 @@ import (
 	"github.com/floodguard/floodguard/capture"
 	"github.com/floodguard/floodguard/detector"
 	"github.com/floodguard/floodguard/internal/atomicfile"
+	"github.com/floodguard/floodguard/upstream"
 )
 
 // Options are what the command line decides.
@@ -89,6 +90,8 @@ type daemon struct {
 	// metrics is nil unless daemon.metrics_listen is set.
 	metrics *metrics
 	pager   *pager
+	// up is the upstream BGP stage (nil without an upstream section).
+	up *upstream.Upstream
 }
 
 func (d *daemon) run(ctx context.Context) error {
@@ -147,6 +150,15 @@ func (d *daemon) run(ctx context.Context) error {
 		return err
 	}
 	defer d.pager.close()
+	if err := d.startUpstream(); err != nil {
+		d.close(false)
+		return err
+	}
+	defer func() {
+		if d.up != nil {
+			d.up.Close() // sessions close; the local rules stay
+		}
+	}()
 
 	live, err := capture.NewLive(ctx, capture.LiveMapsOf(x), capture.LiveOptions{
 		Tick: d.file.Tick.D(), IdleTimeout: dc.SourceIdleTimeout.D(),
@@ -178,6 +190,10 @@ func (d *daemon) run(ctx context.Context) error {
 			return nil
 		}),
 		d.pager,
+		detector.ObserverFunc(func(t *detector.Tick, _ []detector.Event) error {
+			d.observeUpstream(t)
+			return nil
+		}),
 		detector.ObserverFunc(func(t *detector.Tick, evs []detector.Event) error {
 			d.logWarm()
 			d.ctl.setStatus(d.status(t))
@@ -386,6 +402,7 @@ func (d *daemon) reload() {
 		f.Paging = d.file.Paging
 	}
 	f.Daemon.Interface = d.file.Daemon.Interface
+	d.reloadUpstream(f.Upstream)
 	d.file = f
 	d.log.Info().Str("event", "reloaded").Str("config", d.opt.ConfigPath).Msg("config reloaded")
 }
@@ -418,6 +435,10 @@ func (d *daemon) status(t *detector.Tick) Status {
 		BaselinePPS: d.eng.AggregateBaseline(),
 		Attacks:     attackNames(d.eng.Attacks()),
 		LastTick:    t.End(),
+	}
+	if d.up != nil {
+		us := d.up.Status()
+		s.Upstream = &us
 	}
 	return s
 }

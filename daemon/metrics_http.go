@@ -140,6 +140,9 @@ func (d *daemon) startMetrics() error {
 			return out
 		})
 	}
+	if d.up != nil {
+		m.reg.MustRegister(d.up) // the floodguard_upstream_* series
+	}
 	if err := m.listen(addr); err != nil {
 		return err
 	}
