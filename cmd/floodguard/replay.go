@@ -33,6 +33,8 @@ type replayFlags struct {
 	report string
 	// verdicts is where to write one byte per packet ("" for none).
 	verdicts string
+	// upstream prints what would have been announced upstream per tick.
+	upstream bool
 }
 
 func parseReplayFlags(e env, args []string) (replayFlags, error) {
@@ -47,6 +49,7 @@ func parseReplayFlags(e env, args []string) (replayFlags, error) {
 	fs.BoolVar(&f.sendPages, "send-pages", false, "with --page: also send them through the config's paging sinks")
 	fs.StringVar(&f.report, "report", "", "also write a self-contained HTML report of the replay to `file`")
 	fs.StringVar(&f.verdicts, "verdicts", "", "also write one byte per packet, in capture order, to `file`: D dropped by a rule, P passed, U undecodable")
+	fs.BoolVar(&f.upstream, "upstream", false, "print per tick what would have been announced upstream over BGP (the config's upstream section, or its defaults; no BGP)")
 	files, err := fs.parse(args)
 	if err != nil {
 		return f, err
@@ -150,6 +153,10 @@ func runReplay(e env, args []string) error {
 		}))
 	}
 	observers = append(observers, detector.ObserverFunc(out.tick))
+	if f.upstream {
+		up := newUpstreamPrinter(w, f.format == "jsonl", file.Upstream, cfg.Bans.Allowlist, rp.Engine)
+		observers = append(observers, detector.ObserverFunc(up.observe))
+	}
 
 	// Ctrl-C ends the replay early, still with a summary.
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
