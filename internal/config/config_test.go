@@ -21,6 +21,9 @@ func TestShippedConfigParses(t *testing.T) {
 		t.Fatalf("deploy/floodguard.yaml: %v", err)
 	}
 	def := Default()
+	if f.Upstream != nil {
+		t.Errorf("the shipped config turns upstream BGP on: %+v", f.Upstream)
+	}
 	if f.Daemon != def.Daemon || f.Bans.TTL != def.Bans.TTL || f.Tick != def.Tick {
 		t.Errorf("the shipped config says other than the defaults it documents:\n%+v\n%+v", f.Daemon, def.Daemon)
 	}

@@ -35,6 +35,8 @@ var KeyDocs = func() map[string]string {
 		"tracking.idle_timeout":      "Forget a key unseen this long.",
 		"tracking.probation_timeout": "Forget sooner a key seen in fewer than three ticks (spoofed floods).",
 
+		"upstream": "BGP FlowSpec escalation to the routers upstream; off without this section (its keys: README, \"Announcing attacks upstream\").",
+
 		"signatures":                    "Signature rules: drop a flood by what its packets share (protocol, ports, length).",
 		"signatures.enabled":            "Let the detector derive and install signature rules.",
 		"signatures.min_excess_share":   "A signature must cover at least this share of the attack's excess.",
