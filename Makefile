@@ -16,7 +16,7 @@ export FLOODGUARD_PCAP_CORPUS ?= $(CORPUS)
 # chromium to render the replay report, tmux to drive `floodguard top`;
 # systemd (systemd-analyze) and strace to check the unit's sandbox.
 APT_PACKAGES := clang llvm libbpf-dev bpftool iproute2 tcpdump xdp-tools hping3 \
-	prometheus prometheus-alertmanager chromium tmux systemd strace
+	prometheus prometheus-alertmanager chromium tmux systemd strace gobgpd
 # What the live demo needs: namespaces and an hping3 flood.
 DEMO_PACKAGES := iproute2 hping3
 

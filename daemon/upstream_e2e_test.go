@@ -1,0 +1,313 @@
+package daemon_test
+
+// Upstream escalation against a real router: Debian's gobgpd runs in the
+// peer namespace, on the victim's link, and `floodguard run` peers with it.
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/netip"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/floodguard/floodguard/internal/lab"
+)
+
+const (
+	router4  = "198.18.0.254" // gobgpd, on the peer's end of the link
+	routerAS = 64500
+	localAS  = 64512
+	// ribPoll is how often the router's table is read.
+	ribPoll = 50 * time.Millisecond
+)
+
+// router is gobgpd in the peer namespace.
+type router struct {
+	t    *testing.T
+	ns   *lab.Netns
+	proc *lab.Process
+}
+
+// startRouter starts gobgpd on the peer namespace with a passive session
+// for the victim, short timers, its gRPC API on the namespace's 127.0.0.1.
+func (e *e2e) startRouter() *router {
+	e.t.Helper()
+	gobgpd, err := exec.LookPath("gobgpd")
+	if err != nil {
+		skipOrFail(e.t, "needs gobgpd (Debian package gobgpd): %v", err)
+	}
+	if _, err := exec.LookPath("gobgp"); err != nil {
+		skipOrFail(e.t, "needs the gobgp CLI (Debian package gobgpd): %v", err)
+	}
+	if err := e.peer.AddAddr("va", router4+"/24"); err != nil {
+		e.t.Fatal(err)
+	}
+	conf := fmt.Sprintf(`[global.config]
+  as = %d
+  router-id = %q
+  port = 179
+  local-address-list = [%q]
+
+[[neighbors]]
+  [neighbors.config]
+    neighbor-address = %q
+    peer-as = %d
+  [neighbors.transport.config]
+    passive-mode = true
+  [neighbors.timers.config]
+    hold-time = 3
+    keepalive-interval = 1
+  [[neighbors.afi-safis]]
+    [neighbors.afi-safis.config]
+      afi-safi-name = "ipv4-flowspec"
+  [[neighbors.afi-safis]]
+    [neighbors.afi-safis.config]
+      afi-safi-name = "ipv6-flowspec"
+`, routerAS, router4, router4, victim4, localAS)
+	path := filepath.Join(e.dir, "gobgpd.toml")
+	if err := os.WriteFile(path, []byte(conf), 0o644); err != nil {
+		e.t.Fatal(err)
+	}
+	p, err := e.peer.Start(gobgpd, "-f", path, "--api-hosts", "127.0.0.1:50051", "--pprof-disable", "-l", "info")
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	r := &router{t: e.t, ns: e.peer, proc: p}
+	e.t.Cleanup(func() {
+		p.Kill()
+		if e.t.Failed() {
+			e.t.Logf("gobgpd log:\n%s", p.Log)
+		}
+	})
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		if _, err := r.rib(); err == nil {
+			return r
+		} else if time.Now().After(deadline) || p.Exited() {
+			e.t.Fatalf("gobgpd does not answer: %v\n%s", err, p.Log)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// flowRoute is one IPv4 FlowSpec route in the router's table.
+type flowRoute struct {
+	NLRI    string
+	Discard bool // traffic-rate 0
+}
+
+// rib reads the router's IPv4 FlowSpec table with `gobgp global rib -j`.
+func (r *router) rib() ([]flowRoute, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, "ip", "netns", "exec", r.ns.FullName(),
+		"gobgp", "-u", "127.0.0.1", "-p", "50051", "global", "rib", "-a", "ipv4-flowspec", "-j")
+	out, err := cmd.Output()
+	if err != nil {
+		return nil, fmt.Errorf("gobgp global rib: %w: %s", err, out)
+	}
+	var table map[string][]struct {
+		Attrs []struct {
+			Type  int             `json:"type"`
+			Value json.RawMessage `json:"value"`
+		} `json:"attrs"`
+	}
+	if s := strings.TrimSpace(string(out)); s == "" || s == "null" {
+		return nil, nil
+	}
+	if err := json.Unmarshal(out, &table); err != nil {
+		return nil, fmt.Errorf("gobgp global rib -j: %w: %q", err, out)
+	}
+	var routes []flowRoute
+	for nlri, paths := range table {
+		for _, p := range paths {
+			fr := flowRoute{NLRI: nlri}
+			for _, a := range p.Attrs {
+				if a.Type != 16 { // extended communities
+					continue
+				}
+				var ecs []struct {
+					Type    int     `json:"type"`
+					Subtype int     `json:"subtype"`
+					Rate    float64 `json:"rate"`
+				}
+				if json.Unmarshal(a.Value, &ecs) == nil {
+					for _, ec := range ecs {
+						if ec.Type == 0x80 && ec.Subtype == 6 && ec.Rate == 0 {
+							fr.Discard = true
+						}
+					}
+				}
+			}
+			routes = append(routes, fr)
+		}
+	}
+	return routes, nil
+}
+
+// discardNLRI is how gobgp names the rule for src towards the victim.
+func discardNLRI(src netip.Addr) string {
+	return fmt.Sprintf("[destination: %s/32][source: %s/32]", victim4, src)
+}
+
+// hasDiscard reports whether routes hold a discard rule named nlri.
+func hasDiscard(routes []flowRoute, nlri string) bool {
+	return slices.ContainsFunc(routes, func(r flowRoute) bool { return r.NLRI == nlri && r.Discard })
+}
+
+// upstreamConfig is the test config with an upstream section peering with
+// the router (hold time 3s).
+func (e *e2e) upstreamConfig(c cfg, dryRun bool) string {
+	text := e.text(c)
+	if dryRun {
+		text = strings.Replace(text, "bans:\n", "bans:\n  dry_run: true\n", 1)
+	}
+	return text + fmt.Sprintf(`upstream:
+  bgp:
+    router_id: %s
+    local_as: %d
+    peers:
+      - {address: %s, as: %d, hold_time: 3s}
+  escalate_pps: 5000
+`, victim4, localAS, router4, routerAS)
+}
+
+// waitEstablished waits until floodguard reports its session established.
+func (e *e2e) waitEstablished() {
+	e.t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		s := e.status()
+		if s.Upstream != nil && len(s.Upstream.Peers) == 1 && s.Upstream.Peers[0].State == "established" {
+			return
+		}
+		if time.Now().After(deadline) {
+			e.t.Fatalf("BGP session with %s not established: %+v", router4, s.Upstream)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+}
+
+// TestE2EUpstreamFlowSpec: a flood from one source is announced to a real
+// router as a FlowSpec discard rule for that source and the protected
+// address within two ticks of its start, and withdrawn when the ban ends.
+// Several rounds, each from another source, give the latency's median.
+func TestE2EUpstreamFlowSpec(t *testing.T) {
+	e := newE2E(t, cfg{})
+	r := e.startRouter()
+	e.writeConfig(e.upstreamConfig(cfg{TTL: "3s"}, false))
+	d := e.start()
+	e.waitWarm(d)
+	e.waitEstablished()
+
+	var lat []time.Duration
+	for _, src := range []netip.Addr{attacker4, other4, netip.MustParseAddr("198.18.0.5")} {
+		lat = append(lat, e.upstreamRound(d, r, src))
+	}
+	slices.Sort(lat)
+	t.Logf("flood start → discard rule in the router's table: %v (median %v)", lat, lat[len(lat)/2])
+}
+
+// upstreamRound floods from src and returns how long after the flood's
+// start the router held the rule; it then waits for the withdrawal.
+func (e *e2e) upstreamRound(d *lab.Process, r *router, src netip.Addr) time.Duration {
+	t := e.t
+	t.Helper()
+	nlri := discardNLRI(src)
+	mark := d.Log.Len()
+	type result struct {
+		st  lab.FloodStats
+		err error
+	}
+	done := make(chan result, 1)
+	go func() {
+		st, err := e.snd.Flood(context.Background(), lab.Flood{Frames: e.udp(src), Rate: floodRate, Duration: 2 * time.Second})
+		done <- result{st, err}
+	}()
+	var seen time.Time
+	deadline := time.Now().Add(2*tick + 2*time.Second)
+	for seen.IsZero() && time.Now().Before(deadline) {
+		routes, err := r.rib()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if hasDiscard(routes, nlri) {
+			seen = time.Now()
+			break
+		}
+		time.Sleep(ribPoll)
+	}
+	res := <-done
+	if res.err != nil {
+		t.Fatal(res.err)
+	}
+	if seen.IsZero() {
+		routes, _ := r.rib()
+		t.Fatalf("router has no discard rule %s within two ticks of the flood from %v: %+v", nlri, src, routes)
+	}
+	after := seen.Sub(res.st.Start)
+	// The table is read every ribPoll, each read a gobgp run: allow that.
+	if after > 2*tick+ribPoll+200*time.Millisecond {
+		t.Errorf("rule for %v in the router %v after its flood started, later than two ticks", src, after)
+	}
+	t.Logf("%v: discard rule in the router %v after the flood started", src, after.Round(time.Millisecond))
+
+	// The ban ends (ttl 3s after the flood): the route is withdrawn.
+	target := netip.PrefixFrom(src, 32).String()
+	if _, _, err := d.Log.WaitEvent(mark, 8*time.Second, "unban", isEvent(target)); err != nil {
+		t.Fatalf("ban of %v did not end: %v", src, err)
+	}
+	deadline = time.Now().Add(2*tick + time.Second)
+	for {
+		routes, err := r.rib()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !slices.ContainsFunc(routes, func(fr flowRoute) bool { return fr.NLRI == nlri }) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("rule %s still in the router after the ban ended: %+v", nlri, routes)
+		}
+		time.Sleep(ribPoll)
+	}
+	return after
+}
+
+// TestE2EUpstreamDryRun: with bans.dry_run the flood is logged as what
+// would be announced, and the router learns nothing.
+func TestE2EUpstreamDryRun(t *testing.T) {
+	e := newE2E(t, cfg{})
+	r := e.startRouter()
+	e.writeConfig(e.upstreamConfig(cfg{TTL: "3s"}, true))
+	d := e.start()
+	e.waitWarm(d)
+	e.waitEstablished()
+	mark := d.Log.Len()
+
+	st := e.flood(e.udp(attacker4), floodRate, 2*time.Second)
+	if _, _, err := d.Log.WaitEvent(mark, time.Until(st.Start.Add(2*tick+time.Second)), "upstream_would_announce", nil); err != nil {
+		t.Fatalf("dry run: no upstream_would_announce: %v", err)
+	}
+	// Two more ticks for anything to (wrongly) reach the router.
+	end := time.Now().Add(2 * tick)
+	for time.Now().Before(end) {
+		routes, err := r.rib()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(routes) != 0 {
+			t.Fatalf("dry run announced %+v", routes)
+		}
+		time.Sleep(ribPoll)
+	}
+	if s := e.status(); s.Upstream == nil || s.Upstream.Announcements != 0 {
+		t.Errorf("dry run: status upstream %+v, want no announcements", s.Upstream)
+	}
+}
