@@ -22,6 +22,7 @@ import (
 	"github.com/floodguard/floodguard/daemon"
 	"github.com/floodguard/floodguard/detector"
 	"github.com/floodguard/floodguard/internal/humanize"
+	"github.com/floodguard/floodguard/upstream"
 )
 
 // ctlFlags are the flags every operator command takes.
@@ -157,9 +158,15 @@ func runStatus(e env, args []string) error {
 	if f.output == "json" {
 		return printJSON(e.stdout, s)
 	}
-	tw := tabwriter.NewWriter(e.stdout, 0, 4, 2, ' ', 0)
+	return printStatus(e.stdout, &s, time.Now())
+}
+
+// printStatus writes the human status: the daemon, then (with an upstream
+// section) each BGP peer's session and the routes announced.
+func printStatus(w io.Writer, s *daemon.Status, now time.Time) error {
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	fmt.Fprintf(tw, "interface\t%s (%s XDP%s)\n", s.Interface, s.Mode, map[bool]string{true: ", adopted", false: ""}[s.Adopted])
-	fmt.Fprintf(tw, "up\t%s (%d ticks)\n", time.Since(s.Started).Round(time.Second), s.Ticks)
+	fmt.Fprintf(tw, "up\t%s (%d ticks)\n", now.Sub(s.Started).Round(time.Second), s.Ticks)
 	fmt.Fprintf(tw, "traffic\t%s pps (baseline %s), dropping %s pps\n", humanize.SI(s.PPS), humanize.SI(s.BaselinePPS), humanize.SI(s.DroppedPPS))
 	fmt.Fprintf(tw, "sources\t%d tracked\n", s.TrackedSources)
 	fmt.Fprintf(tw, "bans\t%d active\n", s.ActiveBans)
@@ -171,7 +178,35 @@ func runStatus(e env, args []string) error {
 	if s.DryRun {
 		fmt.Fprintf(tw, "dry run\tbans are decided but not installed\n")
 	}
+	if s.Upstream != nil {
+		printUpstream(tw, s.Upstream, now)
+	}
 	return tw.Flush()
+}
+
+func printUpstream(tw io.Writer, u *upstream.Status, now time.Time) {
+	fmt.Fprintf(tw, "upstream\t%d announced, %d withdrawn, %d refused, %d errors\n",
+		u.Announcements, u.Withdrawals, u.Refusals, u.Errors)
+	if len(u.Peers) == 0 {
+		fmt.Fprintf(tw, "bgp peer\tnone yet\n")
+	}
+	for _, p := range u.Peers {
+		since := ""
+		if !p.Since.IsZero() {
+			since = fmt.Sprintf(" for %s", now.Sub(p.Since).Round(time.Second))
+		}
+		fmt.Fprintf(tw, "bgp peer\t%s AS%d: %s%s\n", p.Address, p.AS, p.State, since)
+	}
+	if len(u.Announced) == 0 {
+		fmt.Fprintf(tw, "announced\tnone\n")
+	}
+	for _, a := range u.Announced {
+		dry := ""
+		if a.DryRun {
+			dry = " (dry run: not sent)"
+		}
+		fmt.Fprintf(tw, "announced\t%s%s: %s\n", a.Route, dry, a.Reason)
+	}
 }
 
 func runBans(e env, args []string) error {
