@@ -145,7 +145,7 @@ func (d *daemon) run(ctx context.Context) error {
 		return err
 	}
 	defer d.ctl.close()
-	if d.pager, err = newPager(&d.file, d.eng, d.log); err != nil {
+	if d.pager, err = newPager(&d.file, pagerView{d.eng, d}, d.log); err != nil {
 		d.close(false)
 		return err
 	}
@@ -189,11 +189,12 @@ func (d *daemon) run(ctx context.Context) error {
 			d.logEvents(t, evs, live)
 			return nil
 		}),
-		d.pager,
+		// Upstream before the pager: pages say what went upstream.
 		detector.ObserverFunc(func(t *detector.Tick, _ []detector.Event) error {
 			d.observeUpstream(t)
 			return nil
 		}),
+		d.pager,
 		detector.ObserverFunc(func(t *detector.Tick, evs []detector.Event) error {
 			d.logWarm()
 			d.ctl.setStatus(d.status(t))

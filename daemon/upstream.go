@@ -66,6 +66,22 @@ func (d *daemon) observeUpstream(t *detector.Tick) {
 	d.up.Observe(in)
 }
 
+// pagerView is the engine as the pager reads it, with what is announced
+// upstream (paging.UpstreamView), so pages say when an incident's rules
+// went upstream. Read on the tick goroutine, after the upstream stage.
+type pagerView struct {
+	*detector.Engine
+	d *daemon
+}
+
+// AnnouncedUpstream implements paging.UpstreamView.
+func (v pagerView) AnnouncedUpstream() int {
+	if v.d.up == nil {
+		return 0
+	}
+	return v.d.up.Announced()
+}
+
 // interfaceAddrs are the protected interface's global addresses: the
 // destination of the rules announced upstream.
 func interfaceAddrs(name string) []netip.Addr {

@@ -90,7 +90,10 @@ type Incident struct {
 	// 198.18.0.10"): floods dropped by what their packets share.
 	SignatureRules []string `json:"signature_rules,omitempty"`
 	BansHolding    bool     `json:"bans_holding"`
-	Waves          int      `json:"waves"`
+	// AnnouncedUpstream is how many routes are announced to the upstream
+	// routers over BGP now (the daemon with an upstream section only).
+	AnnouncedUpstream int `json:"announced_upstream,omitempty"`
+	Waves             int `json:"waves"`
 	// Attacks in progress now, as "scope target" strings.
 	Attacks    []string               `json:"attacks"`
 	TopSources []detector.Contributor `json:"top_sources,omitempty"`

@@ -21,6 +21,13 @@ type EngineView interface {
 	Config() detector.Config
 }
 
+// UpstreamView is optional on an EngineView: a view that has it (the
+// daemon's, with an upstream section) tells how many routes are announced
+// upstream over BGP now, dry-run ones excluded. Pages then say so.
+type UpstreamView interface {
+	AnnouncedUpstream() int
+}
+
 // Tracker turns ticks and detector events into incident pages. It is pure
 // and deterministic: times are the ticks' end times, so a replay of a
 // capture pages exactly as the live daemon would have, at packet time.
@@ -253,6 +260,13 @@ func (tr *Tracker) measure(t *detector.Tick, eng EngineView) {
 		inc.SignatureRules = nil
 	}
 	inc.DryRun = eng.Config().Bans.DryRun
+	if uv, ok := eng.(UpstreamView); ok {
+		n := uv.AnnouncedUpstream()
+		if n > 0 && inc.AnnouncedUpstream == 0 && inc.paged {
+			inc.pending = append(inc.pending, "announced upstream")
+		}
+		inc.AnnouncedUpstream = n
+	}
 	inc.Attacks = slices.Sorted(maps.Keys(inc.active))
 	// Holding: what still passes is under the detector's own aggregate
 	// threshold. Not holding for HoldingGrace while an attack runs is
@@ -398,6 +412,9 @@ func summary(inc *Incident, a Action) string {
 			}
 			fmt.Fprintf(&b, " %s (%s)", c.Target, Rate(c.PPS))
 		}
+	}
+	if inc.AnnouncedUpstream > 0 {
+		fmt.Fprintf(&b, "; announced upstream: %d rule%s", inc.AnnouncedUpstream, map[bool]string{true: "s"}[inc.AnnouncedUpstream > 1])
 	}
 	if inc.DryRun {
 		b.WriteString("; DRY RUN: nothing dropped")

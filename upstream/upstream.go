@@ -210,6 +210,20 @@ func (u *Upstream) Status() Status {
 	return s
 }
 
+// Announced is how many routes are announced now (wanted after the last
+// Observe), dry-run ones excluded.
+func (u *Upstream) Announced() int {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	n := 0
+	for i := range u.want {
+		if !u.want[i].DryRun {
+			n++
+		}
+	}
+	return n
+}
+
 // Close stops the speaker: its sessions close and the routers withdraw
 // what it announced. Local rules stay.
 func (u *Upstream) Close() {
