@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 
 	"github.com/cilium/ebpf"
+	"github.com/cilium/ebpf/link"
 )
 
 // OpenPinned opens the maps a running (or crashed) floodguard pinned under
@@ -14,6 +15,11 @@ import (
 // to list and remove rules while the daemon is down. Rule changes bump the
 // rules generation as usual, so the running program sees them at once.
 // Close releases the maps; the pins stay.
+//
+// The returned XDP also holds the pinned link, when there is one, and
+// counts as pinned: Detach on it detaches the program from its interface
+// and removes every pin, as it would for the daemon that made them
+// (floodguard detach, after the daemon stopped).
 func OpenPinned(pinDir string) (_ *XDP, err error) {
 	if pinDir == "" {
 		pinDir = DefaultPinDir
@@ -46,8 +52,39 @@ func OpenPinned(pinDir string) (_ *XDP, err error) {
 			return nil, fmt.Errorf("pinned %w", err)
 		}
 	}
+	if err := x.openPinnedLink(); err != nil {
+		return nil, err
+	}
+	x.pinned = true
 	if err := x.mapControl(); err != nil {
 		return nil, err
 	}
 	return x, nil
+}
+
+// openPinnedLink loads the link pinned under x.opts.PinDir, if any, into
+// x.lnk, and takes its interface from it. A defunct link (its interface
+// went away) is kept too: Detach then only removes its pin.
+func (x *XDP) openPinnedLink() error {
+	p := filepath.Join(x.opts.PinDir, pinLink)
+	lnk, err := link.LoadPinnedLink(p, nil)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return classify("load pinned link "+p, err)
+	}
+	info, err := lnk.Info()
+	if err != nil {
+		lnk.Close()
+		return classify("pinned link info", err)
+	}
+	xi := info.XDP()
+	if info.Type != link.XDPType || xi == nil {
+		lnk.Close()
+		return fmt.Errorf("%w: %s is a link of type %d, not xdp", ErrPinConflict, p, info.Type)
+	}
+	x.lnk = lnk
+	x.ifindex = int(xi.Ifindex)
+	return nil
 }
