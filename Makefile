@@ -181,7 +181,7 @@ install: build
 
 # uninstall removes what install put in place; the config (and its
 # directory) stays unless PURGE=1. The daemon's pins, if any, are not files
-# install made: stop the daemon and detach first (README, "Removing").
+# install made: stop the daemon, then `floodguard detach` first.
 uninstall:
 	@if [ -z "$(DESTDIR)" ] && command -v systemctl >/dev/null && [ -d /run/systemd/system ]; then systemctl disable --now floodguard 2>/dev/null || true; fi
 	rm -f $(DESTDIR)$(PREFIX)/bin/floodguard $(DESTDIR)/etc/systemd/system/floodguard.service

@@ -88,3 +88,8 @@ func (x *XDP) openPinnedLink() error {
 	x.ifindex = int(xi.Ifindex)
 	return nil
 }
+
+// Ifindex returns the interface the program is attached to: the one Load
+// was given, or for OpenPinned the pinned link's (0 if there is none or it
+// is defunct).
+func (x *XDP) Ifindex() int { return x.ifindex }

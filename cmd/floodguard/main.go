@@ -7,6 +7,7 @@
 //	floodguard run --interface IFACE     protect an interface (the daemon)
 //	floodguard status|bans|block|unblock operator commands (root, Unix socket)
 //	floodguard top                      a live view of the running daemon (root)
+//	floodguard detach                   remove what a stopped daemon left attached
 //	floodguard config defaults|check    every key's default; check a file
 //	floodguard demo                     the live demo in network namespaces (root)
 //	floodguard version                  print the version
@@ -53,6 +54,7 @@ func commands() []command {
 		{"block", "drop a CIDR for a while (never undone by the detector)", runBlock},
 		{"unblock", "remove a drop rule", runUnblock},
 		{"page", "send a test page through every configured sink (page --test)", runPage},
+		{"detach", "remove the program and pins a stopped daemon left (root)", runDetach},
 		{"config", "print the defaults of every config key, or check a config file", runConfig},
 		{"demo", "the live demo in network namespaces (root; make demo)", runDemo},
 		{"version", "print the version", runVersion},
