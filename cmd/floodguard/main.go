@@ -10,6 +10,8 @@
 //	floodguard detach                   remove what a stopped daemon left attached
 //	floodguard config defaults|check    every key's default; check a file
 //	floodguard demo                     the live demo in network namespaces (root)
+//	floodguard completion bash|zsh      print a shell completion script
+//	floodguard man                      print the man page (roff)
 //	floodguard version                  print the version
 package main
 
@@ -57,6 +59,8 @@ func commands() []command {
 		{"detach", "remove the program and pins a stopped daemon left (root)", runDetach},
 		{"config", "print the defaults of every config key, or check a config file", runConfig},
 		{"demo", "the live demo in network namespaces (root; make demo)", runDemo},
+		{"completion", "print a bash or zsh completion script", runCompletion},
+		{"man", "print the man page (roff)", runMan},
 		{"version", "print the version", runVersion},
 	}
 }

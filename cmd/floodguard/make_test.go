@@ -49,6 +49,15 @@ func TestMakeInstallStampsVersionAndPrefix(t *testing.T) {
 	if !strings.Contains(string(unit), "\nExecStart=/opt/fg/bin/floodguard run ") {
 		t.Errorf("installed unit's ExecStart does not follow PREFIX:\n%s", unit)
 	}
+	for f, want := range map[string]string{
+		"usr/share/bash-completion/completions/floodguard": "complete -o filenames -F _floodguard floodguard",
+		"usr/share/zsh/vendor-completions/_floodguard":     "#compdef floodguard",
+		"usr/share/man/man1/floodguard.1":                  ".TH FLOODGUARD 1",
+	} {
+		if b, err := os.ReadFile(filepath.Join(dest, f)); err != nil || !strings.Contains(string(b), want) {
+			t.Errorf("installed %s lacks %q (%v)", f, want, err)
+		}
+	}
 }
 
 // TestMakeUninstall: make uninstall removes what make install put in
@@ -58,7 +67,8 @@ func TestMakeUninstall(t *testing.T) {
 	bin := filepath.Join(t.TempDir(), "floodguard")
 	makeIn(t, "install", "DESTDIR="+dest, "PREFIX=/usr", "BIN="+bin)
 	makeIn(t, "uninstall", "DESTDIR="+dest, "PREFIX=/usr")
-	for _, gone := range []string{"usr/bin/floodguard", "etc/systemd/system/floodguard.service", "usr/share/doc/floodguard"} {
+	for _, gone := range []string{"usr/bin/floodguard", "etc/systemd/system/floodguard.service", "usr/share/doc/floodguard",
+		"usr/share/bash-completion/completions/floodguard", "usr/share/zsh/vendor-completions/_floodguard", "usr/share/man/man1/floodguard.1"} {
 		if _, err := os.Stat(filepath.Join(dest, gone)); err == nil {
 			t.Errorf("%s left after uninstall", gone)
 		}
