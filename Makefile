@@ -31,7 +31,7 @@ define apt-install
 	fi
 endef
 
-.PHONY: all build test demo demo-replay demo-deps bench bench-live generate check-generated deps bpffs fuzz vet vulncheck clean install uninstall
+.PHONY: all build test demo demo-replay demo-deps bench bench-live generate check-generated deps bpffs fuzz vet vulncheck clean install uninstall deb
 
 all: build
 
@@ -197,6 +197,50 @@ uninstall:
 	@if [ "$(PURGE)" = 1 ]; then echo "rm -rf $(DESTDIR)/etc/floodguard"; rm -rf $(DESTDIR)/etc/floodguard; \
 	else echo "kept $(DESTDIR)/etc/floodguard (PURGE=1 removes it)"; fi
 	@if [ -z "$(DESTDIR)" ] && command -v systemctl >/dev/null && [ -d /run/systemd/system ]; then systemctl daemon-reload; fi
+
+# deb builds $(OUT)/floodguard_VERSION_ARCH.deb with dpkg-deb alone: no new
+# tools (no debhelper, dpkg-dev or lintian). It stages `make install` with
+# PREFIX=/usr: the binary in /usr/bin, the unit in /lib/systemd/system
+# (ExecStart=/usr/bin/floodguard ...), /etc/floodguard/floodguard.yaml as a
+# conffile (an edited config survives upgrades), the completions and the
+# gzipped man page. The version is git describe made Debian-safe: a leading
+# v dropped, every character dpkg refuses in a version turned into +, and
+# 0~ in front unless it starts with a digit. The binary links only libc.
+DEB_VERSION    := $(shell echo '$(VERSION)' | sed -e 's/^v//' -e 's/[^A-Za-z0-9.+~]/+/g' -e '/^[0-9]/!s/^/0~/')
+DEB_ARCH       ?= $(shell dpkg --print-architecture 2>/dev/null || $(GO) env GOARCH)
+DEB_MAINTAINER ?= floodguard maintainers <maintainers@floodguard.invalid>
+DEB_ROOT       := $(OUT)/deb/floodguard
+DEB            := $(OUT)/floodguard_$(DEB_VERSION)_$(DEB_ARCH).deb
+deb:
+	@command -v dpkg-deb >/dev/null || { echo "make deb needs dpkg-deb (Debian's dpkg package)"; exit 1; }
+	rm -rf $(DEB_ROOT)
+	@$(MAKE) --no-print-directory install DESTDIR=$(abspath $(DEB_ROOT)) PREFIX=/usr >/dev/null
+	install -d -m 0755 $(DEB_ROOT)/lib/systemd/system $(DEB_ROOT)/DEBIAN
+	mv $(DEB_ROOT)/etc/systemd/system/floodguard.service $(DEB_ROOT)/lib/systemd/system/floodguard.service
+	rmdir $(DEB_ROOT)/etc/systemd/system $(DEB_ROOT)/etc/systemd
+	gzip -9n $(DEB_ROOT)/usr/share/man/man1/floodguard.1
+	echo /etc/floodguard/floodguard.yaml > $(DEB_ROOT)/DEBIAN/conffiles
+	printf '%s\n' '#!/bin/sh' 'set -e' \
+		'if [ -d /run/systemd/system ]; then systemctl daemon-reload >/dev/null || true; fi' > $(DEB_ROOT)/DEBIAN/postinst
+	cp $(DEB_ROOT)/DEBIAN/postinst $(DEB_ROOT)/DEBIAN/postrm
+	chmod 0755 $(DEB_ROOT)/DEBIAN/postinst $(DEB_ROOT)/DEBIAN/postrm
+	{ echo 'Package: floodguard'; \
+	  echo 'Version: $(DEB_VERSION)'; \
+	  echo 'Architecture: $(DEB_ARCH)'; \
+	  echo 'Maintainer: $(DEB_MAINTAINER)'; \
+	  echo "Installed-Size: $$(du -sk --exclude=DEBIAN $(DEB_ROOT) | cut -f1)"; \
+	  echo 'Depends: libc6'; \
+	  echo 'Section: net'; \
+	  echo 'Priority: optional'; \
+	  echo 'Homepage: https://github.com/floodguard/floodguard'; \
+	  echo 'Description: DDoS detector that drops floods in the kernel with XDP'; \
+	  echo ' floodguard watches a network interface with an eBPF/XDP program, detects'; \
+	  echo ' volumetric floods (single sources, spoofed floods, reflection) and drops'; \
+	  echo ' them in the kernel. Set daemon.interface in /etc/floodguard/floodguard.yaml,'; \
+	  echo ' then: systemctl enable --now floodguard'; \
+	} > $(DEB_ROOT)/DEBIAN/control
+	dpkg-deb --root-owner-group -Zxz --build $(DEB_ROOT) $(DEB) >/dev/null
+	@echo "built $(DEB)"
 
 clean:
 	rm -rf bin $(OUT)
