@@ -93,3 +93,22 @@ func (x *XDP) openPinnedLink() error {
 // was given, or for OpenPinned the pinned link's (0 if there is none or it
 // is defunct).
 func (x *XDP) Ifindex() int { return x.ifindex }
+
+// RemovePinned is the fallback of OpenPinned and Detach for a pin
+// directory OpenPinned refuses (maps of another build's layout, or some
+// missing): it detaches the pinned xdp link, if any, and removes the link
+// pin, every map pin of floodguard's names and the directory if that
+// leaves it empty. It returns the link's interface (0 if none). Files of
+// other names are left alone.
+func RemovePinned(pinDir string) (ifindex int, err error) {
+	if !filepath.IsAbs(pinDir) {
+		return 0, fmt.Errorf("%w: pin directory %q must be absolute", ErrInvalidOptions, pinDir)
+	}
+	x := &XDP{opts: Options{PinDir: pinDir}}
+	if err := x.openPinnedLink(); err != nil {
+		return 0, err
+	}
+	ifindex = x.ifindex
+	x.pinned = true
+	return ifindex, x.Detach()
+}

@@ -3,6 +3,7 @@ package bpf
 import (
 	"errors"
 	"os"
+	"path/filepath"
 	"testing"
 )
 
@@ -47,5 +48,36 @@ func TestOpenPinnedDetach(t *testing.T) {
 	}
 	if st := xdpOn(t, "fgv0"); st.attached != xdpAttachedNone {
 		t.Errorf("after Detach the kernel reports %+v", st)
+	}
+}
+
+// TestRemovePinned: pins OpenPinned refuses (a map missing, as another
+// build could leave) are still detached and removed.
+func TestRemovePinned(t *testing.T) {
+	testNetns(t)
+	pins := testPinDir(t)
+	x := loadAttached(t, Options{Interface: "fgv0", PinDir: pins})
+	if err := x.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Remove(filepath.Join(pins, mapExempt)); err != nil {
+		t.Fatal(err)
+	}
+	if y, err := OpenPinned(pins); err == nil {
+		y.Close()
+		t.Fatal("OpenPinned opened a pin directory with a map missing")
+	}
+	idx, err := RemovePinned(pins)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if idx != ifindex(t, "fgv0") {
+		t.Errorf("RemovePinned reports ifindex %d, want fgv0's", idx)
+	}
+	if _, err := os.Stat(pins); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("pin dir after RemovePinned: %v (%v)", err, pinFiles(t, pins))
+	}
+	if st := xdpOn(t, "fgv0"); st.attached != xdpAttachedNone {
+		t.Errorf("after RemovePinned the kernel reports %+v", st)
 	}
 }

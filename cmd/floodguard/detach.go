@@ -46,19 +46,26 @@ func runDetach(e env, args []string) error {
 		fmt.Fprintf(e.stdout, "nothing pinned under %s: nothing to detach\n", paths.PinDir)
 		return nil
 	}
+	var ifindex int
 	x, err := bpf.OpenPinned(paths.PinDir)
+	switch {
+	case err == nil:
+		ifindex = x.Ifindex()
+		err = x.Detach()
+	case errors.Is(err, bpf.ErrABIMismatch) || errors.Is(err, os.ErrNotExist):
+		// Another build's maps, or some missing: remove what is there.
+		fmt.Fprintf(e.stderr, "floodguard detach: %v; removing the pins by name\n", err)
+		ifindex, err = bpf.RemovePinned(paths.PinDir)
+	}
 	if err != nil {
-		return err
+		return fmt.Errorf("detach: %w", err)
 	}
 	where := "no interface (no attached link was pinned)"
-	if i := x.Ifindex(); i != 0 {
-		where = fmt.Sprintf("ifindex %d", i)
-		if iface, err := net.InterfaceByIndex(i); err == nil {
-			where = fmt.Sprintf("%s (ifindex %d)", iface.Name, i)
+	if ifindex != 0 {
+		where = fmt.Sprintf("ifindex %d", ifindex)
+		if iface, err := net.InterfaceByIndex(ifindex); err == nil {
+			where = fmt.Sprintf("%s (ifindex %d)", iface.Name, ifindex)
 		}
-	}
-	if err := x.Detach(); err != nil {
-		return fmt.Errorf("detach: %w", err)
 	}
 	fmt.Fprintf(e.stdout, "detached floodguard from %s and removed its pins under %s\n", where, paths.PinDir)
 	return nil

@@ -107,6 +107,23 @@ func TestDetach(t *testing.T) {
 		t.Error("an XDP program is still attached to vb after detach")
 	}
 
+	// Leftovers OpenPinned refuses (a map missing, as another build could
+	// leave): detached and removed all the same.
+	check(victim.Do(func() error {
+		x, err := bpf.Load(bpf.Options{Interface: "vb", PinDir: pins, MaxSources: 1024, MaxRules: 64})
+		if err != nil {
+			return err
+		}
+		return x.Close()
+	}))
+	check(os.Remove(filepath.Join(pins, "fg_exempt")))
+	if code, out, errOut := runCLI("detach", "--config", cfg); code != 0 || !strings.Contains(errOut, "removing the pins by name") {
+		t.Errorf("detach of incomplete pins: exit %d, stdout %q, stderr %q", code, out, errOut)
+	}
+	if _, err := os.Stat(pins); !errors.Is(err, os.ErrNotExist) || xdpAttached(t, victim) {
+		t.Errorf("after detach of incomplete pins: pin dir %v, attached %v", err, xdpAttached(t, victim))
+	}
+
 	// Again: nothing to do, not a failure.
 	if code, out, errOut := runCLI("detach", "--config", cfg); code != 0 || !strings.Contains(out, "nothing to detach") {
 		t.Errorf("second detach: exit %d, stdout %q, stderr %q", code, out, errOut)
