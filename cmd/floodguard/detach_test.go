@@ -23,32 +23,7 @@ func TestDetach(t *testing.T) {
 	if os.Geteuid() != 0 {
 		privtest.SkipOrFail(t, "needs root: attaches an XDP program")
 	}
-	l, err := lab.New()
-	if errors.Is(err, lab.ErrNotPermitted) {
-		privtest.SkipOrFail(t, "needs root: %v", err)
-	}
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		if err := l.Close(); err != nil {
-			t.Errorf("clean up the lab: %v", err)
-		}
-	})
-	check := func(err error) {
-		t.Helper()
-		if errors.Is(err, lab.ErrNotPermitted) {
-			privtest.SkipOrFail(t, "needs root: %v", err)
-		}
-		if err != nil {
-			t.Fatal(err)
-		}
-	}
-	victim, err := l.AddNetns("victim")
-	check(err)
-	peer, err := l.AddNetns("peer")
-	check(err)
-	check(l.Veth(peer, "va", victim, "vb"))
+	l, victim, _, check := vethLab(t)
 	bpffs, err := l.BPFFS()
 	check(err)
 	pins := filepath.Join(bpffs, "floodguard")

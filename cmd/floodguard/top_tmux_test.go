@@ -9,7 +9,6 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"net/netip"
 	"os"
@@ -115,32 +114,7 @@ func TestTopInTmux(t *testing.T) {
 		t.Fatalf("go build: %v\n%s", err, out)
 	}
 
-	l, err := lab.New()
-	if errors.Is(err, lab.ErrNotPermitted) {
-		privtest.SkipOrFail(t, "needs root: %v", err)
-	}
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		if err := l.Close(); err != nil {
-			t.Errorf("clean up the lab: %v", err)
-		}
-	})
-	check := func(err error) {
-		t.Helper()
-		if errors.Is(err, lab.ErrNotPermitted) {
-			privtest.SkipOrFail(t, "needs root: %v", err)
-		}
-		if err != nil {
-			t.Fatal(err)
-		}
-	}
-	victim, err := l.AddNetns("victim")
-	check(err)
-	peer, err := l.AddNetns("peer")
-	check(err)
-	check(l.Veth(peer, "va", victim, "vb"))
+	l, victim, peer, check := vethLab(t)
 	check(victim.AddAddr("vb", "198.18.0.1/24"))
 	check(victim.AddAddr("vb", "2001:db8:1::1/64"))
 	check(peer.AddAddr("va", "198.18.0.2/24"))
