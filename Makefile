@@ -63,11 +63,17 @@ vet:
 test: deps vet check-generated vulncheck
 	$(GO) test -count=1 -timeout 30m ./...
 
-# vulncheck runs govulncheck when it is on PATH (go install
-# golang.org/x/vuln/cmd/govulncheck@latest). It needs the vulnerability
-# database from vuln.go.dev: offline, it says so and does not fail.
+# vulncheck runs govulncheck when it is on PATH and VULNCHECK=1 is set:
+# govulncheck fetches its vulnerability database from vuln.go.dev, which
+# the CI machines and this workplace must not contact (their network
+# reaches only the package registries), so it is opt-in where that host is
+# reachable (or GOVULNDB names a local mirror). An unreachable database is
+# said, not failed.
 vulncheck:
-	@if ! command -v govulncheck >/dev/null 2>&1; then \
+	@if [ "$(VULNCHECK)" != 1 ]; then \
+		echo "vulncheck: skipped (set VULNCHECK=1 where vuln.go.dev or a GOVULNDB mirror is reachable)"; exit 0; \
+	fi; \
+	if ! command -v govulncheck >/dev/null 2>&1; then \
 		echo "vulncheck: govulncheck not on PATH, skipped (go install golang.org/x/vuln/cmd/govulncheck@latest)"; exit 0; \
 	fi; \
 	out=$$(govulncheck ./... 2>&1); rc=$$?; echo "$$out"; \
