@@ -150,6 +150,20 @@ struct {
 #include "sig.h"
 
 /*
+ * src_is4 reports whether the source rules of pkt are IPv4 ones: an IPv4
+ * source, or an IPv6 source that is IPv4-mapped (::ffff:a.b.c.d). The
+ * parser keys both the same way, so they share one fg_sources entry and its
+ * rule cache; and the replay (detector.Addr.Netip unmaps) treats a mapped
+ * source as IPv4. Looking a mapped source up in fg_prefix6 would miss the
+ * IPv4 prefix rules (the IPv6 trie never holds a mapped prefix: AddRule
+ * moves them to fg_prefix4) and cache that miss for the IPv4 source too.
+ */
+static __always_inline bool src_is4(const struct fg_pkt *pkt)
+{
+	return pkt->v4 || (pkt->src.d[0] == 0 && pkt->src.w[2] == bpf_htonl(0x0000ffff));
+}
+
+/*
  * load_rules reads the rules that apply to the source into the cache fields
  * of s, tagged with the generation of ctl. The caller has read ctl before
  * calling, so a rule written before a generation bump is always seen by a
@@ -161,20 +175,21 @@ static __always_inline void load_rules(struct fg_source *s, const struct fg_pkt 
 	struct fg_exact_rule *er;
 	struct fg_prefix_rule *pr;
 	__u64 exact = 0, prefix = 0;
+	bool is4 = src_is4(pkt);
 
 	if (flags & FG_HAVE_EXACT) {
 		er = bpf_map_lookup_elem(&fg_exact, &pkt->src.a);
 		if (er)
 			exact = READ_ONCE(er->expires_ns);
 	}
-	if (pkt->v4 && (flags & FG_HAVE_PREFIX4)) {
+	if (is4 && (flags & FG_HAVE_PREFIX4)) {
 		struct fg_lpm4_key k4 = { .prefixlen = 32 };
 
 		__builtin_memcpy(k4.addr, &pkt->src.w[3], sizeof(k4.addr));
 		pr = bpf_map_lookup_elem(&fg_prefix4, &k4);
 		if (pr)
 			prefix = READ_ONCE(pr->expires_ns);
-	} else if (!pkt->v4 && (flags & FG_HAVE_PREFIX6)) {
+	} else if (!is4 && (flags & FG_HAVE_PREFIX6)) {
 		struct fg_lpm6_key k6 = { .prefixlen = 128 };
 
 		__builtin_memcpy(k6.addr, pkt->src.a.addr, sizeof(k6.addr));
@@ -192,7 +207,7 @@ static __always_inline void count_prefix_hit(const struct fg_pkt *pkt, __u64 len
 {
 	struct fg_prefix_rule *pr;
 
-	if (pkt->v4) {
+	if (src_is4(pkt)) {
 		struct fg_lpm4_key k4 = { .prefixlen = 32 };
 
 		__builtin_memcpy(k4.addr, &pkt->src.w[3], sizeof(k4.addr));

@@ -205,6 +205,72 @@ func TestRulesNewSource(t *testing.T) {
 	expectAction(t, x, "new v4 source without rule", udp4Frame("198.18.2.3"), xdpPass)
 }
 
+// TestRulesMappedSource checks that an IPv4-mapped IPv6 source
+// (::ffff:a.b.c.d) obeys the IPv4 prefix rules, as in replay: it shares its
+// per-source entry and rule cache with the IPv4 source a.b.c.d, so a
+// mapped frame that filled the cache from the IPv6 trie would let the IPv4
+// source past its prefix rule on that CPU until the next rule change.
+func TestRulesMappedSource(t *testing.T) {
+	const v4, mapped = "198.18.0.77", "::ffff:198.18.0.77"
+	f4, f6 := udp4Frame(v4), udp6Frame(mapped)
+
+	t.Run("no rules", func(t *testing.T) {
+		x := loadTest(t, Options{})
+		onCPU(t, 0, func() {
+			expectAction(t, x, "mapped", f6, xdpPass)
+			expectAction(t, x, "v4 after mapped", f4, xdpPass)
+		})
+		// Rules that do not cover the source (an IPv6 prefix covering
+		// the mapped range in IPv6 terms is refused by AddRule).
+		for _, p := range []string{"198.18.1.0/24", "2001:db8::/32"} {
+			if err := x.AddRule(netip.MustParsePrefix(p), time.Hour); err != nil {
+				t.Fatal(err)
+			}
+		}
+		onCPU(t, 0, func() {
+			expectAction(t, x, "mapped, other rules", f6, xdpPass)
+			expectAction(t, x, "v4 after mapped, other rules", f4, xdpPass)
+		})
+	})
+
+	t.Run("prefix ban", func(t *testing.T) {
+		x := loadTest(t, Options{})
+		// Both known with a filled cache before the rule: the generation
+		// bump makes the mapped frame reload the rules first.
+		onCPU(t, 0, func() {
+			expectAction(t, x, "mapped before ban", f6, xdpPass)
+			expectAction(t, x, "v4 before ban", f4, xdpPass)
+		})
+		const ban = "198.18.0.0/24"
+		if err := x.AddRule(netip.MustParsePrefix(ban), time.Hour); err != nil {
+			t.Fatal(err)
+		}
+		onCPU(t, 0, func() {
+			expectAction(t, x, "mapped", f6, xdpDrop)
+			expectAction(t, x, "v4 after mapped", f4, xdpDrop)
+			expectAction(t, x, "mapped after v4", f6, xdpDrop)
+		})
+		if r := findRule(t, x, ban); r.Packets != 3 || r.Bytes != uint64(2*len(f6)+len(f4)) {
+			t.Errorf("rule %s: %d packets %d bytes, want 3, %d", ban, r.Packets, r.Bytes, 2*len(f6)+len(f4))
+		}
+		s, ok := lookupSource(t, x, addr(v4))
+		if !ok || s.Packets[detector.ClassUDP] != 5 || s.DroppedPackets != 3 {
+			t.Errorf("source %+v (tracked %v), want 5 udp packets, 3 dropped", s, ok)
+		}
+	})
+
+	t.Run("prefix ban, new source", func(t *testing.T) {
+		x := loadTest(t, Options{})
+		if err := x.AddRule(netip.MustParsePrefix("198.18.0.0/24"), time.Hour); err != nil {
+			t.Fatal(err)
+		}
+		onCPU(t, 0, func() {
+			expectAction(t, x, "new mapped source", f6, xdpDrop)
+			expectAction(t, x, "v4 after mapped", f4, xdpDrop)
+		})
+	})
+}
+
 func TestRulesExpire(t *testing.T) {
 	x := loadTest(t, Options{})
 	const ttl = 300 * time.Millisecond

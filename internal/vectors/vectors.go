@@ -82,6 +82,13 @@ func IPv6(src string, next layers.IPProtocol) *layers.IPv6 {
 	return &layers.IPv6{Version: 6, HopLimit: 64, NextHeader: next, SrcIP: net.ParseIP(src), DstIP: dst6}
 }
 
+// mapped6 is an IPv6 header from src to dst carrying UDP.
+func mapped6(src, dst string) *layers.IPv6 {
+	ip := IPv6(src, layers.IPProtocolUDP)
+	ip.DstIP = net.ParseIP(dst)
+	return ip
+}
+
 // UDP is a UDP header from sport to the discard port.
 func UDP(sport uint16) *layers.UDP {
 	return &layers.UDP{SrcPort: layers.UDPPort(sport), DstPort: udpDstPort}
@@ -227,6 +234,11 @@ func (m Meta) tcp(flags uint8) Meta {
 	return m
 }
 
+func (m Meta) to(dst string) Meta {
+	m.Dst = dst
+	return m
+}
+
 func (m Meta) frag(f detector.Fragment) Meta {
 	m.Fragment = f
 	return m
@@ -255,9 +267,12 @@ func synV4(src string) []byte {
 // readable source, under their protocol's class) without crashing.
 func All() []Vector {
 	const (
-		v4  = "198.18.0.1"
-		v6  = "2001:db8::1"
-		ext = 14 + 40 // offset of the first IPv6 extension header
+		v4 = "198.18.0.1"
+		v6 = "2001:db8::1"
+		// mappedSrc and mappedDst: the IPv4-mapped vector's addresses.
+		mappedSrc = "::ffff:198.18.0.77"
+		mappedDst = "2001:db8::1"
+		ext       = 14 + 40 // offset of the first IPv6 extension header
 	)
 	// syn20 is a 20-byte payload that reads as a TCP SYN header if parsed.
 	syn20 := make([]byte, 20)
@@ -367,6 +382,11 @@ func All() []Vector {
 			IPv4(v4, layers.IPProtocolUDP), UDP(53)), "", 0, 0, Meta{}},
 
 		// IPv6 and its extension headers.
+		// An IPv4-mapped source (::ffff:a.b.c.d) is the IPv4 source a.b.c.d
+		// (the same per-source key; Src is as detector.Addr formats it), and
+		// IPv4 source and signature rules apply to it (detector.Addr.Netip
+		// unmaps). The destination stays IPv6.
+		{"v6/ipv4-mapped-src-udp", f(Eth(layers.EthernetTypeIPv6), mapped6(mappedSrc, mappedDst), UDP(53), Payload(4)), "198.18.0.77", detector.ClassUDP, 53, m6(udpP, 52).to(mappedDst).udp(53)},
 		{"v6/syn", f(Eth(layers.EthernetTypeIPv6), IPv6(v6, layers.IPProtocolTCP), TCP(true, false)), v6, detector.ClassSYN, 0, m6(tcpP, 60).tcp(syn)},
 		{"v6/syn-ack", f(Eth(layers.EthernetTypeIPv6), IPv6(v6, layers.IPProtocolTCP), TCP(true, true)), v6, detector.ClassTCP, 0, m6(tcpP, 60).tcp(syn | ack)},
 		{"v6/icmpv6", f(Eth(layers.EthernetTypeIPv6), IPv6(v6, layers.IPProtocolICMPv6), &layers.ICMPv6{TypeCode: layers.CreateICMPv6TypeCode(128, 0)}, Payload(8)), v6, detector.ClassICMP, 0, m6(58, 52)},
