@@ -9,6 +9,8 @@ import (
 	"strings"
 
 	"go.yaml.in/yaml/v3"
+
+	"github.com/floodguard/floodguard/upstream"
 )
 
 // Key is one key of the config file as the defaults document lists it.
@@ -22,13 +24,20 @@ type Key struct {
 	Section, Entry bool
 	// Value is the default as YAML (empty for sections and entry fields).
 	Value string
+	// Off marks the keys of an optional section (a pointer in File, such
+	// as upstream): absent, the feature is off, so the document shows the
+	// section's defaults commented out.
+	Off bool
 }
 
 // Keys walks File by reflection, in declaration order, with the defaults
 // of Default(): every key a config file may hold.
 func Keys() []Key {
 	var keys []Key
-	walkKeys(&keys, reflect.ValueOf(Default()), "", 0, false)
+	f := Default()
+	u := upstream.DefaultConfig()
+	f.Upstream = &u // listed with its defaults, commented out (Off)
+	walkKeys(&keys, reflect.ValueOf(f), "", 0, false)
 	return keys
 }
 
@@ -48,6 +57,18 @@ func walkKeys(keys *[]Key, v reflect.Value, prefix string, depth int, entry bool
 			continue
 		}
 		fv := v.Field(i)
+		if f.Type.Kind() == reflect.Pointer {
+			if fv.IsNil() {
+				continue
+			}
+			n := len(*keys)
+			*keys = append(*keys, Key{Path: prefix + name, Depth: depth, Section: true, Entry: entry})
+			walkKeys(keys, fv.Elem(), prefix+name+".", depth+1, entry)
+			for j := n; j < len(*keys); j++ {
+				(*keys)[j].Off = true
+			}
+			continue
+		}
 		if opts == "inline" {
 			walkKeys(keys, fv, prefix, depth, entry)
 			continue
@@ -157,16 +178,20 @@ func DefaultsYAML() []byte {
 		for _, l := range wrapComment(doc, 76-len(indent)) {
 			fmt.Fprintf(&b, "%s# %s\n", indent, l)
 		}
+		off := ""
+		if k.Off {
+			off = "#"
+		}
 		switch {
 		case k.Section:
-			fmt.Fprintf(&b, "%s%s:\n", indent, name)
+			fmt.Fprintf(&b, "%s%s%s:\n", off, indent, name)
 		case strings.Contains(k.Value, "\n"):
-			fmt.Fprintf(&b, "%s%s:\n", indent, name)
+			fmt.Fprintf(&b, "%s%s%s:\n", off, indent, name)
 			for _, l := range strings.Split(k.Value, "\n") {
-				fmt.Fprintf(&b, "%s  %s\n", indent, l)
+				fmt.Fprintf(&b, "%s%s  %s\n", off, indent, l)
 			}
 		default:
-			fmt.Fprintf(&b, "%s%s: %s\n", indent, name, k.Value)
+			fmt.Fprintf(&b, "%s%s%s: %s\n", off, indent, name, k.Value)
 		}
 		if t := KeyDocs[k.Path+"[]"]; t != "" {
 			fmt.Fprintf(&b, "%s# %s\n", indent, t)
