@@ -256,9 +256,13 @@ func TestSignatureRateLimit(t *testing.T) {
 		if !runRepeat(t, x, f, 15, w) {
 			continue
 		}
+		// cilium/ebpf runs BPF_PROG_TEST_RUN again when the syscall is
+		// interrupted (EINTR, e.g. by the Go runtime's preemption signal
+		// on a loaded machine), so a round may run a few more packets than
+		// asked: whatever the count, exactly the allowance passes.
 		mid := statusBySlot(t, x)[SigPortlessSlots]
-		if h, d := mid.HitPackets-before.HitPackets, mid.DroppedPackets-before.DroppedPackets; h != 15 || d != 5 {
-			t.Fatalf("15 packets in one window: %d hits, %d dropped; want 15, 5", h, d)
+		if h, d := mid.HitPackets-before.HitPackets, mid.DroppedPackets-before.DroppedPackets; h < 15 || d != h-10 {
+			t.Fatalf("15 packets in one window: %d hits, %d dropped; want at least 15, all but 10 dropped", h, d)
 		}
 		expectAction(t, x, "over the allowance", f, xdpDrop)
 		w = waitWindowStart(t)
@@ -267,8 +271,8 @@ func TestSignatureRateLimit(t *testing.T) {
 		}
 		expectAction(t, x, "allowance used up again", f, xdpDrop)
 		after := statusBySlot(t, x)[SigPortlessSlots]
-		if h, d := after.HitPackets-mid.HitPackets, after.DroppedPackets-mid.DroppedPackets; h != 12 || d != 2 {
-			t.Fatalf("next window: %d hits, %d dropped; want 12 and 2", h, d)
+		if h, d := after.HitPackets-mid.HitPackets, after.DroppedPackets-mid.DroppedPackets; h < 12 || d != h-10 {
+			t.Fatalf("next window: %d hits, %d dropped; want at least 12, all but 10 dropped", h, d)
 		}
 		break
 	}
