@@ -203,18 +203,8 @@ func newE2E(t *testing.T, c cfg) *e2e {
 // has attached and answers on its control socket.
 func (e *e2e) start() *lab.Process {
 	e.t.Helper()
-	p, err := e.victim.Start(fgBin, "run", "--interface", "vb", "--config", e.config, "--log-format", "json")
-	if err != nil {
-		e.t.Fatal(err)
-	}
+	p := e.spawn(fgBin, "run", "--interface", "vb", "--config", e.config, "--log-format", "json")
 	e.daemon = p
-	e.t.Cleanup(func() {
-		if e.t.Failed() && !e.daemonLogShown {
-			e.daemonLogShown = true
-			p.Kill()
-			e.t.Logf("daemon log:\n%s", p.Log)
-		}
-	})
 	if _, _, err := p.Log.WaitEvent(0, 10*time.Second, "attached", nil); err != nil {
 		e.t.Fatalf("daemon did not attach: %v\n%s", err, p.Log)
 	}
@@ -229,6 +219,24 @@ func (e *e2e) start() *lab.Process {
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
+	return p
+}
+
+// spawn starts prog in the victim namespace; if the test fails, the
+// process is killed and its log shown (once per test).
+func (e *e2e) spawn(prog string, args ...string) *lab.Process {
+	e.t.Helper()
+	p, err := e.victim.Start(prog, args...)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	e.t.Cleanup(func() {
+		if e.t.Failed() && !e.daemonLogShown {
+			e.daemonLogShown = true
+			p.Kill()
+			e.t.Logf("daemon log:\n%s", p.Log)
+		}
+	})
 	return p
 }
 

@@ -124,16 +124,7 @@ next:
 // check metrics`, and the server is gone once the daemon stopped.
 func TestE2EMetrics(t *testing.T) {
 	e := newE2E(t, cfg{})
-	d, err := e.victim.Start(fgBin, "run", "--interface", "vb", "--config", e.config, "--log-format", "json", "--metrics-listen", metricsAddr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		if t.Failed() {
-			d.Kill()
-			t.Logf("daemon log:\n%s", d.Log)
-		}
-	})
+	d := e.spawn(fgBin, "run", "--interface", "vb", "--config", e.config, "--log-format", "json", "--metrics-listen", metricsAddr)
 	if _, _, err := d.Log.WaitEvent(0, 10*time.Second, "metrics_listening", nil); err != nil {
 		t.Fatalf("daemon does not serve metrics: %v", err)
 	}

@@ -103,16 +103,7 @@ func TestE2EUnitSyscallFilter(t *testing.T) {
 	}
 	e.writeConfig(e.text(cfg{}) + fmt.Sprintf("paging:\n  sinks:\n    - {name: hook, type: exec, command: [%s]}\n", hook))
 	trace := filepath.Join(e.dir, "strace.out")
-	d, err := e.victim.Start(strace, "-f", "-qq", "-o", trace, fgBin, "run", "--interface", "vb", "--config", e.config, "--log-format", "json")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		if t.Failed() {
-			d.Kill()
-			t.Logf("daemon log:\n%s", d.Log)
-		}
-	})
+	d := e.spawn(strace, "-f", "-qq", "-o", trace, fgBin, "run", "--interface", "vb", "--config", e.config, "--log-format", "json")
 	if _, _, err := d.Log.WaitEvent(0, 20*time.Second, "warmed_up", nil); err != nil {
 		t.Fatalf("traced daemon did not warm up: %v", err)
 	}
