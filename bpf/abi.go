@@ -43,6 +43,8 @@ const (
 	mapFeat        = "fg_feat"
 	mapFeatDsts    = "fg_feat_dsts"
 	mapFeatTouched = "fg_feat_touched"
+	mapProbe       = "fg_probe"
+	mapAdmission   = "fg_admission"
 	progXDP        = "floodguard_xdp"
 
 	pinControl = "fg_control"
@@ -108,7 +110,7 @@ const (
 	sigDstV6 = 1 << 2
 )
 
-// SourceValue is struct fg_source: one CPU's copy of a per-source entry.
+// SourceValue is struct fg_source: a per-source entry, shared by the CPUs.
 // Counters are cumulative since the entry was created. Times are
 // CLOCK_MONOTONIC nanoseconds.
 type SourceValue struct {
@@ -146,6 +148,48 @@ type Stats struct {
 	// above, to keep their offsets).
 	DroppedClassPackets [NumClasses]uint64
 	DroppedClassBytes   [NumClasses]uint64
+	// ProbationPackets and ProbationBytes count frames of sources on
+	// probation (not yet admitted to the per-source map); Admitted counts
+	// the sources admitted.
+	ProbationPackets uint64
+	ProbationBytes   uint64
+	Admitted         uint64
+	// ProbationCredited counts the probation frames added to their
+	// source's new entry at its admission.
+	ProbationCredited uint64
+	// Admission state, not counters (ReadStats leaves them zero).
+	BudgetEpoch uint32
+	BudgetUsed  uint32
+}
+
+// Admission (struct fg_probe, struct fg_admission; admission.go).
+const (
+	probeBits    = 14
+	ProbeSlots   = 1 << probeBits // FG_PROBE_SLOTS, per CPU
+	MaxAdmit     = 4              // FG_ADMIT_MAX
+	probeRecords = MaxAdmit - 1
+	probeDropped = 0x80
+	probeMul     = 0x9e3779b1
+)
+
+// ProbeValue is struct fg_probe: one CPU's probation slot.
+type ProbeValue struct {
+	Addr     detector.Addr
+	Epoch    uint32
+	Seen     uint8
+	N        uint8
+	Class    [probeRecords]uint8
+	Pad      uint8
+	UDPSport uint16
+	Len      [probeRecords]uint32
+}
+
+// AdmissionValue is struct fg_admission.
+type AdmissionValue struct {
+	Threshold uint32
+	Epoch     uint32
+	Seed      uint32
+	Budget    uint32
 }
 
 // SigRuleValue is struct fg_sig_rule: one slot of fg_sig_rules, which user
@@ -241,7 +285,7 @@ type mapABI struct {
 }
 
 var abi = map[string]mapABI{
-	mapSources: {ebpf.PerCPUHash, detector.Addr{}, SourceValue{}, 0},
+	mapSources: {ebpf.Hash, detector.Addr{}, SourceValue{}, 0},
 	mapStats:   {ebpf.PerCPUArray, uint32(0), Stats{}, 1},
 	mapExact:   {ebpf.Hash, detector.Addr{}, ExactRuleValue{}, 0},
 	mapPrefix4: {ebpf.LPMTrie, LPM4Key{}, PrefixRuleValue{}, 0},
@@ -258,6 +302,8 @@ var abi = map[string]mapABI{
 	mapFeat:        {ebpf.PerCPUArray, uint32(0), FeatValue{}, 1},
 	mapFeatDsts:    {ebpf.Array, uint32(0), detector.Addr{}, FeatureDsts},
 	mapFeatTouched: {ebpf.Array, uint32(0), uint64(0), uint32(portTouchedWords)},
+	mapProbe:       {ebpf.PerCPUArray, uint32(0), ProbeValue{}, ProbeSlots},
+	mapAdmission:   {ebpf.Array, uint32(0), AdmissionValue{}, 1},
 }
 
 // mapInfo is what checkABI needs from a MapSpec or a Map.

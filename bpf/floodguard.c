@@ -31,7 +31,7 @@
 char LICENSE[] SEC("license") = "Dual BSD/GPL";
 
 struct {
-	__uint(type, BPF_MAP_TYPE_PERCPU_HASH);
+	__uint(type, BPF_MAP_TYPE_HASH);
 	__uint(max_entries, FG_DEFAULT_MAX_SOURCES);
 	__type(key, struct fg_addr);
 	__type(value, struct fg_source);
@@ -66,6 +66,23 @@ struct {
 	__type(key, struct fg_lpm6_key);
 	__type(value, struct fg_prefix_rule);
 } fg_prefix6 SEC(".maps");
+
+/* Admission: sources on probation, per CPU, and the threshold, epoch and
+ * hash seed user space sets. Layouts in floodguard.h. */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, FG_PROBE_SLOTS);
+	__type(key, __u32);
+	__type(value, struct fg_probe);
+} fg_probe SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__uint(map_flags, BPF_F_MMAPABLE);
+	__type(key, __u32);
+	__type(value, struct fg_admission);
+} fg_admission SEC(".maps");
 
 /* Rules generation and FG_HAVE_* flags; see floodguard.h. Written only by
  * user space (8-byte CAS on the memory-mapped .bss). */
@@ -148,6 +165,7 @@ struct {
 #include "parse.h"
 #include "features.h"
 #include "sig.h"
+#include "admit.h"
 
 /*
  * src_is4 reports whether the source rules of pkt are IPv4 ones: an IPv4
@@ -254,24 +272,55 @@ static __always_inline int decide(const struct fg_source *s, const struct fg_pkt
 	return action;
 }
 
+/*
+ * count_source counts a frame in the shared entry s. The counters take
+ * atomic adds: a source whose flows RSS spreads over several CPUs updates
+ * the same entry from all of them. The last-seen time and the UDP port
+ * are plain stores, made only when they change (a coarse clock moves every
+ * few milliseconds), so a flood from one source does not write the line
+ * for them on every frame.
+ */
 static __always_inline void count_source(struct fg_source *s, const struct fg_pkt *pkt,
 					 __u32 class, __u64 len, __u64 now, int action)
 {
-	s->packets[class] += 1;
-	s->bytes[class] += len;
+	__sync_fetch_and_add(&s->packets[class], 1);
+	__sync_fetch_and_add(&s->bytes[class], len);
 	if (action == XDP_DROP) {
-		s->dropped_packets += 1;
-		s->dropped_bytes += len;
+		__sync_fetch_and_add(&s->dropped_packets, 1);
+		__sync_fetch_and_add(&s->dropped_bytes, len);
 	}
-	s->last_seen_ns = now;
-	if (pkt->udp_sport)
-		s->udp_sport = pkt->udp_sport;
+	if (READ_ONCE(s->last_seen_ns) != now)
+		WRITE_ONCE(s->last_seen_ns, now);
+	if (pkt->udp_sport && READ_ONCE(s->udp_sport) != pkt->udp_sport)
+		WRITE_ONCE(s->udp_sport, pkt->udp_sport);
+}
+
+/* merge_fresh adds the counts of fresh (a new entry another CPU beat us
+ * to inserting) to the entry s. */
+static __always_inline void merge_fresh(struct fg_source *s, const struct fg_source *fresh)
+{
+	__u32 c;
+
+	for (c = 0; c < FG_NUM_CLASSES; c++) {
+		if (fresh->packets[c]) {
+			__sync_fetch_and_add(&s->packets[c], fresh->packets[c]);
+			__sync_fetch_and_add(&s->bytes[c], fresh->bytes[c]);
+		}
+	}
+	if (fresh->dropped_packets) {
+		__sync_fetch_and_add(&s->dropped_packets, fresh->dropped_packets);
+		__sync_fetch_and_add(&s->dropped_bytes, fresh->dropped_bytes);
+	}
+	WRITE_ONCE(s->last_seen_ns, fresh->last_seen_ns);
+	if (fresh->udp_sport)
+		WRITE_ONCE(s->udp_sport, fresh->udp_sport);
 }
 
 /*
- * track_source counts the frame against its source, inserting the source if
- * it is new, and returns the verdict. The pass path for a known source with
- * a current rule cache is one lookup in fg_sources.
+ * track_source counts the frame against its source, admitting the source
+ * if it is new and has sent enough (admit.h), and returns the verdict. The
+ * pass path for a known source with a current rule cache is one lookup in
+ * fg_sources.
  */
 static __always_inline int track_source(struct fg_stats *st, const struct fg_pkt *pkt,
 					__u32 class, __u64 len, __u64 ctl, __u64 now)
@@ -283,7 +332,7 @@ static __always_inline int track_source(struct fg_stats *st, const struct fg_pkt
 
 	s = bpf_map_lookup_elem(&fg_sources, &pkt->src.a);
 	if (s) {
-		if (s->rules_gen != FG_CTL_GEN(ctl))
+		if (READ_ONCE(s->rules_gen) != FG_CTL_GEN(ctl))
 			load_rules(s, pkt, ctl);
 		action = decide(s, pkt, ctl, now, len);
 		count_source(s, pkt, class, len, now, action);
@@ -293,14 +342,23 @@ static __always_inline int track_source(struct fg_stats *st, const struct fg_pkt
 	__builtin_memset(&fresh, 0, sizeof(fresh));
 	load_rules(&fresh, pkt, ctl);
 	action = decide(&fresh, pkt, ctl, now, len);
-	count_source(&fresh, pkt, class, len, now, action);
+	if (!admit(pkt, class, len, action, &fresh, st))
+		return action;
+	fresh.packets[class] += 1;
+	fresh.bytes[class] += len;
+	if (action == XDP_DROP) {
+		fresh.dropped_packets += 1;
+		fresh.dropped_bytes += len;
+	}
+	fresh.last_seen_ns = now;
+	if (pkt->udp_sport)
+		fresh.udp_sport = pkt->udp_sport;
 	err = bpf_map_update_elem(&fg_sources, &pkt->src.a, &fresh, BPF_NOEXIST);
 	if (err == -EEXIST) {
-		/* Another CPU inserted the source since our lookup; this CPU's
-		 * copy in its entry is still zero. */
+		/* Another CPU inserted the source since our lookup. */
 		s = bpf_map_lookup_elem(&fg_sources, &pkt->src.a);
 		if (s) {
-			*s = fresh;
+			merge_fresh(s, &fresh);
 			return action;
 		}
 	}

@@ -38,10 +38,11 @@ struct fg_addr {
 
 /*
  * struct fg_source is the value of the per-source map (fg_sources, a
- * BPF_MAP_TYPE_PERCPU_HASH: each CPU has its own copy, written without
- * atomics; user space sums the copies). Counters are cumulative since the
- * entry was created; user space computes per-tick deltas and deletes idle
- * entries.
+ * BPF_MAP_TYPE_HASH shared by all CPUs: one copy per source, whatever the
+ * number of CPUs). Counters are cumulative since the entry was created and
+ * are added to with atomic adds; user space computes per-tick deltas and
+ * deletes idle entries. A source gets an entry only once admitted (struct
+ * fg_probe below); before that its frames count only in fg_stats.
  */
 struct fg_source {
 	/* Frames and frame bytes (data_end - data) per class, dropped or not. */
@@ -50,21 +51,78 @@ struct fg_source {
 	/* The part of the above that a drop rule discarded. */
 	__u64 dropped_packets;
 	__u64 dropped_bytes;
-	/* CLOCK_MONOTONIC ns of the last frame counted on this CPU. */
+	/* CLOCK_MONOTONIC ns (coarse) of the last frame counted. */
 	__u64 last_seen_ns;
 	/*
 	 * Rule cache, valid while rules_gen equals the generation in
 	 * fg_control: expiry of the exact rule for this source and of the
 	 * longest prefix rule that covers it (0 when there is none). The
-	 * program refreshes both from the rule maps when the generation moved.
+	 * program refreshes both from the rule maps when the generation moved;
+	 * two CPUs refreshing at once write the same values.
 	 */
 	__u64 exact_expires_ns;
 	__u64 prefix_expires_ns;
 	__u32 rules_gen;
-	/* Last UDP source port seen on this CPU, host byte order (0: none). */
+	/* Last UDP source port seen, host byte order (0: none). */
 	__u16 udp_sport;
 	__u16 _pad;
 };
+
+/*
+ * Admission (DESIGN.md, "Admission"): each CPU admits the first
+ * fg_admission.budget new sources of a tick epoch at their first frame, as
+ * every source was before admission existed. Past that budget (a spoofed
+ * flood), a source that is not in fg_sources is on probation in a per-CPU
+ * table of FG_PROBE_SLOTS slots (fg_probe, BPF_MAP_TYPE_PERCPU_ARRAY), one
+ * slot per hash of its address, where its frames are counted until it has
+ * sent fg_admission.threshold frames; the frame that reaches the threshold
+ * inserts its entry, carrying the frames the slot recorded in the same
+ * epoch. A slot taken by another source restarts the count. Spoofed
+ * sources that send a frame or two never get an entry; their frames are
+ * counted in fg_stats (exact) and as probation_packets.
+ */
+#define FG_PROBE_BITS 14
+#define FG_PROBE_SLOTS (1 << FG_PROBE_BITS)
+#define FG_ADMIT_MAX 4 /* the highest threshold */
+#define FG_PROBE_RECORDS (FG_ADMIT_MAX - 1)
+#define FG_PROBE_DROPPED 0x80 /* in class[]: the frame was dropped */
+
+struct fg_probe {
+	struct fg_addr addr;
+	/* fg_admission.epoch when the records were taken. */
+	__u32 epoch;
+	/* Frames seen on probation since the slot was (re)taken. */
+	__u8 seen;
+	/* Frames recorded in epoch: class | FG_PROBE_DROPPED, and length. */
+	__u8 n;
+	__u8 class[FG_PROBE_RECORDS];
+	__u8 _pad;
+	/* Last UDP source port among the records (0: none). */
+	__u16 udp_sport;
+	__u32 len[FG_PROBE_RECORDS];
+};
+
+/*
+ * struct fg_admission is the single value of fg_admission
+ * (BPF_MAP_TYPE_ARRAY, BPF_F_MMAPABLE), written by user space through its
+ * memory mapping. threshold 0 or 1 admits every source at its first frame,
+ * whatever the budget.
+ * The epoch moves at every tick, so records of a frame counted in an
+ * earlier tick are not added to a later one. The seed keys the slot hash
+ * (FG_PROBE_SLOT), so that a sender cannot choose addresses that evict a
+ * given source's slot.
+ */
+struct fg_admission {
+	__u32 threshold;
+	__u32 epoch;
+	__u32 seed;
+	/* Free admissions per CPU and epoch. */
+	__u32 budget;
+};
+
+/* The slot hash: words of the address as loaded on this little-endian
+ * machine, each mixed in with a multiply; probe.go has the Go copy. */
+#define FG_PROBE_MUL 0x9e3779b1U
 
 /*
  * struct fg_stats is the single value (key 0) of fg_stats, a
@@ -91,6 +149,20 @@ struct fg_stats {
 	 * that the fields above keep their offsets. */
 	__u64 dropped_class_packets[FG_NUM_CLASSES];
 	__u64 dropped_class_bytes[FG_NUM_CLASSES];
+	/* Frames of sources on probation (struct fg_probe), not counted under
+	 * any source when they arrived; some are added to their source's new
+	 * entry when it is admitted in the same epoch. */
+	__u64 probation_packets;
+	__u64 probation_bytes;
+	/* Sources admitted (entries inserted), and the probation frames
+	 * added to their new entries (so probation_packets -
+	 * probation_credited are the frames no entry counts). */
+	__u64 admitted;
+	__u64 probation_credited;
+	/* Not counters: this CPU's free admissions (admit.h) used in the
+	 * admission epoch budget_epoch. */
+	__u32 budget_epoch;
+	__u32 budget_used;
 };
 
 /*

@@ -18,6 +18,14 @@ type floodguardFgAddr struct {
 	Addr [16]uint8
 }
 
+type floodguardFgAdmission struct {
+	_         structs.HostLayout
+	Threshold uint32
+	Epoch     uint32
+	Seed      uint32
+	Budget    uint32
+}
+
 type floodguardFgExactRule struct {
 	_         structs.HostLayout
 	ExpiresNs uint64
@@ -54,6 +62,18 @@ type floodguardFgPrefixRule struct {
 	ExpiresNs uint64
 	Packets   uint64
 	Bytes     uint64
+}
+
+type floodguardFgProbe struct {
+	_        structs.HostLayout
+	Addr     floodguardFgAddr
+	Epoch    uint32
+	Seen     uint8
+	N        uint8
+	Class    [3]uint8
+	Pad      uint8
+	UdpSport uint16
+	Len      [3]uint32
 }
 
 type floodguardFgSigMatched struct {
@@ -123,12 +143,19 @@ type floodguardFgStats struct {
 	SourceInsertFailures uint64
 	DroppedClassPackets  [5]uint64
 	DroppedClassBytes    [5]uint64
+	ProbationPackets     uint64
+	ProbationBytes       uint64
+	Admitted             uint64
+	ProbationCredited    uint64
+	BudgetEpoch          uint32
+	BudgetUsed           uint32
 }
 
 // Names of all BPF objects in the ELF.
 //
 // Used for safe lookups in a Collection or CollectionSpec.
 const (
+	floodguardMapFgAdmission    = "fg_admission"
 	floodguardMapFgExact        = "fg_exact"
 	floodguardMapFgExempt       = "fg_exempt"
 	floodguardMapFgFeat         = "fg_feat"
@@ -137,6 +164,7 @@ const (
 	floodguardMapFgFeatTouched  = "fg_feat_touched"
 	floodguardMapFgPrefix4      = "fg_prefix4"
 	floodguardMapFgPrefix6      = "fg_prefix6"
+	floodguardMapFgProbe        = "fg_probe"
 	floodguardMapFgSigIndex     = "fg_sig_index"
 	floodguardMapFgSigRules     = "fg_sig_rules"
 	floodguardMapFgSigScratch   = "fg_sig_scratch"
@@ -196,6 +224,7 @@ type floodguardProgramSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type floodguardMapSpecs struct {
+	FgAdmission   *ebpf.MapSpec `ebpf:"fg_admission"`
 	FgExact       *ebpf.MapSpec `ebpf:"fg_exact"`
 	FgExempt      *ebpf.MapSpec `ebpf:"fg_exempt"`
 	FgFeat        *ebpf.MapSpec `ebpf:"fg_feat"`
@@ -204,6 +233,7 @@ type floodguardMapSpecs struct {
 	FgFeatTouched *ebpf.MapSpec `ebpf:"fg_feat_touched"`
 	FgPrefix4     *ebpf.MapSpec `ebpf:"fg_prefix4"`
 	FgPrefix6     *ebpf.MapSpec `ebpf:"fg_prefix6"`
+	FgProbe       *ebpf.MapSpec `ebpf:"fg_probe"`
 	FgSigIndex    *ebpf.MapSpec `ebpf:"fg_sig_index"`
 	FgSigRules    *ebpf.MapSpec `ebpf:"fg_sig_rules"`
 	FgSigScratch  *ebpf.MapSpec `ebpf:"fg_sig_scratch"`
@@ -239,6 +269,7 @@ func (o *floodguardObjects) Close() error {
 //
 // It can be passed to loadFloodguardObjects or ebpf.CollectionSpec.LoadAndAssign.
 type floodguardMaps struct {
+	FgAdmission   *ebpf.Map `ebpf:"fg_admission"`
 	FgExact       *ebpf.Map `ebpf:"fg_exact"`
 	FgExempt      *ebpf.Map `ebpf:"fg_exempt"`
 	FgFeat        *ebpf.Map `ebpf:"fg_feat"`
@@ -247,6 +278,7 @@ type floodguardMaps struct {
 	FgFeatTouched *ebpf.Map `ebpf:"fg_feat_touched"`
 	FgPrefix4     *ebpf.Map `ebpf:"fg_prefix4"`
 	FgPrefix6     *ebpf.Map `ebpf:"fg_prefix6"`
+	FgProbe       *ebpf.Map `ebpf:"fg_probe"`
 	FgSigIndex    *ebpf.Map `ebpf:"fg_sig_index"`
 	FgSigRules    *ebpf.Map `ebpf:"fg_sig_rules"`
 	FgSigScratch  *ebpf.Map `ebpf:"fg_sig_scratch"`
@@ -257,6 +289,7 @@ type floodguardMaps struct {
 
 func (m *floodguardMaps) Close() error {
 	return _FloodguardClose(
+		m.FgAdmission,
 		m.FgExact,
 		m.FgExempt,
 		m.FgFeat,
@@ -265,6 +298,7 @@ func (m *floodguardMaps) Close() error {
 		m.FgFeatTouched,
 		m.FgPrefix4,
 		m.FgPrefix6,
+		m.FgProbe,
 		m.FgSigIndex,
 		m.FgSigRules,
 		m.FgSigScratch,

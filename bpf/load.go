@@ -47,18 +47,22 @@ type XDP struct {
 	feat        *ebpf.Map
 	featDsts    *ebpf.Map
 	featTouched *ebpf.Map
-	sigMem      []byte     // mmap of sigRules
-	indexMem    []byte     // mmap of sigIndex
-	portsMem    []byte     // mmap of featPorts (read only)
-	touchMem    []byte     // mmap of featTouched
-	dstsMem     []byte     // mmap of featDsts
-	sigMu       sync.Mutex // serializes signature and exempt writes
+	probe       *ebpf.Map // program only
+	admission   *ebpf.Map
+	admitMem    []byte          // mmap of admission
+	admit       *AdmissionValue // inside admitMem
+	sigMem      []byte          // mmap of sigRules
+	indexMem    []byte          // mmap of sigIndex
+	portsMem    []byte          // mmap of featPorts (read only)
+	touchMem    []byte          // mmap of featTouched
+	dstsMem     []byte          // mmap of featDsts
+	sigMu       sync.Mutex      // serializes signature and exempt writes
 	lnk         link.Link
 	ifindex     int
 	mode        AttachMode
 	adopted     bool
 	fallback    error
-	statsNew    error // why a pinned fg_stats was replaced; nil if it was not
+	replaced    []error // why pinned counter maps were replaced (StatsReplaced)
 	pinned      bool
 	ncpu        int
 }
@@ -127,6 +131,9 @@ func Load(opts Options) (_ *XDP, err error) {
 	if err := x.mapControl(); err != nil {
 		return nil, err
 	}
+	if err := x.setAdmission(opts.AdmitAfter, opts.AdmitBudget); err != nil {
+		return nil, err
+	}
 	// Publish the rule flags for whatever the (possibly adopted) rule maps
 	// hold, and move the generation past 0.
 	if err := x.bumpGeneration(); err != nil {
@@ -180,6 +187,8 @@ var pinNames = map[string]string{
 	mapFeat:        mapFeat,
 	mapFeatDsts:    mapFeatDsts,
 	mapFeatTouched: mapFeatTouched,
+	mapProbe:       mapProbe,
+	mapAdmission:   mapAdmission,
 }
 
 func (x *XDP) mapsByName() map[string]**ebpf.Map {
@@ -200,6 +209,8 @@ func (x *XDP) mapsByName() map[string]**ebpf.Map {
 		mapFeat:        &x.feat,
 		mapFeatDsts:    &x.featDsts,
 		mapFeatTouched: &x.featTouched,
+		mapProbe:       &x.probe,
+		mapAdmission:   &x.admission,
 	}
 }
 
@@ -242,6 +253,7 @@ func (x *XDP) loadPinned(spec *ebpf.CollectionSpec) (err error) {
 
 	// Maps pinned by an earlier run; they carry the rules and counters.
 	pinned := map[string]*ebpf.Map{}
+	replace := map[string]bool{} // pinned maps of another layout, replaced
 	defer func() {
 		for _, m := range pinned {
 			m.Close()
@@ -256,12 +268,12 @@ func (x *XDP) loadPinned(spec *ebpf.CollectionSpec) (err error) {
 			return classify("load pinned map "+pin, err)
 		}
 		if err := checkABI(name, m); err != nil {
-			if name == mapStats {
-				// Only counters (another build's layout, e.g. before
-				// drops were counted by class): start a new map, pinned
-				// in place of this one below. The counters restart.
+			if why, ok := replaceable[name]; ok {
+				// Only counters (another build's layout): start a new
+				// map, pinned in place of this one below.
 				m.Close()
-				x.statsNew = fmt.Errorf("pinned %w; replaced by a new map, global counters restart from zero", err)
+				x.replaced = append(x.replaced, fmt.Errorf("pinned %w; replaced by a new map, %s", err, why))
+				replace[name] = true
 				continue
 			}
 			m.Close()
@@ -298,11 +310,11 @@ func (x *XDP) loadPinned(spec *ebpf.CollectionSpec) (err error) {
 			continue
 		}
 		p := filepath.Join(dir, pinNames[name])
-		if name == mapStats && x.statsNew != nil {
+		if replace[name] {
 			// The incompatible map's pin; a program still using it keeps
 			// it until the link is updated below.
 			if err := os.Remove(p); err != nil && !errors.Is(err, os.ErrNotExist) {
-				return fmt.Errorf("unpin incompatible %s: %w", mapStats, err)
+				return fmt.Errorf("unpin incompatible %s: %w", name, err)
 			}
 		}
 		if err := (*dst).Pin(p); err != nil {
@@ -461,6 +473,10 @@ func (x *XDP) mapControl() error {
 	if x.dstsMem, err = mmapMap(x.featDsts, mapFeatDsts, true); err != nil {
 		return err
 	}
+	if x.admitMem, err = mmapMap(x.admission, mapAdmission, true); err != nil {
+		return err
+	}
+	x.admit = (*AdmissionValue)(unsafe.Pointer(&x.admitMem[0]))
 	return nil
 }
 
@@ -496,11 +512,20 @@ func (x *XDP) Mode() AttachMode { return x.mode }
 // mode, for the caller to log as a warning; nil otherwise.
 func (x *XDP) Fallback() error { return x.fallback }
 
-// StatsReplaced returns why Load replaced a pinned fg_stats map it could not
-// use (left by a build with another layout of the global counters), for
-// the caller to log as a warning; nil otherwise. The rules and per-source
-// map are kept; only the global counters restart from zero.
-func (x *XDP) StatsReplaced() error { return x.statsNew }
+// replaceable names the pinned maps that hold only counters: one left by a
+// build with another layout is replaced by a new map rather than refused,
+// and says what restarts.
+var replaceable = map[string]string{
+	mapStats:   "global counters restart from zero",
+	mapSources: "per-source counters restart (sources are admitted again)",
+	mapProbe:   "sources on probation start again",
+}
+
+// StatsReplaced returns why Load replaced pinned counter maps it could not
+// use (left by a build with another layout of the global or per-source
+// counters), for the caller to log as a warning; nil otherwise. The rules
+// are kept; only the replaced counters restart from zero.
+func (x *XDP) StatsReplaced() error { return errors.Join(x.replaced...) }
 
 // Adopted reports whether Load took over a program that was already running
 // from the pin directory, with its maps and rules.
@@ -518,13 +543,13 @@ func (x *XDP) Close() error {
 }
 
 func (x *XDP) close() {
-	for _, mem := range []*[]byte{&x.ctlMem, &x.sigMem, &x.indexMem, &x.portsMem, &x.touchMem, &x.dstsMem} {
+	for _, mem := range []*[]byte{&x.ctlMem, &x.sigMem, &x.indexMem, &x.portsMem, &x.touchMem, &x.dstsMem, &x.admitMem} {
 		if *mem != nil {
 			unix.Munmap(*mem)
 			*mem = nil
 		}
 	}
-	x.ctl = nil
+	x.ctl, x.admit = nil, nil
 	if x.lnk != nil {
 		x.lnk.Close()
 		x.lnk = nil

@@ -105,7 +105,30 @@ type Options struct {
 	// trie; DefaultMaxRules when 0. When adopting pinned maps their capacity
 	// wins.
 	MaxRules uint32
+	// AdmitAfter is the number of frames a new source sends before it
+	// gets a per-source entry (DESIGN.md, "Admission"): 1 admits every
+	// source at its first frame; DefaultAdmitAfter when 0; at most
+	// MaxAdmit. It is a setting of the running program: the last Load (or
+	// SetAdmitAfter) decides.
+	AdmitAfter int
+	// AdmitBudget is how many new sources each CPU admits per tick at
+	// their first frame before admission applies (DefaultAdmitBudget
+	// when 0; negative: none). Like AdmitAfter, a setting of the running
+	// program.
+	AdmitBudget int
 }
+
+// DefaultAdmitAfter is the default admission threshold: past the budget, a
+// source that sends one or two frames and vanishes never costs an entry.
+const DefaultAdmitAfter = 3
+
+// DefaultAdmitBudget is the default number of sources each CPU admits per
+// tick at their first frame: more than an ordinary tick brings (a flash
+// crowd's clients pass the threshold within a tick anyway), far fewer than
+// a spoofed flood.
+const DefaultAdmitBudget = 1024
+
+const maxAdmitBudget = 1 << 30
 
 func (o Options) withDefaults() Options {
 	if o.PinDir == "" {
@@ -116,6 +139,15 @@ func (o Options) withDefaults() Options {
 	}
 	if o.MaxRules == 0 {
 		o.MaxRules = DefaultMaxRules
+	}
+	if o.AdmitAfter == 0 {
+		o.AdmitAfter = DefaultAdmitAfter
+	}
+	switch {
+	case o.AdmitBudget == 0:
+		o.AdmitBudget = DefaultAdmitBudget
+	case o.AdmitBudget < 0:
+		o.AdmitBudget = 0
 	}
 	return o
 }
@@ -141,6 +173,12 @@ func (o Options) validate() error {
 	}
 	if o.MaxSources > maxMaxSources {
 		return fmt.Errorf("%w: max sources %d above %d", ErrInvalidOptions, o.MaxSources, maxMaxSources)
+	}
+	if o.AdmitAfter < 1 || o.AdmitAfter > MaxAdmit {
+		return fmt.Errorf("%w: admit after %d frames: must be 1..%d", ErrInvalidOptions, o.AdmitAfter, MaxAdmit)
+	}
+	if o.AdmitBudget > maxAdmitBudget {
+		return fmt.Errorf("%w: admission budget %d above %d", ErrInvalidOptions, o.AdmitBudget, maxAdmitBudget)
 	}
 	if o.MaxRules > maxMaxRules {
 		return fmt.Errorf("%w: max rules %d above %d", ErrInvalidOptions, o.MaxRules, maxMaxRules)

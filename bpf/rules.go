@@ -242,16 +242,13 @@ func (x *XDP) Rules() ([]Rule, error) {
 		addr detector.Addr
 		ev   ExactRuleValue
 	)
-	vals := make([]SourceValue, x.ncpu)
+	var sv SourceValue
 	it := x.exact.Iterate()
 	for it.Next(&addr, &ev) {
 		r := Rule{Prefix: addr.Prefix(), ExpiresNs: ev.ExpiresNs, TimeLeft: left(ev.ExpiresNs)}
-		err := x.sources.Lookup(&addr, vals)
+		err := x.sources.Lookup(&addr, &sv)
 		if err == nil {
-			for i := range vals {
-				r.Packets += vals[i].DroppedPackets
-				r.Bytes += vals[i].DroppedBytes
-			}
+			r.Packets, r.Bytes = sv.DroppedPackets, sv.DroppedBytes
 		} else if !errors.Is(err, ebpf.ErrKeyNotExist) {
 			return nil, fmt.Errorf("list rules: source %v: %w", addr, err)
 		}

@@ -3,6 +3,7 @@ package bpf
 import (
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/cilium/ebpf"
 	"golang.org/x/sys/unix"
@@ -10,38 +11,23 @@ import (
 	"github.com/floodguard/floodguard/detector"
 )
 
-// Source is a per-source entry summed over CPUs. Counters are cumulative
+// Source is a per-source entry. Counters are cumulative
 // since the entry was created (the live source turns them into per-tick
 // deltas); LastSeenNs is CLOCK_MONOTONIC (MonotonicNow).
 type Source struct {
 	Addr detector.Addr
 	detector.Counters
-	// UDPSrcPort is the last UDP source port seen (from the CPU that saw
-	// the source last); 0 if none.
+	// UDPSrcPort is the last UDP source port seen; 0 if none.
 	UDPSrcPort uint16
 	LastSeenNs uint64
 }
 
-// sumSource adds the per-CPU copies of one entry into s.
-func sumSource(s *Source, addr *detector.Addr, vals []SourceValue) {
-	*s = Source{Addr: *addr}
-	var portSeen uint64
-	for i := range vals {
-		v := &vals[i]
-		for c := range NumClasses {
-			s.Packets[c] += v.Packets[c]
-			s.Bytes[c] += v.Bytes[c]
-		}
-		s.DroppedPackets += v.DroppedPackets
-		s.DroppedBytes += v.DroppedBytes
-		if v.LastSeenNs > s.LastSeenNs {
-			s.LastSeenNs = v.LastSeenNs
-		}
-		if v.UDPSrcPort != 0 && v.LastSeenNs >= portSeen {
-			portSeen = v.LastSeenNs
-			s.UDPSrcPort = v.UDPSrcPort
-		}
-	}
+// sourceOf returns the Source of an entry.
+func sourceOf(addr *detector.Addr, v *SourceValue) Source {
+	s := Source{Addr: *addr, UDPSrcPort: v.UDPSrcPort, LastSeenNs: v.LastSeenNs}
+	s.Packets, s.Bytes = v.Packets, v.Bytes
+	s.DroppedPackets, s.DroppedBytes = v.DroppedPackets, v.DroppedBytes
+	return s
 }
 
 // DefaultReadBatch is the number of entries a SourceReader asks the kernel
@@ -53,10 +39,11 @@ const DefaultReadBatch = 4096
 // not safe for concurrent use; each reader belongs to one goroutine.
 type SourceReader struct {
 	m       *ebpf.Map
-	ncpu    int
 	keys    []detector.Addr
-	vals    []SourceValue // len(keys) * ncpu, per-CPU values entry-major
+	vals    []SourceValue // len(keys)
 	noBatch bool          // the kernel has no batch operations: iterate
+	cursor  ebpf.MapBatchCursor
+	resume  bool // the last read stopped at its deadline: go on from cursor
 }
 
 // NewSourceReader returns a reader of x's per-source map asking for batch
@@ -67,59 +54,75 @@ func (x *XDP) NewSourceReader(batch int) *SourceReader {
 	}
 	return &SourceReader{
 		m:    x.sources,
-		ncpu: x.ncpu,
 		keys: make([]detector.Addr, batch),
-		vals: make([]SourceValue, batch*x.ncpu),
+		vals: make([]SourceValue, batch),
 	}
 }
 
-// AppendSources appends every per-source entry, summed over CPUs, to dst
-// and returns the extended slice. Pass the previous result sliced to zero
-// length to reuse its storage. Entries inserted or deleted during the read
-// may or may not be seen; none is seen twice.
+// AppendSources appends every per-source entry to dst and returns the
+// extended slice. Pass the previous result sliced to zero length to reuse
+// its storage. Entries inserted or deleted during the read may or may not
+// be seen; none is seen twice.
 func (r *SourceReader) AppendSources(dst []Source) ([]Source, error) {
+	dst, _, err := r.AppendSourcesUntil(dst, time.Time{})
+	return dst, err
+}
+
+// AppendSourcesUntil is AppendSources with a deadline (none if zero): past
+// it, the read stops after the batch in progress and returns complete
+// false; the next call goes on from there, and the one that reaches the
+// end of the map returns complete true. A full pass over the map then
+// spans several calls: each entry is seen once per pass (entries inserted
+// or deleted meanwhile may or may not be).
+func (r *SourceReader) AppendSourcesUntil(dst []Source, deadline time.Time) (_ []Source, complete bool, err error) {
 	if !r.noBatch {
-		out, err := r.appendBatch(dst)
+		out, complete, err := r.appendBatch(dst, deadline)
 		if !errors.Is(err, ebpf.ErrNotSupported) {
-			return out, err
+			return out, complete, err
 		}
 		r.noBatch = true
 	}
-	return r.appendIter(dst)
+	dst, err = r.appendIter(dst)
+	return dst, true, err
 }
 
-func (r *SourceReader) appendBatch(dst []Source) ([]Source, error) {
-	var cursor ebpf.MapBatchCursor
+func (r *SourceReader) appendBatch(dst []Source, deadline time.Time) ([]Source, bool, error) {
+	if !r.resume {
+		r.cursor = ebpf.MapBatchCursor{}
+	}
+	r.resume = false
 	for {
-		n, err := r.m.BatchLookup(&cursor, r.keys, r.vals, nil)
+		n, err := r.m.BatchLookup(&r.cursor, r.keys, r.vals, nil)
 		done := errors.Is(err, ebpf.ErrKeyNotExist)
 		if err != nil && !done {
 			if errors.Is(err, unix.ENOSPC) && len(r.keys) < 1<<20 {
 				// A hash bucket holds more entries than a batch: grow and
 				// retry from the same bucket.
 				r.keys = make([]detector.Addr, 2*len(r.keys))
-				r.vals = make([]SourceValue, len(r.keys)*r.ncpu)
+				r.vals = make([]SourceValue, len(r.keys))
 				continue
 			}
-			return dst, fmt.Errorf("read sources: %w", err)
+			return dst, true, fmt.Errorf("read sources: %w", err)
 		}
 		for i := range n {
-			dst = append(dst, Source{})
-			sumSource(&dst[len(dst)-1], &r.keys[i], r.vals[i*r.ncpu:(i+1)*r.ncpu])
+			dst = append(dst, sourceOf(&r.keys[i], &r.vals[i]))
 		}
 		if done {
-			return dst, nil
+			return dst, true, nil
+		}
+		if !deadline.IsZero() && time.Now().After(deadline) {
+			r.resume = true
+			return dst, false, nil
 		}
 	}
 }
 
 func (r *SourceReader) appendIter(dst []Source) ([]Source, error) {
 	var key detector.Addr
-	vals := r.vals[:r.ncpu]
+	var val SourceValue
 	it := r.m.Iterate()
-	for it.Next(&key, vals) {
-		dst = append(dst, Source{})
-		sumSource(&dst[len(dst)-1], &key, vals)
+	for it.Next(&key, &val) {
+		dst = append(dst, sourceOf(&key, &val))
 	}
 	if err := it.Err(); err != nil {
 		return dst, fmt.Errorf("read sources: %w", err)
@@ -127,19 +130,17 @@ func (r *SourceReader) appendIter(dst []Source) ([]Source, error) {
 	return dst, nil
 }
 
-// LookupSource returns the entry for addr summed over CPUs, and false if the
-// source is not tracked.
+// LookupSource returns the entry for addr, and false if the source is not
+// tracked.
 func (x *XDP) LookupSource(addr detector.Addr) (Source, bool, error) {
-	vals := make([]SourceValue, x.ncpu)
-	if err := x.sources.Lookup(&addr, vals); err != nil {
+	var v SourceValue
+	if err := x.sources.Lookup(&addr, &v); err != nil {
 		if errors.Is(err, ebpf.ErrKeyNotExist) {
 			return Source{}, false, nil
 		}
 		return Source{}, false, fmt.Errorf("lookup source %v: %w", addr, err)
 	}
-	var s Source
-	sumSource(&s, &addr, vals)
-	return s, true, nil
+	return sourceOf(&addr, &v), true, nil
 }
 
 // DeleteSources deletes the entries for keys (idle sources) and returns how
@@ -198,6 +199,10 @@ func (x *XDP) ReadStats() (Stats, error) {
 		s.UnparsedPackets += v.UnparsedPackets
 		s.UnparsedBytes += v.UnparsedBytes
 		s.SourceInsertFailures += v.SourceInsertFailures
+		s.ProbationPackets += v.ProbationPackets
+		s.ProbationBytes += v.ProbationBytes
+		s.Admitted += v.Admitted
+		s.ProbationCredited += v.ProbationCredited
 	}
 	return s, nil
 }

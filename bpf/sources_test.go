@@ -16,7 +16,7 @@ func fillSources(t testing.TB, x *XDP, n int) {
 	t.Helper()
 	const chunk = 1 << 14
 	keys := make([]detector.Addr, 0, chunk)
-	vals := make([]SourceValue, 0, chunk*x.ncpu)
+	vals := make([]SourceValue, 0, chunk)
 	flush := func() {
 		if len(keys) == 0 {
 			return
@@ -36,9 +36,7 @@ func fillSources(t testing.TB, x *XDP, n int) {
 			a = detector.Addr{0x20, 0x01, 0x0d, 0xb8, 12: byte(i >> 24), 13: byte(i >> 16), 14: byte(i >> 8), 15: byte(i)}
 		}
 		keys = append(keys, a)
-		for range x.ncpu {
-			vals = append(vals, v)
-		}
+		vals = append(vals, v)
 		if len(keys) == chunk {
 			flush()
 		}

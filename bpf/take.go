@@ -10,7 +10,7 @@ import (
 )
 
 // TakeSources deletes the per-source entries for keys and appends their last
-// values (summed over CPUs) to dst. For each entry the read and the delete
+// values to dst. For each entry the read and the delete
 // are one operation (BPF_MAP_LOOKUP_AND_DELETE_ELEM, Linux 5.14+), so a frame
 // counted before the delete is in the value returned: evicting an idle
 // source loses nothing. Keys already gone are skipped.
@@ -18,13 +18,12 @@ func (x *XDP) TakeSources(keys []detector.Addr, dst []Source) ([]Source, error) 
 	if len(keys) == 0 {
 		return dst, nil
 	}
-	vals := make([]SourceValue, x.ncpu)
+	var v SourceValue
 	for i := range keys {
-		err := x.sources.LookupAndDelete(&keys[i], vals)
+		err := x.sources.LookupAndDelete(&keys[i], &v)
 		switch {
 		case err == nil:
-			dst = append(dst, Source{})
-			sumSource(&dst[len(dst)-1], &keys[i], vals)
+			dst = append(dst, sourceOf(&keys[i], &v))
 		case errors.Is(err, ebpf.ErrKeyNotExist):
 		default:
 			return dst, fmt.Errorf("take source %v: %w", keys[i], err)

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"time"
 
+	"github.com/floodguard/floodguard/bpf"
 	"github.com/floodguard/floodguard/detector"
 )
 
@@ -34,6 +35,9 @@ type aggregator struct {
 	banned []bool
 	sigs   bool
 	meta   detector.PacketMeta // sigDropped's copy
+	// adm, if not nil, models the program's admission of new sources;
+	// nil admits every source at its first packet.
+	adm *admission
 	// verdicts, if not nil, gets one byte per packet (verdict*); the
 	// first write error is kept in verr.
 	verdicts *bufio.Writer
@@ -63,6 +67,9 @@ func (a *aggregator) begin(start time.Time) {
 	a.srcs, a.banned = a.srcs[:0], a.banned[:0]
 	a.feat.reset()
 	a.sigs = a.dr != nil && a.dr.HasSignatures()
+	if a.adm != nil {
+		a.adm.tick(start)
+	}
 	a.cur = detector.Tick{Start: start, Length: a.tick}
 	a.open = true
 	a.end = start.Add(a.tick)
@@ -147,7 +154,9 @@ func (a *aggregator) place(ts time.Time) placement {
 // end: see Dropper.Banned), then, if no ban drops it, the signature rules
 // at the packet's time.
 // Everything is counted, dropped or not, in the counters and features
-// alike; the dropped part in the Dropped counters too.
+// alike; the dropped part in the Dropped counters too. A source the
+// program would not hold an entry for (admission.go) is counted in the
+// totals only, until its probation admits it.
 func (a *aggregator) add(pkt *Packet, wire uint64, ts *time.Time) {
 	if !pkt.OK {
 		a.cur.UnparsedPackets++
@@ -155,34 +164,79 @@ func (a *aggregator) add(pkt *Packet, wire uint64, ts *time.Time) {
 		a.verdict(verdictUndecodable)
 		return
 	}
-	i, ok := a.index.lookup(&pkt.Src, a.srcs)
-	if !ok {
-		a.srcs = append(a.srcs, detector.Source{Addr: pkt.Src})
-		a.banned = append(a.banned, a.dr != nil && a.dr.Banned(pkt.Src, a.end))
-	}
-	s := &a.srcs[i]
-	s.Packets[pkt.Class]++
-	s.Bytes[pkt.Class] += wire
-	// Port 0 means "none" in the tick, as in the XDP program, which keeps
-	// the last non-zero port: a datagram from port 0 does not erase it.
-	if pkt.Class == detector.ClassUDP && pkt.L4 && pkt.SrcPort != 0 {
-		s.UDPSrcPort = pkt.SrcPort
-	}
 	t := &a.cur
 	t.Total.Packets[pkt.Class]++
 	t.Total.Bytes[pkt.Class] += wire
 	t.Features.Lengths[pkt.Class][detector.LengthBucket(pkt.Length)]++
 	a.feat.add(&pkt.PacketMeta, wire)
 
-	if a.banned[i] || (a.sigs && a.sigDropped(pkt, ts)) {
-		s.DroppedPackets++
-		s.DroppedBytes += wire
-		t.Total.DroppedPackets++
-		t.Total.DroppedBytes += wire
-		a.verdict(verdictDropped)
+	i, ok := a.index.lookup(&pkt.Src, a.srcs)
+	if !ok {
+		banned := a.dr != nil && a.dr.Banned(pkt.Src, a.end)
+		if a.adm != nil && !a.adm.admitted(&pkt.Src, t.Start) {
+			// On probation: decided and counted in the totals, under
+			// no source unless this packet admits it (with what the
+			// probation table recorded of it in this tick).
+			dropped := banned || (a.sigs && a.sigDropped(pkt, ts))
+			if !a.adm.probation(pkt, wire, dropped, t.Start) {
+				t.ProbationPackets++
+				a.count(nil, pkt.Class, dropped, wire)
+				return
+			}
+			t.ProbationPackets -= a.adm.rec.TotalPackets() // credited to it
+			a.appendSource(pkt.Src, banned, &a.adm.rec)
+			a.sourcePort(&a.srcs[len(a.srcs)-1], pkt)
+			a.count(&a.srcs[len(a.srcs)-1], pkt.Class, dropped, wire)
+			return
+		}
+		a.appendSource(pkt.Src, banned, nil)
+		i = len(a.srcs) - 1
+	}
+	s := &a.srcs[i]
+	a.sourcePort(s, pkt)
+	a.count(s, pkt.Class, a.banned[i] || (a.sigs && a.sigDropped(pkt, ts)), wire)
+}
+
+// appendSource adds a source to the open tick, with its counts from the
+// probation table if it was just admitted (rec not nil).
+func (a *aggregator) appendSource(addr detector.Addr, banned bool, rec *bpf.Admitted) {
+	src := detector.Source{Addr: addr}
+	if rec != nil {
+		src.Counters, src.UDPSrcPort = rec.Counters, rec.UDPSrcPort
+	}
+	a.index.insert(len(a.srcs))
+	a.srcs = append(a.srcs, src)
+	a.banned = append(a.banned, banned)
+}
+
+// sourcePort records a packet's UDP source port under its source. Port 0
+// means "none" in the tick, as in the XDP program, which keeps the last
+// non-zero port: a datagram from port 0 does not erase it.
+func (a *aggregator) sourcePort(s *detector.Source, pkt *Packet) {
+	if pkt.Class == detector.ClassUDP && pkt.L4 && pkt.SrcPort != 0 {
+		s.UDPSrcPort = pkt.SrcPort
+	}
+}
+
+// count counts a packet (already in the totals by class) under its source,
+// if it has one, and as dropped or passed.
+func (a *aggregator) count(s *detector.Source, class detector.Class, dropped bool, wire uint64) {
+	if s != nil {
+		s.Packets[class]++
+		s.Bytes[class] += wire
+	}
+	if !dropped {
+		a.verdict(verdictPassed)
 		return
 	}
-	a.verdict(verdictPassed)
+	if s != nil {
+		s.DroppedPackets++
+		s.DroppedBytes += wire
+	}
+	t := &a.cur
+	t.Total.DroppedPackets++
+	t.Total.DroppedBytes += wire
+	a.verdict(verdictDropped)
 }
 
 // sigDropped asks the Dropper about the signature rules. It hands over
@@ -214,6 +268,9 @@ func (a *aggregator) writeVerdict(v byte) {
 func (a *aggregator) close() *detector.Tick {
 	a.open = false
 	a.cur.Sources = a.srcs
+	if a.adm != nil {
+		a.adm.closed(a.srcs)
+	}
 	a.feat.finish(&a.cur.Features)
 	return &a.cur
 }

@@ -81,6 +81,9 @@ type corpusResult struct {
 // replayFile replays paths and sums its ticks.
 func replayFile(t *testing.T, paths []string, opt ReplayOptions) (corpusResult, []detector.Tick) {
 	t.Helper()
+	// Every source from its first packet: the manifest counts distinct
+	// sources in the capture, which the decoder must find.
+	opt.AdmitAfter = 1
 	r, err := NewReplay(paths, opt)
 	if err != nil {
 		return corpusResult{err: err}, nil

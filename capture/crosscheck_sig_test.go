@@ -20,7 +20,7 @@ const xdpDrop = 1
 // both: each frame must be dropped by both or by neither. An exempt
 // source passes in both.
 func TestXDPAndReplayAgreeOnSignatures(t *testing.T) {
-	x := loadXDP(t)
+	x := loadXDP(t, 1)
 	plane := NewSimulatedPlane()
 	dec := NewDecoder()
 	p := netip.MustParsePrefix

@@ -3,6 +3,7 @@ package capture
 import (
 	"context"
 	"errors"
+	"fmt"
 	"runtime"
 	"testing"
 	"time"
@@ -23,12 +24,13 @@ var skipOrFail = privtest.SkipOrFail
 // requirePrivileged skips (or fails) tb unless it runs as root.
 func requirePrivileged(tb testing.TB) { privtest.RequireRoot(tb, "loads the XDP program") }
 
-// loadXDP loads the real XDP program, unattached, for BPF_PROG_TEST_RUN.
-// The maps are kept small: the per-source map is preallocated per CPU.
-func loadXDP(tb testing.TB) *bpf.XDP {
+// loadXDP loads the real XDP program, unattached, for BPF_PROG_TEST_RUN,
+// admitting sources after admitAfter frames, with the replay's probation
+// seed. The maps are kept small: the per-source map is preallocated.
+func loadXDP(tb testing.TB, admitAfter int) *bpf.XDP {
 	tb.Helper()
 	requirePrivileged(tb)
-	x, err := bpf.Load(bpf.Options{MaxSources: 1024, MaxRules: 64})
+	x, err := bpf.Load(bpf.Options{MaxSources: 1024, MaxRules: 64, AdmitAfter: admitAfter})
 	if errors.Is(err, bpf.ErrPermission) || errors.Is(err, bpf.ErrKernelTooOld) {
 		skipOrFail(tb, "needs root: BPF cannot be loaded here: %v", err)
 	}
@@ -36,6 +38,7 @@ func loadXDP(tb testing.TB) *bpf.XDP {
 		tb.Fatalf("load: %v", err)
 	}
 	tb.Cleanup(func() { x.Close() })
+	x.SetAdmissionSeed(DefaultAdmissionSeed)
 	return x
 }
 
@@ -93,9 +96,29 @@ func bySource(tk *detector.Tick) map[detector.Addr]detector.Source {
 // through the real XDP program (BPF_PROG_TEST_RUN) read back by the live
 // source, and through the replay decoder and aggregator: the per-source
 // counters and UDP ports, the totals and the unparsed counts must be
-// identical.
+// identical, with the same admission on both sides: within the budget
+// every source from its first frame; past it, sources with fewer frames
+// than the threshold in the totals only, the others counted from their
+// first frame of the tick (recorded on probation).
 func TestXDPAndReplayAgree(t *testing.T) {
-	x := loadXDP(t)
+	for _, c := range []struct{ after, budget int }{
+		{bpf.DefaultAdmitAfter, bpf.DefaultAdmitBudget},
+		{bpf.DefaultAdmitAfter, 3},
+		{bpf.DefaultAdmitAfter, 0},
+		{bpf.MaxAdmit, 0},
+		{1, 0},
+	} {
+		t.Run(fmt.Sprintf("after-%d-budget-%d", c.after, c.budget), func(t *testing.T) {
+			testXDPAndReplayAgree(t, c.after, c.budget)
+		})
+	}
+}
+
+func testXDPAndReplayAgree(t *testing.T, after, budget int) {
+	x := loadXDP(t, after)
+	if err := x.SetAdmission(after, budget); err != nil {
+		t.Fatal(err)
+	}
 	live, err := NewLive(context.Background(), LiveMapsOf(x), LiveOptions{})
 	if err != nil {
 		t.Fatal(err)
@@ -106,6 +129,9 @@ func TestXDPAndReplayAgree(t *testing.T) {
 	}
 
 	agg := newAggregator(time.Second, time.Minute, time.Minute)
+	if agg.adm, err = newAdmission(after, budget, DefaultAdmissionSeed, DefaultSourceIdleTimeout, DefaultFewPacketsIdleTimeout); err != nil {
+		t.Fatal(err)
+	}
 	agg.begin(start)
 	dec := NewDecoder()
 	vs := vectors.All()
@@ -126,6 +152,9 @@ func TestXDPAndReplayAgree(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	if st := live.Stats(); after > 1 && budget == 0 && st.ProbationPackets == 0 {
+		t.Errorf("no packet on probation: %+v", st)
+	}
 
 	g, w := bySource(got), bySource(want)
 	if len(g) != len(w) {
@@ -143,6 +172,9 @@ func TestXDPAndReplayAgree(t *testing.T) {
 	}
 	if got.Total != want.Total {
 		t.Errorf("totals: XDP %+v, replay %+v", got.Total, want.Total)
+	}
+	if got.ProbationPackets != want.ProbationPackets {
+		t.Errorf("packets on probation: XDP %d, replay %d", got.ProbationPackets, want.ProbationPackets)
 	}
 	if got.UnparsedPackets != want.UnparsedPackets || got.UnparsedBytes != want.UnparsedBytes {
 		t.Errorf("unparsed: XDP %d/%d B, replay %d/%d B", got.UnparsedPackets, got.UnparsedBytes, want.UnparsedPackets, want.UnparsedBytes)
@@ -171,7 +203,7 @@ func FuzzXDPAgreesWithReplay(f *testing.F) {
 	for _, v := range vectors.All() {
 		f.Add(v.Frame)
 	}
-	x := loadXDP(f)
+	x := loadXDP(f, 1)
 	r := x.NewSourceReader(0)
 	dec := NewDecoder()
 	var sources []bpf.Source

@@ -23,7 +23,11 @@ func ExampleNewReplay() {
 	if err != nil {
 		log.Fatal(err)
 	}
-	r, err := capture.NewReplay([]string{capture.StdinPath}, capture.ReplayOptions{Stdin: bytes.NewReader(file)})
+	// AdmitAfter 1 counts every source under its address from its first
+	// packet; by default, as the XDP program does, a source is counted on
+	// its own only from its third packet (sending one or two spoofed
+	// packets costs no per-source state).
+	r, err := capture.NewReplay([]string{capture.StdinPath}, capture.ReplayOptions{Stdin: bytes.NewReader(file), AdmitAfter: 1})
 	if err != nil {
 		log.Fatal(err)
 	}

@@ -26,6 +26,11 @@ type LiveMaps interface {
 	// ReadFeatures fills f with the traffic by port, length and
 	// destination since the previous call (bpf.FeatureReader.Read).
 	ReadFeatures(f *detector.Features) error
+	// AppendSourcesUntil is AppendSources with a deadline, after which a
+	// read stops and the next goes on (bpf.SourceReader).
+	AppendSourcesUntil(dst []bpf.Source, deadline time.Time) ([]bpf.Source, bool, error)
+	// AdvanceEpoch starts a new admission epoch (bpf.XDP.AdvanceEpoch).
+	AdvanceEpoch()
 }
 
 // LiveOptions configure the live source.
@@ -34,11 +39,19 @@ type LiveOptions struct {
 	Tick time.Duration
 	// IdleTimeout removes a source from the kernel map once it has sent
 	// nothing for this long (default 5m), so the map does not fill with
-	// stale entries.
+	// stale entries. An entry with fewer than FewPackets packets goes
+	// after DefaultFewPacketsIdleTimeout (at least two ticks): what a
+	// spoofed flood gets admitted leaves within seconds.
 	IdleTimeout time.Duration
 	// Monotonic returns the kernel's CLOCK_MONOTONIC in ns, the clock of
 	// bpf.Source.LastSeenNs (default bpf.MonotonicNow).
 	Monotonic func() (uint64, error)
+	// ReadBudget bounds the per-source part of a read (default half the
+	// tick; negative: no bound). A read that reaches it stops, and the
+	// next tick goes on where it stopped: the per-source view is then
+	// spread over several ticks (LiveStats.PartialReads), while the
+	// totals, features and rules stay exact and on time.
+	ReadBudget time.Duration
 }
 
 func (o *LiveOptions) setDefaults() error {
@@ -49,7 +62,10 @@ func (o *LiveOptions) setDefaults() error {
 		return fmt.Errorf("live source: tick %s is shorter than 100ms", o.Tick)
 	}
 	if o.IdleTimeout == 0 {
-		o.IdleTimeout = 5 * time.Minute
+		o.IdleTimeout = DefaultSourceIdleTimeout
+	}
+	if o.ReadBudget == 0 {
+		o.ReadBudget = o.Tick / 2
 	}
 	if o.IdleTimeout < o.Tick {
 		return fmt.Errorf("live source: idle timeout %s is shorter than the tick %s", o.IdleTimeout, o.Tick)
@@ -79,7 +95,8 @@ type Live struct {
 
 	prev      map[detector.Addr]*snapshot
 	prevStats bpf.Stats
-	epoch     uint32
+	epoch     uint32 // reads so far
+	passStart uint32 // epoch of the first read of the current pass
 	primed    bool
 	last      time.Time
 
@@ -95,9 +112,18 @@ type Live struct {
 // LiveStats are the live source's running totals.
 type LiveStats struct {
 	Reads        uint64
-	Sources      int           // entries in the kernel map at the last read
+	Sources      int           // entries read by the last read
 	Evicted      uint64        // idle sources removed from the map
 	LastReadTime time.Duration // duration of the last map read
+	// PartialReads counts reads that stopped at the read budget before
+	// the end of the per-source map; Partial says the last one did.
+	PartialReads uint64
+	Partial      bool
+	// ProbationPackets counts packets of sources the program had not
+	// admitted (bpf.Stats.ProbationPackets) since the live source
+	// started, Admitted the sources it admitted.
+	ProbationPackets uint64
+	Admitted         uint64
 }
 
 // NewLive returns a live source over maps. Next blocks until the next tick
@@ -177,14 +203,23 @@ func (l *Live) Collect(now time.Time) (*detector.Tick, error) {
 	if err != nil {
 		return nil, fmt.Errorf("live source: %w", err)
 	}
+	// Frames on probation from here on belong to this tick or later, not
+	// to one already read.
+	l.maps.AdvanceEpoch()
 	st, err := l.maps.ReadStats()
 	if err != nil {
 		return nil, fmt.Errorf("live source: %w", err)
 	}
-	l.buf, err = l.maps.AppendSources(l.buf[:0])
+	var deadline time.Time
+	if l.opts.ReadBudget > 0 {
+		deadline = start.Add(l.opts.ReadBudget)
+	}
+	var complete bool
+	l.buf, complete, err = l.appendSources(deadline)
 	if err != nil {
 		return nil, fmt.Errorf("live source: %w", err)
 	}
+	l.stats.Partial = !complete
 	t := &l.tick
 	if err := l.maps.ReadFeatures(&t.Features); err != nil {
 		return nil, fmt.Errorf("live source: %w", err)
@@ -195,7 +230,7 @@ func (l *Live) Collect(now time.Time) (*detector.Tick, error) {
 	}
 	t.Sources = t.Sources[:0]
 	t.Total = detector.Counters{}
-	t.UnparsedPackets, t.UnparsedBytes, t.SourcesLost = 0, 0, 0
+	t.UnparsedPackets, t.UnparsedBytes, t.SourcesLost, t.ProbationPackets = 0, 0, 0, 0
 	if l.primed {
 		t.Start, t.Length = l.last, now.Sub(l.last)
 		for c := range detector.NumClasses {
@@ -207,21 +242,77 @@ func (l *Live) Collect(now time.Time) (*detector.Tick, error) {
 		t.UnparsedPackets = delta(st.UnparsedPackets, l.prevStats.UnparsedPackets)
 		t.UnparsedBytes = delta(st.UnparsedBytes, l.prevStats.UnparsedBytes)
 		t.SourcesLost = delta(st.SourceInsertFailures, l.prevStats.SourceInsertFailures)
+		// Frames credited to an entry may have gone on probation in the
+		// previous read's tick: saturate.
+		pp := delta(st.ProbationPackets, l.prevStats.ProbationPackets)
+		t.ProbationPackets = pp - min(pp, delta(st.ProbationCredited, l.prevStats.ProbationCredited))
+		l.stats.ProbationPackets += pp
+		l.stats.Admitted += delta(st.Admitted, l.prevStats.Admitted)
 	} else {
 		t.Start, t.Length = now, 0
 	}
 	l.prevStats = st
 	l.epoch++
-	idleNs := uint64(l.opts.IdleTimeout)
+	l.collectSources(mono)
+	if err := l.evictIdle(); err != nil {
+		return nil, err
+	}
+	if !l.stats.Partial {
+		// A pass over the map ended: entries it did not see vanished
+		// without passing through evictIdle (deleted by hand, or the map
+		// was replaced) and must not keep stale snapshots.
+		if len(l.prev) > len(l.buf) {
+			for a, s := range l.prev {
+				if s.epoch < l.passStart {
+					delete(l.prev, a)
+				}
+			}
+		}
+		l.passStart = l.epoch + 1
+	} else {
+		l.stats.PartialReads++
+	}
+	l.primed = true
+	l.last = now
+	l.stats.Reads++
+	l.stats.Sources = len(l.buf)
+	l.stats.LastReadTime = time.Since(start)
+	return t, nil
+}
+
+// appendSources reads the per-source map into l.buf until deadline (none
+// if zero) and reports whether the read reached the end of the map.
+func (l *Live) appendSources(deadline time.Time) ([]bpf.Source, bool, error) {
+	if !l.primed {
+		// The priming read takes everything, whatever it costs.
+		buf, err := l.maps.AppendSources(l.buf[:0])
+		return buf, true, err
+	}
+	return l.maps.AppendSourcesUntil(l.buf[:0], deadline)
+}
+
+// collectSources turns the entries read into the tick's sources and lists
+// the idle ones. A source last read n reads ago (the reads in between
+// stopped at their budget before reaching it) has its counts since then
+// divided by n: the detector sees its average rate over those ticks rather
+// than n ticks of traffic in one. A source new to the live source is
+// counted over the reads of the current pass, for the same reason.
+func (l *Live) collectSources(mono uint64) {
+	t := &l.tick
+	idleNs, fewNs := uint64(l.opts.IdleTimeout), uint64(fewPacketsIdle(l.opts.Tick))
 	l.idle = l.idle[:0]
 	clear(l.idleI)
 	var zero detector.Counters
 	for i := range l.buf {
 		s := &l.buf[i]
 		snap, ok := l.prev[s.Addr]
+		span := uint32(1)
 		if !ok {
 			snap = &snapshot{}
 			l.prev[s.Addr] = snap
+			span = l.epoch - l.passStart + 1
+		} else if l.epoch-snap.epoch > 1 {
+			span = l.epoch - snap.epoch
 		}
 		base := &snap.c
 		if !ok && !l.primed {
@@ -232,35 +323,30 @@ func (l *Live) Collect(now time.Time) (*detector.Tick, error) {
 		var d detector.Source
 		sent := deltaCounters(&d.Counters, &s.Counters, base)
 		if sent {
+			if span > 1 {
+				d.Counters = spread(&d.Counters, uint64(span))
+			}
 			d.Addr, d.UDPSrcPort = s.Addr, tickPort(&d.Counters, s.UDPSrcPort)
 			t.Sources = append(t.Sources, d)
 		}
 		snap.c, snap.epoch = s.Counters, l.epoch
-		if mono > s.LastSeenNs && mono-s.LastSeenNs > idleNs {
+		if mono > s.LastSeenNs && (mono-s.LastSeenNs > idleNs || (s.TotalPackets() < FewPackets && mono-s.LastSeenNs > fewNs)) {
 			l.idle = append(l.idle, s.Addr)
 			if sent {
 				l.idleI[s.Addr] = int32(len(t.Sources) - 1)
 			}
 		}
 	}
-	if err := l.evictIdle(); err != nil {
-		return nil, err
+}
+
+// spread returns c divided by n (rounded down).
+func spread(c *detector.Counters, n uint64) detector.Counters {
+	var out detector.Counters
+	for k := range detector.NumClasses {
+		out.Packets[k], out.Bytes[k] = c.Packets[k]/n, c.Bytes[k]/n
 	}
-	// Entries that vanished without passing through evictIdle (deleted by
-	// hand, or the map was replaced) must not keep stale snapshots.
-	if len(l.prev) > len(l.buf) {
-		for a, s := range l.prev {
-			if s.epoch != l.epoch {
-				delete(l.prev, a)
-			}
-		}
-	}
-	l.primed = true
-	l.last = now
-	l.stats.Reads++
-	l.stats.Sources = len(l.buf)
-	l.stats.LastReadTime = time.Since(start)
-	return t, nil
+	out.DroppedPackets, out.DroppedBytes = c.DroppedPackets/n, c.DroppedBytes/n
+	return out
 }
 
 // evictIdle removes idle sources from the kernel map. Their last counts
@@ -320,5 +406,9 @@ func LiveMapsOf(x *bpf.XDP) LiveMaps {
 }
 
 func (m xdpMaps) AppendSources(dst []bpf.Source) ([]bpf.Source, error) { return m.r.AppendSources(dst) }
+
+func (m xdpMaps) AppendSourcesUntil(dst []bpf.Source, deadline time.Time) ([]bpf.Source, bool, error) {
+	return m.r.AppendSourcesUntil(dst, deadline)
+}
 
 func (m xdpMaps) ReadFeatures(f *detector.Features) error { return m.fr.Read(f) }

@@ -22,6 +22,11 @@ type fakeMaps struct {
 	// previous read, as bpf.FeatureReader gives them).
 	features  detector.Features
 	featReads int
+	// perRead, if > 0, is how many entries a read with a deadline gets
+	// before the deadline passes; cursor is where the next one goes on.
+	perRead int
+	cursor  int
+	epochs  int
 }
 
 func newFakeMaps() *fakeMaps { return &fakeMaps{entries: map[detector.Addr]*bpf.Source{}} }
@@ -55,6 +60,28 @@ func (f *fakeMaps) AppendSources(dst []bpf.Source) ([]bpf.Source, error) {
 	}
 	return dst, nil
 }
+
+func (f *fakeMaps) AppendSourcesUntil(dst []bpf.Source, deadline time.Time) ([]bpf.Source, bool, error) {
+	if f.perRead <= 0 || deadline.IsZero() {
+		out, err := f.AppendSources(dst)
+		return out, true, err
+	}
+	n := 0
+	for f.cursor < len(f.order) {
+		if n == f.perRead {
+			return dst, false, nil
+		}
+		if s, ok := f.entries[f.order[f.cursor]]; ok {
+			dst = append(dst, *s)
+			n++
+		}
+		f.cursor++
+	}
+	f.cursor = 0
+	return dst, true, nil
+}
+
+func (f *fakeMaps) AdvanceEpoch() { f.epochs++ }
 
 func (f *fakeMaps) ReadStats() (bpf.Stats, error) { return f.stats, nil }
 
@@ -243,5 +270,43 @@ func TestLiveFeatures(t *testing.T) {
 	if len(got.Ports) != 1 || got.Ports[0] != want.Ports[0] || len(got.Dsts) != 1 || got.Dsts[0] != want.Dsts[0] ||
 		got.DstsOther != want.DstsOther || got.Lengths != want.Lengths {
 		t.Errorf("tick features %+v, want %+v", got, want)
+	}
+}
+
+// TestLivePartialReads: a read that stops at its budget leaves the rest of
+// the map to the next tick; a source read after n ticks is counted at its
+// average rate over them, and the totals stay exact every tick.
+func TestLivePartialReads(t *testing.T) {
+	f := newFakeMaps()
+	h := newLiveHarness(t, f)
+	h.collect() // prime: reads everything
+	f.perRead = 2
+	addrs := []string{"198.18.0.1", "198.18.0.2", "198.18.0.3", "198.18.0.4"}
+	for _, a := range addrs {
+		f.count(a, detector.ClassUDP, 100, 6400, false, h.mono)
+	}
+	got := h.collect() // reads .1 and .2 (new: one tick of the pass)
+	if len(got) != 2 || got["198.18.0.1"].Packets[detector.ClassUDP] != 100 {
+		t.Fatalf("first partial read: %+v", got)
+	}
+	if !h.live.Stats().Partial || h.live.Stats().PartialReads != 1 {
+		t.Errorf("stats %+v: want a partial read", h.live.Stats())
+	}
+	for _, a := range addrs {
+		f.count(a, detector.ClassUDP, 100, 6400, false, h.mono)
+	}
+	got = h.collect() // reads .3 and .4: new, over the pass's two reads
+	if len(got) != 2 || got["198.18.0.3"].Packets[detector.ClassUDP] != 100 || got["198.18.0.4"].Bytes[detector.ClassUDP] != 6400 {
+		t.Fatalf("second partial read: %+v", got)
+	}
+	if h.live.Stats().Partial {
+		t.Errorf("the pass ended: stats %+v", h.live.Stats())
+	}
+	got = h.collect() // .1 and .2 again: 100 packets since their read, over 2 ticks
+	if len(got) != 2 || got["198.18.0.2"].Packets[detector.ClassUDP] != 50 {
+		t.Fatalf("third read: %+v", got)
+	}
+	if f.epochs != 4 {
+		t.Errorf("%d admission epochs, want one per read (4)", f.epochs)
 	}
 }

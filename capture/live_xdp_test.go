@@ -127,7 +127,7 @@ func (h *takeHook) TakeSources(keys []detector.Addr, dst []bpf.Source) ([]bpf.So
 // idle sources (BPF_MAP_LOOKUP_AND_DELETE_ELEM) loses no frame, not even
 // one counted between the read and the delete.
 func TestLiveWithXDP(t *testing.T) {
-	x := loadXDP(t)
+	x := loadXDP(t, 1)
 	const idle = 10 * time.Second
 	// The program stamps sources with the real CLOCK_MONOTONIC; the live
 	// source's clock runs ahead by skew to make them look idle.
@@ -209,7 +209,7 @@ func TestLiveWithXDP(t *testing.T) {
 // program's features: ports, length buckets and destinations of exactly
 // the frames sent in the tick.
 func TestLiveFeaturesWithXDP(t *testing.T) {
-	x := loadXDP(t)
+	x := loadXDP(t, 1)
 	live, err := NewLive(context.Background(), LiveMapsOf(x), LiveOptions{})
 	if err != nil {
 		t.Fatal(err)

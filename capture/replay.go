@@ -9,6 +9,7 @@ import (
 	"os"
 	"time"
 
+	"github.com/floodguard/floodguard/bpf"
 	"github.com/floodguard/floodguard/detector"
 )
 
@@ -66,6 +67,26 @@ type ReplayOptions struct {
 	// that tick is asked for: a replay stopped early has written the
 	// verdicts of every packet counted in a tick returned.
 	Verdicts io.Writer
+	// AdmitAfter is the XDP program's admission threshold to model
+	// (bpf.Options.AdmitAfter): a new source is counted under its own
+	// address from its AdmitAfter-th packet, as the program admits it on
+	// one CPU; until then only in the totals. Default
+	// bpf.DefaultAdmitAfter; 1 counts every source from its first packet.
+	AdmitAfter int
+	// AdmitBudget is the program's admission budget to model
+	// (bpf.Options.AdmitBudget): the first AdmitBudget new sources of a
+	// tick are admitted at their first packet. Default
+	// bpf.DefaultAdmitBudget; negative: none.
+	AdmitBudget int
+	// AdmissionSeed keys the modelled probation table's hash
+	// (DefaultAdmissionSeed when 0). Sources whose slots collide delay
+	// each other's admission, so the seed can change which early packets
+	// count under their source.
+	AdmissionSeed uint32
+	// SourceIdleTimeout forgets an admitted source silent this long, as
+	// the live source removes its entry (LiveOptions.IdleTimeout; default
+	// DefaultSourceIdleTimeout).
+	SourceIdleTimeout time.Duration
 }
 
 // ReplayStats count what a Replay has read so far.
@@ -156,6 +177,32 @@ func NewReplay(paths []string, opt ReplayOptions) (*Replay, error) {
 		stats: ReplayStats{UndecodableByLinkType: make(map[LinkType]uint64)},
 	}
 	r.agg.dr = opt.Dropper
+	if opt.AdmitAfter == 0 {
+		opt.AdmitAfter = bpf.DefaultAdmitAfter
+	}
+	if opt.AdmissionSeed == 0 {
+		opt.AdmissionSeed = DefaultAdmissionSeed
+	}
+	if opt.SourceIdleTimeout == 0 {
+		opt.SourceIdleTimeout = DefaultSourceIdleTimeout
+	}
+	if opt.SourceIdleTimeout < opt.Tick {
+		return nil, fmt.Errorf("replay: source idle timeout %v is shorter than the tick %v", opt.SourceIdleTimeout, opt.Tick)
+	}
+	switch {
+	case opt.AdmitBudget == 0:
+		opt.AdmitBudget = bpf.DefaultAdmitBudget
+	case opt.AdmitBudget < 0:
+		opt.AdmitBudget = 0
+	}
+	if opt.AdmitAfter > 1 {
+		adm, err := newAdmission(opt.AdmitAfter, opt.AdmitBudget, opt.AdmissionSeed, opt.SourceIdleTimeout, fewPacketsIdle(opt.Tick))
+		if err != nil {
+			return nil, fmt.Errorf("replay: %w", err)
+		}
+		r.agg.adm = adm
+	}
+	r.opt = opt
 	if opt.Verdicts != nil {
 		r.agg.verdicts = bufio.NewWriterSize(opt.Verdicts, 64<<10)
 	}

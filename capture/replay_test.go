@@ -48,6 +48,11 @@ func collect(t *testing.T, r *Replay) ([]tickView, error) {
 
 func replayOf(t *testing.T, opt ReplayOptions, files ...[]byte) *Replay {
 	t.Helper()
+	if opt.AdmitAfter == 0 {
+		// These tests count a few packets per source; admission has
+		// tests of its own (TestReplayAdmission).
+		opt.AdmitAfter = 1
+	}
 	var paths []string
 	dir := t.TempDir()
 	for i, f := range files {

@@ -35,6 +35,10 @@ type srcIndex struct {
 	shift uint     // 64 - log2(len(slots)): the hash's top bits index
 	gen   uint64   // generation of the open tick, 1 to 65535
 	key   detector.AddrHash
+	// The empty slot the last lookup that missed stopped at, and the
+	// generation and tag to store there.
+	free    uint64
+	freeTag uint64
 }
 
 const srcIndexMinSlots = 1 << 10
@@ -64,7 +68,9 @@ func (t *srcIndex) hash(a *detector.Addr) (slot, tag uint64) {
 }
 
 // lookup returns the index of a's Source in srcs. If a has none yet, it
-// returns len(srcs) and false, and the caller must append a's Source.
+// returns false and the slot where insert puts it: the caller either
+// appends a's Source to srcs and calls insert, before any other lookup,
+// or leaves a out of the tick (a source on probation).
 func (t *srcIndex) lookup(a *detector.Addr, srcs []detector.Source) (idx int, found bool) {
 	if 2*(len(srcs)+1) > len(t.slots) {
 		t.grow(srcs)
@@ -75,7 +81,8 @@ func (t *srcIndex) lookup(a *detector.Addr, srcs []detector.Source) (idx int, fo
 	for ; ; i = (i + 1) & mask {
 		s := t.slots[i]
 		if s>>48 != t.gen {
-			t.slots[i] = want | uint64(len(srcs))
+			t.free = i
+			t.freeTag = want
 			return len(srcs), false
 		}
 		if s&^0xffffffff == want {
@@ -85,6 +92,9 @@ func (t *srcIndex) lookup(a *detector.Addr, srcs []detector.Source) (idx int, fo
 		}
 	}
 }
+
+// insert records that the source the last lookup missed is srcs[idx].
+func (t *srcIndex) insert(idx int) { t.slots[t.free] = t.freeTag | uint64(idx) }
 
 // grow doubles the table and indexes srcs again, in the current generation.
 func (t *srcIndex) grow(srcs []detector.Source) {

@@ -85,8 +85,12 @@ type daemon struct {
 	started   time.Time
 	// warm is set once the warm-up is over and that has been logged.
 	warm bool
-	// lastSlowRead rate-limits the slow_map_read warning.
-	lastSlowRead time.Time
+	// partialRead: reads of the per-source map are partial (the
+	// partial_map_read warning was logged); the episode ends after two
+	// whole reads in a row (a pass spread over ticks ends with a read
+	// that is not partial).
+	partialRead bool
+	wholeReads  int // reads in a row that were not partial
 	// metrics is nil unless daemon.metrics_listen is set.
 	metrics *metrics
 	pager   *pager
@@ -104,7 +108,7 @@ func (d *daemon) run(ctx context.Context) error {
 	}
 	defer lock.Close()
 	mode, _ := config.AttachMode(dc.AttachMode)
-	x, err := bpf.Load(bpf.Options{Interface: dc.Interface, Mode: mode, PinDir: dc.PinDir, MaxSources: dc.MaxSources, MaxRules: dc.MaxRules})
+	x, err := bpf.Load(bpf.Options{Interface: dc.Interface, Mode: mode, PinDir: dc.PinDir, MaxSources: dc.MaxSources, MaxRules: dc.MaxRules, AdmitAfter: dc.AdmitAfter, AdmitBudget: dc.AdmitBudgetOption()})
 	if err != nil {
 		return fmt.Errorf("attach to %s: %w", dc.Interface, err)
 	}
@@ -468,12 +472,23 @@ func (d *daemon) logEvents(t *detector.Tick, evs []detector.Event, live *capture
 		d.log.Warn().Str("event", "sources_lost").Uint64("packets", t.SourcesLost).
 			Msg("per-source map full: per-source view partial this tick")
 	}
-	// A map read that eats half the tick delays detection: say so, at most
-	// once a minute (see BENCHMARKS.md on reading large per-source maps).
-	if rt := live.Stats().LastReadTime; rt > d.file.Tick.D()/2 && time.Since(d.lastSlowRead) > time.Minute {
-		d.lastSlowRead = time.Now()
-		d.log.Warn().Str("event", "slow_map_read").Str("read_time", rt.String()).Int("sources", live.Stats().Sources).
-			Msg("reading the kernel's per-source map took over half a tick; consider a smaller daemon.max_sources or a longer tick")
+	// A read of the per-source map stops at half a tick and goes on at
+	// the next (capture.LiveOptions.ReadBudget): the per-source view is
+	// then spread over ticks. Say so once per episode, and when it ends.
+	ls := live.Stats()
+	if ls.Partial {
+		d.wholeReads = 0
+	} else {
+		d.wholeReads++
+	}
+	if ls.Partial && !d.partialRead {
+		d.partialRead = true
+		d.log.Warn().Str("event", "partial_map_read").Str("read_time", ls.LastReadTime.String()).Int("sources_read", ls.Sources).
+			Msg("the kernel's per-source map takes more than half a tick to read: reading it over several ticks (per-source detection slower; totals, signatures and rules unaffected); consider a smaller daemon.max_sources or a longer tick")
+	} else if d.partialRead && d.wholeReads >= 2 {
+		d.partialRead = false
+		d.log.Info().Str("event", "partial_map_read_end").Uint64("partial_reads", ls.PartialReads).
+			Msg("the per-source map is read within half a tick again")
 	}
 }
 

@@ -66,6 +66,7 @@ type metricsSnapshot struct {
 	mapEntries      int
 	mapCapacity     uint32
 	evictions       uint64
+	partialReads    uint64
 	bansRefused     uint64
 }
 
@@ -121,6 +122,8 @@ var (
 	descUnparsP = newDesc("unparsed_packets_total", "Frames passed without a readable IP source address (never dropped).", "interface")
 	descUnparsB = newDesc("unparsed_bytes_total", "Wire bytes of the frames passed without a readable IP source address.", "interface")
 	descInsFail = newDesc("source_insert_failures_total", "Frames whose source could not be tracked because the per-source map was full.", "interface")
+	descProbP   = newDesc("probation_packets_total", "Frames of new sources on probation (not yet given a per-source entry: past the admission budget, fewer frames than daemon.admit_after), counted in the totals only.", "interface")
+	descAdmit   = newDesc("sources_admitted_total", "Sources given a per-source entry by the XDP program.", "interface")
 
 	descBaseP    = newDesc("baseline_packets_per_second", "Learnt mean rate of the aggregate traffic (EWMA), by class (all: every class).", "interface", "class")
 	descSigmaP   = newDesc("baseline_stddev_packets_per_second", "Standard deviation of the aggregate rate around its baseline, by class.", "interface", "class")
@@ -142,6 +145,7 @@ var (
 	descMapEnt   = newDesc("source_map_entries", "Entries in the kernel's per-source map at the last read.")
 	descMapCap   = newDesc("source_map_capacity", "Capacity of the kernel's per-source map.")
 	descEvict    = newDesc("source_map_evictions_total", "Idle sources removed from the kernel's per-source map.")
+	descPartial  = newDesc("source_reads_partial_total", "Ticks whose read of the per-source map stopped at half a tick, leaving the rest to the next (per-source view spread over ticks; totals and rules unaffected).")
 	descRefused  = newDesc("bans_refused_total", "Bans the detector decided but did not install (allowlist, limits, rule write errors).")
 
 	descPageOK    = newDesc("paging_deliveries_total", "Pages delivered, by sink.", "sink", "type")
@@ -294,6 +298,7 @@ func (m *metrics) Collect(ch chan<- prometheus.Metric) {
 	gauge(descMapEnt, float64(s.mapEntries))
 	gauge(descMapCap, float64(s.mapCapacity))
 	counter(descEvict, s.evictions)
+	counter(descPartial, s.partialReads)
 	counter(descRefused, s.bansRefused)
 }
 
@@ -326,6 +331,8 @@ func (m *metrics) collectKernel(ch chan<- prometheus.Metric, counter func(*prome
 	counter(descUnparsP, st.UnparsedPackets, m.iface)
 	counter(descUnparsB, st.UnparsedBytes, m.iface)
 	counter(descInsFail, st.SourceInsertFailures, m.iface)
+	counter(descProbP, st.ProbationPackets, m.iface)
+	counter(descAdmit, st.Admitted, m.iface)
 }
 
 func sub(a, b uint64) uint64 {
@@ -394,6 +401,7 @@ func (m *metrics) observe(in *tickInput) {
 		mapEntries:      in.live.Sources,
 		mapCapacity:     in.capacity,
 		evictions:       in.live.Evicted,
+		partialReads:    in.live.PartialReads,
 		bansRefused:     in.stats.BansRefused,
 	}
 	for i := range in.book {

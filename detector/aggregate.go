@@ -207,7 +207,11 @@ func (e *Engine) distributed(t *Tick, c int, rate float64, st *aggState, ban boo
 	for removed := 0.0; n < len(e.scratch.cands) && removed < need; n++ {
 		removed += e.scratch.cands[n].pps
 	}
-	if nsrc > 0 {
+	if unt := t.ProbationPackets; unt > 0 {
+		// New sources past the admission budget: each packet may be a
+		// source of its own (a spoofed flood), so the average is a floor.
+		notes = append(notes, fmt.Sprintf("%d sources and up to %d more not tracked (on probation), at least %.1f pps each on average", nsrc, unt, rate/float64(nsrc+int(unt))))
+	} else if nsrc > 0 {
 		notes = append(notes, fmt.Sprintf("%d sources, %.1f pps each on average", nsrc, rate/float64(nsrc)))
 	}
 	switch {

@@ -107,6 +107,11 @@ type Tick struct {
 	// SourcesLost counts packets whose source could not be tracked (live
 	// per-source map full). Non-zero means Sources is incomplete.
 	SourcesLost uint64
+	// ProbationPackets counts packets of new sources the data source did
+	// not track individually (the XDP program's admission, which the
+	// replay models): in Total, under no Source. Each may be a source of
+	// its own (a spoofed flood).
+	ProbationPackets uint64
 	// Features are the tick's traffic by port, length and destination,
 	// for signature rules.
 	Features Features

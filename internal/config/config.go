@@ -55,6 +55,12 @@ type Daemon struct {
 	MaxRules   uint32 `yaml:"max_rules"`
 	// SourceIdleTimeout removes sources silent this long from the kernel map.
 	SourceIdleTimeout detector.Duration `yaml:"source_idle_timeout"`
+	// AdmitBudget is how many new sources each CPU gives an entry of
+	// their own at their first packet per tick; past it (a spoofed flood)
+	// a new source needs AdmitAfter packets (1: every source at once). A
+	// replay models both.
+	AdmitBudget int `yaml:"admit_budget"`
+	AdmitAfter  int `yaml:"admit_after"`
 	// AllowHost adds the host's own addresses, its default gateways and
 	// loopback to the allowlist, rediscovered every HostRefresh.
 	AllowHost   bool              `yaml:"allow_host"`
@@ -63,6 +69,16 @@ type Daemon struct {
 	// /metrics ("" = off; ":9797" would listen on every interface, so
 	// prefer 127.0.0.1:9797).
 	MetricsListen string `yaml:"metrics_listen"`
+}
+
+// AdmitBudgetOption is AdmitBudget as bpf.Options.AdmitBudget and
+// capture.ReplayOptions.AdmitBudget take it, where 0 means the default and
+// a negative budget none.
+func (d *Daemon) AdmitBudgetOption() int {
+	if d.AdmitBudget == 0 {
+		return -1
+	}
+	return d.AdmitBudget
 }
 
 // Default returns the documented defaults.
@@ -78,6 +94,8 @@ func Default() File {
 			MaxSources:        bpf.DefaultMaxSources,
 			MaxRules:          bpf.DefaultMaxRules,
 			SourceIdleTimeout: detector.Duration(5 * time.Minute),
+			AdmitBudget:       bpf.DefaultAdmitBudget,
+			AdmitAfter:        bpf.DefaultAdmitAfter,
 			AllowHost:         true,
 			HostRefresh:       detector.Duration(30 * time.Second),
 		},
@@ -135,6 +153,12 @@ func (f *File) Validate() error {
 	}
 	if d.SnapshotInterval.D() < time.Second {
 		return bad("snapshot_interval", "%s is shorter than 1s", d.SnapshotInterval)
+	}
+	if d.AdmitBudget < 0 || d.AdmitBudget > 1<<20 {
+		return bad("admit_budget", "%d: want 0..%d sources per CPU and tick", d.AdmitBudget, 1<<20)
+	}
+	if d.AdmitAfter < 1 || d.AdmitAfter > bpf.MaxAdmit {
+		return bad("admit_after", "%d: want 1..%d packets", d.AdmitAfter, bpf.MaxAdmit)
 	}
 	if d.SourceIdleTimeout.D() < f.Tick.D() {
 		return bad("source_idle_timeout", "%s is shorter than the tick", d.SourceIdleTimeout)
