@@ -15,10 +15,10 @@ export FLOODGUARD_PCAP_CORPUS ?= $(CORPUS)
 # prometheus-alertmanager for the paging test against a real Alertmanager,
 # chromium to render the replay report, tmux to drive `floodguard top`;
 # systemd (systemd-analyze) and strace to check the unit's sandbox, gobgpd
-# as the router of the upstream BGP tests, zsh and man-db to check the
-# generated completions and man page.
+# and bird2 as the routers of the upstream BGP tests, zsh and man-db to
+# check the generated completions and man page.
 APT_PACKAGES := clang llvm libbpf-dev bpftool iproute2 tcpdump xdp-tools hping3 \
-	prometheus prometheus-alertmanager chromium tmux systemd strace gobgpd zsh man-db
+	prometheus prometheus-alertmanager chromium tmux systemd strace gobgpd bird2 zsh man-db
 # What the live demo needs: namespaces and an hping3 flood.
 DEMO_PACKAGES := iproute2 hping3
 

@@ -238,18 +238,32 @@ func TestE2EUpstreamFlowSpec(t *testing.T) {
 
 	var lat []time.Duration
 	for _, src := range []netip.Addr{attacker4, other4, netip.MustParseAddr("198.18.0.5")} {
-		lat = append(lat, e.upstreamRound(d, r, src))
+		lat = append(lat, e.upstreamRound(d, r.tableOf(src), src))
 	}
 	slices.Sort(lat)
 	t.Logf("flood start → discard rule in the router's table: %v (median %v)", lat, lat[len(lat)/2])
 }
 
+// flowTable is a router's FlowSpec table of one family, as its CLI shows
+// it, and the name it gives the discard rule of one source.
+type flowTable struct {
+	read func() ([]flowRoute, error)
+	nlri string
+}
+
+// tableOf is gobgpd's table holding the rule for src, and its name.
+func (r *router) tableOf(src netip.Addr) flowTable {
+	family, nlri := discardNLRI(src)
+	return flowTable{read: func() ([]flowRoute, error) { return r.ribOf(family) }, nlri: nlri}
+}
+
 // upstreamRound floods from src and returns how long after the flood's
-// start the router held the rule; it then waits for the withdrawal.
-func (e *e2e) upstreamRound(d *lab.Process, r *router, src netip.Addr) time.Duration {
+// start the router's table held the rule; it then waits for the
+// withdrawal.
+func (e *e2e) upstreamRound(d *lab.Process, tab flowTable, src netip.Addr) time.Duration {
 	t := e.t
 	t.Helper()
-	family, nlri := discardNLRI(src)
+	nlri := tab.nlri
 	mark := d.Log.Len()
 	type result struct {
 		st  lab.FloodStats
@@ -263,7 +277,7 @@ func (e *e2e) upstreamRound(d *lab.Process, r *router, src netip.Addr) time.Dura
 	var seen time.Time
 	deadline := time.Now().Add(2*tick + 2*time.Second)
 	for seen.IsZero() && time.Now().Before(deadline) {
-		routes, err := r.ribOf(family)
+		routes, err := tab.read()
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -278,11 +292,11 @@ func (e *e2e) upstreamRound(d *lab.Process, r *router, src netip.Addr) time.Dura
 		t.Fatal(res.err)
 	}
 	if seen.IsZero() {
-		routes, _ := r.ribOf(family)
+		routes, _ := tab.read()
 		t.Fatalf("router has no discard rule %s within two ticks of the flood from %v: %+v", nlri, src, routes)
 	}
 	after := seen.Sub(res.st.Start)
-	// The table is read every ribPoll, each read a gobgp run: allow that.
+	// The table is read every ribPoll, each read a CLI run: allow that.
 	if after > 2*tick+ribPoll+200*time.Millisecond {
 		t.Errorf("rule for %v in the router %v after its flood started, later than two ticks", src, after)
 	}
@@ -295,7 +309,7 @@ func (e *e2e) upstreamRound(d *lab.Process, r *router, src netip.Addr) time.Dura
 	}
 	deadline = time.Now().Add(2*tick + time.Second)
 	for {
-		routes, err := r.ribOf(family)
+		routes, err := tab.read()
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -109,7 +109,7 @@ func TestE2EUpstreamIPv6(t *testing.T) {
 	d := e.start()
 	e.waitWarm(d)
 	e.waitEstablished()
-	e.upstreamRound(d, r, attacker6)
+	e.upstreamRound(d, r.tableOf(attacker6), attacker6)
 	if routes, err := r.rib(); err != nil || len(routes) != 0 {
 		t.Errorf("IPv4 FlowSpec table after an IPv6 flood: %+v (%v), want it empty", routes, err)
 	}
