@@ -8,6 +8,7 @@ import (
 	"net/netip"
 	"slices"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -181,8 +182,7 @@ func (a alternate) Frame(i uint64) []byte { return a[i%2].Frame(i / 2) }
 func TestE2EUpstreamCap(t *testing.T) {
 	e := newE2E(t, cfg{})
 	r := e.startRouter()
-	text := strings.Replace(e.upstreamConfig(cfg{TTL: "30s"}, false), "daemon:\n", "daemon:\n  metrics_listen: "+metricsAddr+"\n", 1)
-	e.writeConfig(text + "  max_announcements: 1\n")
+	e.writeConfig(withMetrics(e.upstreamConfig(cfg{TTL: "30s"}, false)) + "  max_announcements: 1\n")
 	d := e.start()
 	e.waitWarm(d)
 	e.waitEstablished()
@@ -229,5 +229,72 @@ func TestE2EUpstreamCap(t *testing.T) {
 	}
 	if v := series(fams, "floodguard_upstream_session_up", "peer", router4); v != 1 {
 		t.Errorf("floodguard_upstream_session_up{peer=%s} = %v, want 1", router4, v)
+	}
+}
+
+// withMetrics adds daemon.metrics_listen to a test config.
+func withMetrics(text string) string {
+	return strings.Replace(text, "daemon:\n", "daemon:\n  metrics_listen: "+metricsAddr+"\n", 1)
+}
+
+// TestE2EUpstreamReloadMetrics: a daemon started without an upstream
+// section serves no floodguard_upstream_* series; SIGHUP with one starts
+// the speaker and its series appear and count (session up, an
+// announcement); SIGHUP without it stops the speaker and the series go.
+func TestE2EUpstreamReloadMetrics(t *testing.T) {
+	e := newE2E(t, cfg{})
+	r := e.startRouter()
+	e.writeConfig(withMetrics(e.text(cfg{TTL: "30s"})))
+	d := e.start()
+	s := e.metricsScraper()
+	_, fams := s.waitTicks(1)
+	for name := range fams {
+		if strings.HasPrefix(name, "floodguard_upstream_") {
+			t.Errorf("%s served without an upstream section", name)
+		}
+	}
+
+	e.writeConfig(withMetrics(e.upstreamConfig(cfg{TTL: "30s"}, false)))
+	mark := d.Log.Len()
+	if err := d.Signal(syscall.SIGHUP); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := d.Log.WaitEvent(mark, 5*time.Second, "upstream_started", nil); err != nil {
+		t.Fatalf("SIGHUP with an upstream section did not start the speaker: %v", err)
+	}
+	e.waitEstablished()
+	_, fams = s.waitTicks(series(fams, "floodguard_ticks_total") + 1)
+	if v := series(fams, "floodguard_upstream_session_up", "peer", router4); v != 1 {
+		t.Errorf("after the reload floodguard_upstream_session_up{peer=%s} = %v, want 1", router4, v)
+	}
+	if v := series(fams, "floodguard_upstream_announcements_total"); v != 0 {
+		t.Errorf("floodguard_upstream_announcements_total = %v before any flood, want 0", v)
+	}
+
+	e.waitWarm(d)
+	family, nlri := discardNLRI(attacker4)
+	st := e.flood(e.udp(attacker4), floodRate, 2*time.Second)
+	r.waitRoute(family, nlri, st.Start.Add(2*tick+2*time.Second))
+	_, fams = s.waitTicks(series(fams, "floodguard_ticks_total") + 1)
+	if v := series(fams, "floodguard_upstream_announcements_total"); v != 1 {
+		t.Errorf("floodguard_upstream_announcements_total = %v after one announced flood, want 1", v)
+	}
+	if v := series(fams, "floodguard_upstream_announced"); v != 1 {
+		t.Errorf("floodguard_upstream_announced = %v, want 1", v)
+	}
+
+	e.writeConfig(withMetrics(e.text(cfg{TTL: "30s"})))
+	mark = d.Log.Len()
+	if err := d.Signal(syscall.SIGHUP); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := d.Log.WaitEvent(mark, 5*time.Second, "upstream_stopped", nil); err != nil {
+		t.Fatalf("SIGHUP without the upstream section did not stop the speaker: %v", err)
+	}
+	_, fams = s.waitTicks(series(fams, "floodguard_ticks_total") + 1)
+	for name := range fams {
+		if strings.HasPrefix(name, "floodguard_upstream_") {
+			t.Errorf("%s still served after the upstream section was removed", name)
+		}
 	}
 }

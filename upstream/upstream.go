@@ -262,7 +262,12 @@ var (
 )
 
 // Describe implements prometheus.Collector.
-func (u *Upstream) Describe(ch chan<- *prometheus.Desc) {
+func (u *Upstream) Describe(ch chan<- *prometheus.Desc) { DescribeMetrics(ch) }
+
+// DescribeMetrics sends the descriptions of the floodguard_upstream_*
+// series, for a collector that stands in for an Upstream which may come
+// and go (a reload adds or removes the section).
+func DescribeMetrics(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{descSession, descAnnounce, descWithdraw, descRefused, descActive} {
 		ch <- d
 	}
