@@ -15,12 +15,14 @@ export FLOODGUARD_PCAP_CORPUS ?= $(CORPUS)
 # prometheus-alertmanager for the paging test against a real Alertmanager,
 # chromium to render the replay report, tmux to drive `floodguard top`;
 # systemd (systemd-analyze) and strace to check the unit's sandbox, gobgpd
-# as the router of the upstream BGP tests, zsh and man-db to check the
-# generated completions and man page.
+# and bird2 as the routers of the upstream BGP tests, zsh and man-db to
+# check the generated completions and man page.
 APT_PACKAGES := clang llvm libbpf-dev bpftool iproute2 tcpdump xdp-tools hping3 \
-	prometheus prometheus-alertmanager chromium tmux systemd strace gobgpd zsh man-db
-# What the live demo needs: namespaces and an hping3 flood.
+	prometheus prometheus-alertmanager chromium tmux systemd strace gobgpd bird2 zsh man-db
+# What the live demo needs: namespaces and an hping3 flood; demo-upstream
+# adds GoBGP's daemon and CLI as the router upstream.
 DEMO_PACKAGES := iproute2 hping3
+DEMO_UPSTREAM_PACKAGES := $(DEMO_PACKAGES) gobgpd
 
 # apt-install installs those of the Debian packages $(1) that are missing
 # (as root, or with sudo).
@@ -33,7 +35,7 @@ define apt-install
 	fi
 endef
 
-.PHONY: all build test demo demo-replay demo-deps bench bench-live generate check-generated deps bpffs fuzz vet vulncheck clean install uninstall deb
+.PHONY: all build test demo demo-upstream demo-replay demo-deps bench bench-live generate check-generated deps bpffs fuzz vet vulncheck clean install uninstall deb
 
 all: build
 
@@ -115,6 +117,19 @@ demo:
 
 demo-deps:
 	$(call apt-install,$(DEMO_PACKAGES))
+
+# demo-upstream is the live demo plus a router upstream (gobgpd, in a fourth
+# namespace on the bridge) that floodguard peers with over BGP: the flood's
+# rule shows up in the router's FlowSpec table and leaves it after the
+# flood; about a minute (root).
+demo-upstream:
+	@if [ "$$(id -u)" != 0 ]; then \
+		echo "make demo-upstream needs root: it creates network namespaces and attaches an XDP program."; \
+		exit 1; \
+	fi
+	@$(MAKE) --no-print-directory build
+	$(call apt-install,$(DEMO_UPSTREAM_PACKAGES))
+	@./$(BIN) demo --upstream
 
 # demo-replay synthesizes a single-source flood and a reflection flood, and
 # replays them through the detector (no root needed).

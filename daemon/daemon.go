@@ -7,6 +7,7 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
+	"sync/atomic"
 	"time"
 
 	"github.com/floodguard/floodguard/internal/config"
@@ -94,8 +95,11 @@ type daemon struct {
 	// metrics is nil unless daemon.metrics_listen is set.
 	metrics *metrics
 	pager   *pager
-	// up is the upstream BGP stage (nil without an upstream section).
-	up *upstream.Upstream
+	// up is the upstream BGP stage (nil without an upstream section);
+	// upNow is the same for the metrics server's goroutines (setUpstream
+	// sets both).
+	up    *upstream.Upstream
+	upNow atomic.Pointer[upstream.Upstream]
 }
 
 func (d *daemon) run(ctx context.Context) error {

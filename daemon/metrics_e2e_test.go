@@ -187,10 +187,14 @@ func TestE2EMetrics(t *testing.T) {
 	}
 	dropBefore := series(fams, "floodguard_dropped_packets_total", "interface", iface, "class", "udp")
 	synDropBefore := series(fams, "floodguard_dropped_packets_total", "interface", iface, "class", "syn")
+	// Ticks counted from after the block: the scrape above is older by
+	// promtool's run, which on a loaded machine can outlast two ticks and
+	// let the wait below return before any tick saw the block.
+	_, afterBlock := s.waitTicks(0)
 	if got := e.probe(netip.MustParseAddr("198.19.7.5")); got != 0 {
 		t.Errorf("%d frames from the blocked prefix got through", got)
 	}
-	text, fams = s.waitTicks(series(fams, "floodguard_ticks_total") + 2)
+	text, fams = s.waitTicks(series(afterBlock, "floodguard_ticks_total") + 2)
 	if d := series(fams, "floodguard_dropped_packets_total", "interface", iface, "class", "udp") - dropBefore; d != probeFrames {
 		t.Errorf("floodguard_dropped_packets_total{class=udp} grew by %v, want the %d frames blocked", d, probeFrames)
 	}

@@ -140,9 +140,7 @@ func (d *daemon) startMetrics() error {
 			return out
 		})
 	}
-	if d.up != nil {
-		m.reg.MustRegister(d.up) // the floodguard_upstream_* series
-	}
+	m.reg.MustRegister(upstreamCollector{&d.upNow}) // the floodguard_upstream_* series, while a stage runs
 	if err := m.listen(addr); err != nil {
 		return err
 	}

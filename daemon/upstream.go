@@ -3,6 +3,9 @@ package daemon
 import (
 	"net"
 	"net/netip"
+	"sync/atomic"
+
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/floodguard/floodguard/detector"
 	"github.com/floodguard/floodguard/upstream"
@@ -19,7 +22,7 @@ func (d *daemon) startUpstream() error {
 	if err != nil {
 		return err
 	}
-	d.up = up
+	d.setUpstream(up)
 	d.log.Info().Str("event", "upstream_started").Int("peers", len(d.file.Upstream.BGP.Peers)).
 		Float64("escalate_pps", d.file.Upstream.EscalatePPS).Float64("escalate_bps", d.file.Upstream.EscalateBPS).
 		Msg("BGP speaker started: escalated attacks are announced upstream")
@@ -32,7 +35,7 @@ func (d *daemon) reloadUpstream(cfg *upstream.Config) {
 	switch {
 	case cfg == nil && d.up != nil:
 		d.up.Close()
-		d.up = nil
+		d.setUpstream(nil)
 		d.log.Info().Str("event", "upstream_stopped").Msg("upstream section removed: BGP sessions closed")
 	case cfg != nil && d.up != nil:
 		d.up.Reconfigure(cfg)
@@ -41,6 +44,31 @@ func (d *daemon) reloadUpstream(cfg *upstream.Config) {
 		if err := d.startUpstream(); err != nil {
 			d.log.Error().Str("event", "upstream_failed").Err(err).Msg("BGP speaker not started")
 		}
+	}
+}
+
+// setUpstream makes up the upstream stage, for the tick loop and for the
+// metrics.
+func (d *daemon) setUpstream(up *upstream.Upstream) {
+	d.up = up
+	d.upNow.Store(up)
+}
+
+// upstreamCollector serves the floodguard_upstream_* series of whichever
+// upstream stage runs when scraped: registered once with the metrics, so
+// a stage a reload starts is scraped too (registering the stage itself at
+// start missed it), and one a reload stops is not.
+type upstreamCollector struct {
+	cur *atomic.Pointer[upstream.Upstream]
+}
+
+// Describe implements prometheus.Collector.
+func (c upstreamCollector) Describe(ch chan<- *prometheus.Desc) { upstream.DescribeMetrics(ch) }
+
+// Collect implements prometheus.Collector: nothing while no stage runs.
+func (c upstreamCollector) Collect(ch chan<- prometheus.Metric) {
+	if up := c.cur.Load(); up != nil {
+		up.Collect(ch)
 	}
 }
 

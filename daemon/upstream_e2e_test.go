@@ -31,15 +31,16 @@ const (
 type router struct {
 	t    *testing.T
 	ns   *lab.Netns
-	proc *lab.Process
+	conf string
+	proc *lab.Process // the running gobgpd (a restart replaces it)
+	logs []*lab.Log   // every run's, shown if the test fails
 }
 
 // startRouter starts gobgpd on the peer namespace with a passive session
 // for the victim, short timers, its gRPC API on the namespace's 127.0.0.1.
 func (e *e2e) startRouter() *router {
 	e.t.Helper()
-	gobgpd, err := exec.LookPath("gobgpd")
-	if err != nil {
+	if _, err := exec.LookPath("gobgpd"); err != nil {
 		skipOrFail(e.t, "needs gobgpd (Debian package gobgpd): %v", err)
 	}
 	if _, err := exec.LookPath("gobgp"); err != nil {
@@ -70,47 +71,71 @@ func (e *e2e) startRouter() *router {
     [neighbors.afi-safis.config]
       afi-safi-name = "ipv6-flowspec"
 `, routerAS, router4, router4, victim4, localAS)
-	path := filepath.Join(e.dir, "gobgpd.toml")
-	if err := os.WriteFile(path, []byte(conf), 0o644); err != nil {
+	r := &router{t: e.t, ns: e.peer, conf: filepath.Join(e.dir, "gobgpd.toml")}
+	if err := os.WriteFile(r.conf, []byte(conf), 0o644); err != nil {
 		e.t.Fatal(err)
 	}
-	p, err := e.peer.Start(gobgpd, "-f", path, "--api-hosts", "127.0.0.1:50051", "--pprof-disable", "-l", "info")
-	if err != nil {
-		e.t.Fatal(err)
-	}
-	r := &router{t: e.t, ns: e.peer, proc: p}
 	e.t.Cleanup(func() {
-		p.Kill()
+		if r.proc != nil {
+			r.proc.Kill()
+		}
 		if e.t.Failed() {
-			e.t.Logf("gobgpd log:\n%s", p.Log)
+			for i, l := range r.logs {
+				e.t.Logf("gobgpd log (run %d):\n%s", i+1, l)
+			}
 		}
 	})
+	r.run()
+	return r
+}
+
+// run starts gobgpd and waits (at most 10 s) until its API answers.
+func (r *router) run() {
+	r.t.Helper()
+	p, err := r.ns.Start("gobgpd", "-f", r.conf, "--api-hosts", "127.0.0.1:50051", "--pprof-disable", "-l", "info")
+	if err != nil {
+		r.t.Fatal(err)
+	}
+	r.proc = p
+	r.logs = append(r.logs, p.Log)
 	deadline := time.Now().Add(10 * time.Second)
 	for {
 		if _, err := r.rib(); err == nil {
-			return r
+			return
 		} else if time.Now().After(deadline) || p.Exited() {
-			e.t.Fatalf("gobgpd does not answer: %v\n%s", err, p.Log)
+			r.t.Fatalf("gobgpd does not answer: %v\n%s", err, p.Log)
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
 }
 
-// flowRoute is one IPv4 FlowSpec route in the router's table.
+// restart kills gobgpd (as a crash would: no NOTIFICATION, its table
+// lost) and starts it again.
+func (r *router) restart() {
+	r.t.Helper()
+	r.proc.Kill()
+	r.run()
+}
+
+// flowRoute is one FlowSpec route in the router's table.
 type flowRoute struct {
 	NLRI    string
 	Discard bool // traffic-rate 0
 }
 
-// rib reads the router's IPv4 FlowSpec table with `gobgp global rib -j`.
-func (r *router) rib() ([]flowRoute, error) {
+// rib reads the router's IPv4 FlowSpec table.
+func (r *router) rib() ([]flowRoute, error) { return r.ribOf("ipv4-flowspec") }
+
+// ribOf reads one of the router's tables ("ipv4-flowspec",
+// "ipv6-flowspec") with `gobgp global rib -a FAMILY -j`.
+func (r *router) ribOf(family string) ([]flowRoute, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, "ip", "netns", "exec", r.ns.FullName(),
-		"gobgp", "-u", "127.0.0.1", "-p", "50051", "global", "rib", "-a", "ipv4-flowspec", "-j")
+		"gobgp", "-u", "127.0.0.1", "-p", "50051", "global", "rib", "-a", family, "-j")
 	out, err := cmd.Output()
 	if err != nil {
-		return nil, fmt.Errorf("gobgp global rib: %w: %s", err, out)
+		return nil, fmt.Errorf("gobgp global rib -a %s: %w: %s", family, err, out)
 	}
 	var table map[string][]struct {
 		Attrs []struct {
@@ -122,7 +147,7 @@ func (r *router) rib() ([]flowRoute, error) {
 		return nil, nil
 	}
 	if err := json.Unmarshal(out, &table); err != nil {
-		return nil, fmt.Errorf("gobgp global rib -j: %w: %q", err, out)
+		return nil, fmt.Errorf("gobgp global rib -a %s -j: %w: %q", family, err, out)
 	}
 	var routes []flowRoute
 	for nlri, paths := range table {
@@ -151,9 +176,14 @@ func (r *router) rib() ([]flowRoute, error) {
 	return routes, nil
 }
 
-// discardNLRI is how gobgp names the rule for src towards the victim.
-func discardNLRI(src netip.Addr) string {
-	return fmt.Sprintf("[destination: %s/32][source: %s/32]", victim4, src)
+// discardNLRI is how gobgp names the rule for src towards the victim of
+// its family, and the table it is in (gobgp prints an IPv6 prefix with its
+// RFC 8956 offset, 0 here).
+func discardNLRI(src netip.Addr) (family, nlri string) {
+	if src.Is6() {
+		return "ipv6-flowspec", fmt.Sprintf("[destination: %s/128/0][source: %s/128/0]", victim6, src)
+	}
+	return "ipv4-flowspec", fmt.Sprintf("[destination: %s/32][source: %s/32]", victim4, src)
 }
 
 // hasDiscard reports whether routes hold a discard rule named nlri.
@@ -208,18 +238,32 @@ func TestE2EUpstreamFlowSpec(t *testing.T) {
 
 	var lat []time.Duration
 	for _, src := range []netip.Addr{attacker4, other4, netip.MustParseAddr("198.18.0.5")} {
-		lat = append(lat, e.upstreamRound(d, r, src))
+		lat = append(lat, e.upstreamRound(d, r.tableOf(src), src))
 	}
 	slices.Sort(lat)
 	t.Logf("flood start → discard rule in the router's table: %v (median %v)", lat, lat[len(lat)/2])
 }
 
+// flowTable is a router's FlowSpec table of one family, as its CLI shows
+// it, and the name it gives the discard rule of one source.
+type flowTable struct {
+	read func() ([]flowRoute, error)
+	nlri string
+}
+
+// tableOf is gobgpd's table holding the rule for src, and its name.
+func (r *router) tableOf(src netip.Addr) flowTable {
+	family, nlri := discardNLRI(src)
+	return flowTable{read: func() ([]flowRoute, error) { return r.ribOf(family) }, nlri: nlri}
+}
+
 // upstreamRound floods from src and returns how long after the flood's
-// start the router held the rule; it then waits for the withdrawal.
-func (e *e2e) upstreamRound(d *lab.Process, r *router, src netip.Addr) time.Duration {
+// start the router's table held the rule; it then waits for the
+// withdrawal.
+func (e *e2e) upstreamRound(d *lab.Process, tab flowTable, src netip.Addr) time.Duration {
 	t := e.t
 	t.Helper()
-	nlri := discardNLRI(src)
+	nlri := tab.nlri
 	mark := d.Log.Len()
 	type result struct {
 		st  lab.FloodStats
@@ -233,7 +277,7 @@ func (e *e2e) upstreamRound(d *lab.Process, r *router, src netip.Addr) time.Dura
 	var seen time.Time
 	deadline := time.Now().Add(2*tick + 2*time.Second)
 	for seen.IsZero() && time.Now().Before(deadline) {
-		routes, err := r.rib()
+		routes, err := tab.read()
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -248,24 +292,24 @@ func (e *e2e) upstreamRound(d *lab.Process, r *router, src netip.Addr) time.Dura
 		t.Fatal(res.err)
 	}
 	if seen.IsZero() {
-		routes, _ := r.rib()
+		routes, _ := tab.read()
 		t.Fatalf("router has no discard rule %s within two ticks of the flood from %v: %+v", nlri, src, routes)
 	}
 	after := seen.Sub(res.st.Start)
-	// The table is read every ribPoll, each read a gobgp run: allow that.
+	// The table is read every ribPoll, each read a CLI run: allow that.
 	if after > 2*tick+ribPoll+200*time.Millisecond {
 		t.Errorf("rule for %v in the router %v after its flood started, later than two ticks", src, after)
 	}
 	t.Logf("%v: discard rule in the router %v after the flood started", src, after.Round(time.Millisecond))
 
 	// The ban ends (ttl 3s after the flood): the route is withdrawn.
-	target := netip.PrefixFrom(src, 32).String()
+	target := netip.PrefixFrom(src, src.BitLen()).String()
 	if _, _, err := d.Log.WaitEvent(mark, 8*time.Second, "unban", isEvent(target)); err != nil {
 		t.Fatalf("ban of %v did not end: %v", src, err)
 	}
 	deadline = time.Now().Add(2*tick + time.Second)
 	for {
-		routes, err := r.rib()
+		routes, err := tab.read()
 		if err != nil {
 			t.Fatal(err)
 		}

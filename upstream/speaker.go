@@ -24,6 +24,10 @@ type Speaker interface {
 	Withdraw(ctx context.Context, a *Announcement) error
 	// Peers lists the sessions and their state.
 	Peers(ctx context.Context) []PeerState
+	// Rearm makes the peer at address try to connect now (about a second
+	// later) if its session is down, and does nothing otherwise: the
+	// stage's backoff (Backoff) decides when.
+	Rearm(ctx context.Context, address string) error
 	// Stop closes every session (the routers withdraw what was announced).
 	Stop()
 }
@@ -36,10 +40,13 @@ type PeerState struct {
 	Since   time.Time `json:"since,omitzero"`
 }
 
-// ConnectRetry is how often a session that is down is tried again: short,
-// so routers learn the rules soon after they come back (BGP's usual 120 s
-// would leave a flood unannounced for two minutes).
-const ConnectRetry = 5 * time.Second
+// connectRetry is GoBGP's own retry interval for a session that is down.
+// The stage re-arms down peers on its own backoff schedule (Backoff, at
+// most every Max), so GoBGP's fixed interval is only a fallback and must
+// not be shorter than that schedule's longest window; BGP's usual 120 s
+// would leave a flood unannounced for two minutes should the stage's
+// re-arming fail.
+var connectRetry = DefaultBackoff.Max
 
 // GoBGP is the embedded GoBGP speaker. It connects out to its peers and
 // never listens.
@@ -48,6 +55,7 @@ type GoBGP struct {
 	community uint32
 	mu        sync.Mutex
 	peers     map[netip.Addr]Peer
+	passwords map[netip.Addr]string // as read when the peer was added
 }
 
 // NewGoBGP starts a speaker with cfg's identity (peers come with SetPeers).
@@ -58,7 +66,7 @@ func NewGoBGP(ctx context.Context, cfg *Config, log zerolog.Logger) (*GoBGP, err
 	}
 	s := server.NewBgpServer(server.LoggerOption(&logAdapter{log: log.With().Str("component", "bgp").Logger()}))
 	go s.Serve()
-	g := &GoBGP{s: s, community: community, peers: map[netip.Addr]Peer{}}
+	g := &GoBGP{s: s, community: community, peers: map[netip.Addr]Peer{}, passwords: map[netip.Addr]string{}}
 	if err := s.StartBgp(ctx, &api.StartBgpRequest{Global: &api.Global{
 		Asn: cfg.BGP.LocalAS, RouterId: cfg.BGP.RouterID, ListenPort: -1, // connect out only
 	}}); err != nil {
@@ -78,11 +86,11 @@ func families() []*api.AfiSafi {
 
 func apiPeer(p *Peer, password string) *api.Peer {
 	hold := uint64(p.holdTime() / time.Second)
-	retry := uint64(ConnectRetry / time.Second)
+	retry := uint64(connectRetry / time.Second)
 	return &api.Peer{
 		Conf: &api.PeerConf{NeighborAddress: p.Address, PeerAsn: p.AS, AuthPassword: password},
 		Timers: &api.Timers{Config: &api.TimersConfig{ConnectRetry: retry, HoldTime: hold,
-			KeepaliveInterval: max(hold/3, 1), IdleHoldTimeAfterReset: retry}},
+			KeepaliveInterval: max(hold/3, 1), IdleHoldTimeAfterReset: 1}},
 		Transport: &api.Transport{RemotePort: uint32(p.port())},
 		AfiSafis:  families(),
 	}
@@ -107,6 +115,7 @@ func (g *GoBGP) SetPeers(ctx context.Context, peers []Peer) error {
 			errs = append(errs, fmt.Sprintf("remove peer %s: %v", a, err))
 		}
 		delete(g.peers, a)
+		delete(g.passwords, a)
 	}
 	for a, p := range want {
 		if _, ok := g.peers[a]; ok {
@@ -126,6 +135,7 @@ func (g *GoBGP) SetPeers(ctx context.Context, peers []Peer) error {
 			continue
 		}
 		g.peers[a] = p
+		g.passwords[a] = pw
 	}
 	if len(errs) > 0 {
 		return fmt.Errorf("%s", strings.Join(errs, "; "))
@@ -151,6 +161,45 @@ func (g *GoBGP) Withdraw(ctx context.Context, a *Announcement) error {
 		return err
 	}
 	return g.s.DeletePath(ctx, &api.DeletePathRequest{TableType: api.TableType_GLOBAL, Family: p.Family, Path: p})
+}
+
+// Rearm replaces the peer at address with a fresh one when its session is
+// idle, connecting or active: GoBGP's new peer dials 1 to 2 s later,
+// instead of after its fixed idle hold (5 s) and retry interval. The
+// announced routes live in the global RIB, not in the peer, so the new
+// session is sent all of them. A peer in its handshake or established is
+// left alone.
+func (g *GoBGP) Rearm(ctx context.Context, address string) error {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	a, err := netip.ParseAddr(address)
+	if err != nil {
+		return fmt.Errorf("rearm peer %q: %w", address, err)
+	}
+	p, ok := g.peers[a]
+	if !ok {
+		return nil // removed by a reload meanwhile
+	}
+	// A peer GoBGP does not know (an earlier re-add failed) is added.
+	state, missing := api.PeerState_UNKNOWN, true
+	if err := g.s.ListPeer(ctx, &api.ListPeerRequest{Address: a.String()}, func(p *api.Peer) {
+		state, missing = p.GetState().GetSessionState(), false
+	}); err != nil {
+		return fmt.Errorf("rearm peer %s: list: %w", a, err)
+	}
+	switch {
+	case missing:
+	case state == api.PeerState_IDLE, state == api.PeerState_CONNECT, state == api.PeerState_ACTIVE:
+		if err := g.s.DeletePeer(ctx, &api.DeletePeerRequest{Address: a.String()}); err != nil {
+			return fmt.Errorf("rearm peer %s: remove: %w", a, err)
+		}
+	default:
+		return nil
+	}
+	if err := g.s.AddPeer(ctx, &api.AddPeerRequest{Peer: apiPeer(&p, g.passwords[a])}); err != nil {
+		return fmt.Errorf("rearm peer %s: add: %w", a, err)
+	}
+	return nil
 }
 
 // Peers lists the sessions in address order.

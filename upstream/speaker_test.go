@@ -16,16 +16,21 @@ import (
 	"github.com/floodguard/floodguard/detector"
 )
 
-// router is a second GoBGP on 127.0.0.1 standing in for an upstream
-// router: it listens, and takes the speaker as a passive neighbour.
-func router(t *testing.T, ctx context.Context) (*server.BgpServer, uint16) {
+// freePort is a TCP port of 127.0.0.1 nothing listens on (as of now).
+func freePort(t *testing.T) uint16 {
 	t.Helper()
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
-	port := l.Addr().(*net.TCPAddr).Port
-	l.Close()
+	defer l.Close()
+	return uint16(l.Addr().(*net.TCPAddr).Port)
+}
+
+// router is a second GoBGP on 127.0.0.1 standing in for an upstream
+// router: it listens on port, and takes the speaker as a passive neighbour.
+func router(t *testing.T, ctx context.Context, port uint16) *server.BgpServer {
+	t.Helper()
 	r := server.NewBgpServer(server.LoggerOption(&logAdapter{log: zerolog.Nop()}))
 	go r.Serve()
 	t.Cleanup(r.Stop)
@@ -40,7 +45,7 @@ func router(t *testing.T, ctx context.Context) (*server.BgpServer, uint16) {
 	}}); err != nil {
 		t.Fatal(err)
 	}
-	return r, uint16(port)
+	return r
 }
 
 func rib(t *testing.T, r *server.BgpServer, fam *api.Family) []string {
@@ -84,7 +89,8 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 func TestGoBGPAnnouncesToARouter(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	r, port := router(t, ctx)
+	port := freePort(t)
+	r := router(t, ctx, port)
 	cfg := testConfig()
 	cfg.BGP.Peers = []Peer{{Address: "127.0.0.1", AS: 64500, Port: port, HoldTime: detector.Duration(9 * time.Second)}}
 	g, err := NewGoBGP(ctx, &cfg, zerolog.Nop())
@@ -133,4 +139,51 @@ func TestGoBGPAnnouncesToARouter(t *testing.T) {
 		})
 		return !up && len(rib(t, r, familyUni4)) == 0
 	})
+}
+
+// TestGoBGPRearm: a router that was not there when the speaker started is
+// reached as soon as the peer is re-armed, not after GoBGP's own retry
+// interval (30 s, which would time this test out).
+func TestGoBGPRearm(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	port := freePort(t)
+	cfg := testConfig()
+	cfg.BGP.Peers = []Peer{{Address: "127.0.0.1", AS: 64500, Port: port, HoldTime: detector.Duration(9 * time.Second)}}
+	g, err := NewGoBGP(ctx, &cfg, zerolog.Nop())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer g.Stop()
+	if err := g.SetPeers(ctx, cfg.BGP.Peers); err != nil {
+		t.Fatal(err)
+	}
+	// GoBGP's first dial comes 1 to 2 s after the peer is added and is
+	// refused: nothing listens yet.
+	time.Sleep(2500 * time.Millisecond)
+	if ps := g.Peers(ctx); len(ps) != 1 || ps[0].State == "established" {
+		t.Fatalf("peers %+v before the router exists", ps)
+	}
+	router(t, ctx, port)
+	if err := g.Rearm(ctx, "127.0.0.1"); err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now()
+	for {
+		if ps := g.Peers(ctx); len(ps) == 1 && ps[0].State == "established" {
+			t.Logf("established %v after the re-arm", time.Since(start).Round(time.Millisecond))
+			break
+		}
+		if time.Since(start) > 5*time.Second {
+			t.Fatalf("not established 5 s after the re-arm: %+v", g.Peers(ctx))
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	// Established: a re-arm leaves the session alone.
+	if err := g.Rearm(ctx, "127.0.0.1"); err != nil {
+		t.Fatal(err)
+	}
+	if ps := g.Peers(ctx); len(ps) != 1 || ps[0].State != "established" {
+		t.Errorf("re-arming an established peer changed it: %+v", ps)
+	}
 }

@@ -29,6 +29,7 @@ type Upstream struct {
 	done    chan struct{}
 	cancel  context.CancelFunc
 	applied map[Key]Announcement
+	redial  *redialer // run's alone
 }
 
 // Counts are running totals for metrics and status.
@@ -66,7 +67,8 @@ func New(cfg *Config, log zerolog.Logger, newSp func(ctx context.Context, cfg *C
 		return nil, err
 	}
 	u := &Upstream{log: log, policy: NewPolicy(*cfg), newSp: newSp, cfg: cfg, wake: make(chan struct{}, 1),
-		done: make(chan struct{}), cancel: cancel, applied: map[Key]Announcement{}}
+		done: make(chan struct{}), cancel: cancel, applied: map[Key]Announcement{},
+		redial: newRedialer(DefaultBackoff)}
 	if err := sp.SetPeers(ctx, cfg.BGP.Peers); err != nil {
 		log.Error().Str("event", "upstream_peer_failed").Err(err).Msg("BGP peers not all configured")
 	}
@@ -142,6 +144,7 @@ func (u *Upstream) run(ctx context.Context, sp Speaker) {
 		peersOf = cfg
 		u.reconcile(ctx, sp, want)
 		ps := sp.Peers(ctx)
+		u.redialDown(ctx, sp, ps)
 		u.mu.Lock()
 		for _, p := range ps {
 			for _, old := range u.peers {
@@ -157,6 +160,25 @@ func (u *Upstream) run(ctx context.Context, sp Speaker) {
 		}
 		u.peers = ps
 		u.mu.Unlock()
+	}
+}
+
+// redialDown re-arms the peers whose session is down on the backoff
+// schedule, and dates each down session from when it was first seen down
+// (a re-armed GoBGP peer starts its own clock afresh).
+func (u *Upstream) redialDown(ctx context.Context, sp Speaker, ps []PeerState) {
+	now := time.Now()
+	for _, a := range u.redial.due(now, ps) {
+		if err := sp.Rearm(ctx, a); err != nil {
+			u.log.Error().Str("event", "upstream_peer_failed").Str("peer", a).Err(err).Msg("BGP peer not re-armed; tried again later")
+			continue
+		}
+		u.log.Debug().Str("event", "upstream_redial").Str("peer", a).Msg("BGP session down: connecting again")
+	}
+	for i := range ps {
+		if since := u.redial.downSince(ps[i].Address); !since.IsZero() {
+			ps[i].Since = since
+		}
 	}
 }
 
@@ -240,7 +262,12 @@ var (
 )
 
 // Describe implements prometheus.Collector.
-func (u *Upstream) Describe(ch chan<- *prometheus.Desc) {
+func (u *Upstream) Describe(ch chan<- *prometheus.Desc) { DescribeMetrics(ch) }
+
+// DescribeMetrics sends the descriptions of the floodguard_upstream_*
+// series, for a collector that stands in for an Upstream which may come
+// and go (a reload adds or removes the section).
+func DescribeMetrics(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{descSession, descAnnounce, descWithdraw, descRefused, descActive} {
 		ch <- d
 	}

@@ -40,3 +40,5 @@ func TestAnnouncedCount(t *testing.T) {
 		t.Fatalf("announced %d with one live and one dry-run rule, want 1", n)
 	}
 }
+
+func (nopSpeaker) Rearm(context.Context, string) error { return nil }

@@ -21,6 +21,7 @@ func runDemo(e env, args []string) error {
 	fs.DurationVar(&o.WarmUp, "warm-up", o.WarmUp, "the daemon's warm-up (3s..2m)")
 	fs.DurationVar(&o.TTL, "ttl", o.TTL, "how long a ban lasts (2s..5m)")
 	fs.DurationVar(&o.Flood, "flood", o.Flood, "how long the hping3 flood lasts (2s..2m)")
+	fs.BoolVar(&o.Upstream, "upstream", false, "add a router upstream (gobgpd) that floodguard announces the flood's rule to over BGP FlowSpec")
 	pos, err := fs.parse(args)
 	if err != nil {
 		return err

@@ -45,6 +45,9 @@ type Options struct {
 	// Floodguard is the floodguard binary the demo runs as the daemon and
 	// asks for its rules; empty means this process's own executable.
 	Floodguard string
+	// Upstream adds a router upstream (gobgpd) that floodguard announces
+	// the flood's rule to over BGP FlowSpec (upstream.go).
+	Upstream bool
 }
 
 // DefaultOptions are the demo's usual timings: a 10 s warm-up, 15 s bans
@@ -91,6 +94,11 @@ func Run(ctx context.Context, opt Options, stdout, stderr io.Writer) error {
 	if _, err := exec.LookPath("hping3"); err != nil {
 		return fmt.Errorf("hping3 is needed for the flood (`make demo` installs it): %w", err)
 	}
+	if opt.Upstream {
+		if err := checkUpstreamTools(); err != nil {
+			return err
+		}
+	}
 	self := opt.Floodguard
 	if self == "" {
 		var err error
@@ -124,6 +132,12 @@ type demo struct {
 	http                     *lab.HTTPServer
 	fg                       *lab.Process
 	benign                   *lab.Client
+
+	// With Options.Upstream: the router, and when the rule was in its
+	// table and left it.
+	router            *lab.Netns
+	gobgpd            *lab.Process
+	routeIn, routeOut time.Time
 }
 
 // say prints one line of the timeline, stamped with the time since start.
@@ -134,6 +148,11 @@ func (d *demo) say(format string, args ...any) {
 func (d *demo) run(ctx context.Context) error {
 	if err := d.setup(); err != nil {
 		return err
+	}
+	if d.opt.Upstream {
+		if err := d.startRouter(ctx); err != nil {
+			return err
+		}
 	}
 	if err := d.startDaemon(); err != nil {
 		return err
@@ -146,6 +165,11 @@ func (d *demo) run(ctx context.Context) error {
 		return err
 	}
 	d.say("benign client: %d HTTP requests/s from %s, each to be answered within 1 s", clientRate, lab.DemoClient)
+	if d.opt.Upstream {
+		if err := d.waitSession(ctx); err != nil {
+			return err
+		}
+	}
 
 	warm, _, err := d.waitEvent(ctx, 0, d.opt.WarmUp+15*time.Second, "warmed_up")
 	if err != nil {
@@ -169,11 +193,18 @@ func (d *demo) setup() error {
 	}
 	d.lab = l
 	// The demo's hosts, one namespace each, joined by a bridge in a fourth.
-	_, hosts, err := l.Bridged(lab.DemoHosts()...)
+	hostList := lab.DemoHosts()
+	if d.opt.Upstream {
+		hostList = upstreamHosts()
+	}
+	_, hosts, err := l.Bridged(hostList...)
 	if err != nil {
 		return err
 	}
 	d.server, d.client, d.attacker = hosts[0], hosts[1], hosts[2]
+	if d.opt.Upstream {
+		d.router = hosts[3]
+	}
 	pins, err := l.BPFFS()
 	if err != nil {
 		return err
@@ -190,6 +221,9 @@ daemon:
   runtime_dir: %s
   max_sources: 65536
 `, d.opt.WarmUp, d.opt.TTL, filepath.Join(pins, "floodguard"), filepath.Join(l.Dir(), "state"), filepath.Join(l.Dir(), "run"))
+	if d.opt.Upstream {
+		cfg += upstreamConfig()
+	}
 	if err := os.WriteFile(d.config, []byte(cfg), 0o644); err != nil {
 		return fmt.Errorf("write the demo config: %w", err)
 	}
@@ -197,10 +231,13 @@ daemon:
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(d.out, "floodguard live demo: three hosts in network namespaces, joined by a bridge\n")
+	fmt.Fprintf(d.out, "floodguard live demo: %s hosts in network namespaces, joined by a bridge\n", [...]string{3: "three", 4: "four"}[len(hosts)])
 	fmt.Fprintf(d.out, "  server    %-12s an HTTP server, protected by `floodguard run` (XDP on eth0)\n", lab.DemoServer)
 	fmt.Fprintf(d.out, "  client    %-12s a benign HTTP client\n", lab.DemoClient)
 	fmt.Fprintf(d.out, "  attacker  %-12s hping3, later\n", lab.DemoAttacker)
+	if d.opt.Upstream {
+		fmt.Fprintf(d.out, "  router    %-12s the provider's router upstream (gobgpd), peering with floodguard over BGP\n", demoRouter)
+	}
 	fmt.Fprintf(d.out, "config: warm-up %s, bans for %s (namespaces %s-*)\n\n", d.opt.WarmUp, d.opt.TTL, l.ID())
 	return nil
 }
@@ -294,6 +331,10 @@ func (d *demo) attack(ctx context.Context) error {
 			}
 		}
 	}()
+	var routes <-chan routerChange // nil, never ready, without a router
+	if d.opt.Upstream {
+		routes = d.watchRouter(ctx)
+	}
 	progress := time.NewTicker(2 * time.Second)
 	defer progress.Stop()
 	deadline := time.NewTimer(d.opt.Flood + 2*d.opt.TTL + 30*time.Second)
@@ -317,8 +358,10 @@ func (d *demo) attack(ctx context.Context) error {
 		}
 	}
 	// Until the flood has stopped and its rule expired, and the detector
-	// has called the attack over (or a few seconds more have passed).
-	for floodDone != nil || !expired || !ended && time.Since(expiredAt) < 8*time.Second {
+	// has called the attack over (or a few seconds more have passed), and
+	// the router's table no longer holds a rule it got.
+	for floodDone != nil || !expired || !ended && time.Since(expiredAt) < 8*time.Second ||
+		!d.routeIn.IsZero() && d.routeOut.IsZero() {
 		select {
 		case <-ctx.Done():
 			return ctx.Err()
@@ -344,6 +387,10 @@ func (d *demo) attack(ctx context.Context) error {
 				banned = true
 				d.say("rule installed in the kernel %d ms after the flood started: drop %s for %s",
 					installedAfter.Milliseconds(), e.Str("target"), e.Str("ttl"))
+			case "upstream_announce":
+				d.say("BGP: floodguard announces %s to the router (over escalate_pps %d)", e.Str("route"), escalatePPS)
+			case "upstream_withdraw":
+				d.say("BGP: floodguard withdraws %s: the local rule ended", e.Str("route"))
 			case "attack_end":
 				ended = ended || e.Str("target") == lab.DemoAttacker.String()
 				d.say("attack over: %s calm for 5 ticks", e.Str("target"))
@@ -352,6 +399,15 @@ func (d *demo) attack(ctx context.Context) error {
 					expired, expiredAt = true, time.Now()
 					d.say("rule expired; flood over: %s may send again", lab.DemoAttacker)
 				}
+			}
+		case ch := <-routes:
+			if ch.added && d.routeIn.IsZero() {
+				d.routeIn = ch.at
+				d.say("ROUTER: %s in its FlowSpec table %d ms after the flood started: dropped before the server's link",
+					ch.rule, ch.at.Sub(start).Milliseconds())
+			} else if !ch.added && !d.routeIn.IsZero() {
+				d.routeOut = ch.at
+				d.say("ROUTER: %s gone from its table", ch.rule)
 			}
 		case <-progress.C:
 			if floodDone == nil {
@@ -417,6 +473,14 @@ func (d *demo) summary(start, end time.Time, installedAfter time.Duration, sent,
 		fmt.Fprintf(d.out, "  flood:         %s packets sent, %s dropped by XDP in the kernel%s\n", humanize.Group(sent, ","), humanize.Group(dropped, ","), share)
 	} else {
 		fmt.Fprintf(d.out, "  flood:         %s packets dropped by XDP in the kernel\n", humanize.Group(dropped, ","))
+	}
+	if d.opt.Upstream {
+		if d.routeIn.IsZero() {
+			fmt.Fprintf(d.out, "  upstream:      no rule reached the router's table\n")
+		} else {
+			fmt.Fprintf(d.out, "  upstream:      rule in the router's table %d ms after the flood started, gone %.1f s after the flood stopped\n",
+				d.routeIn.Sub(start).Milliseconds(), d.routeOut.Sub(end).Seconds())
+		}
 	}
 	fmt.Fprintf(d.out, "  benign client: %.1f %% of %d requests served during the flood, %.1f %% of %d overall\n",
 		100*during.SuccessRate(), during.Requests, 100*all.SuccessRate(), all.Requests)
