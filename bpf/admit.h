@@ -36,11 +36,20 @@ static __always_inline bool same_addr(const struct fg_addr *a, const union fg_ke
 	return w[0] == b->w[0] && w[1] == b->w[1] && w[2] == b->w[2] && w[3] == b->w[3];
 }
 
+/* zero_counts zeroes what precedes the rule cache in a new entry, and its
+ * UDP port: the rule cache is filled already. */
+static __always_inline void zero_counts(struct fg_source *fresh)
+{
+	__builtin_memset(fresh, 0, __builtin_offsetof(struct fg_source, exact_expires_ns));
+	fresh->udp_sport = 0;
+	fresh->_pad = 0;
+}
+
 /*
  * admit puts a frame of a source without an entry on probation, and
- * reports whether the source is admitted with it. When it is, fresh (zero
- * but for its rule cache) gets the frames recorded in this epoch, which
- * the caller then counts the current frame on top of.
+ * reports whether the source is admitted with it. When it is, fresh (only
+ * its rule cache filled so far) is zeroed and gets the frames recorded in
+ * this epoch, which the caller then counts the current frame on top of.
  */
 static __always_inline bool admit(const struct fg_pkt *pkt, __u32 class, __u64 len,
 				  int action, struct fg_source *fresh, struct fg_stats *st)
@@ -51,8 +60,10 @@ static __always_inline bool admit(const struct fg_pkt *pkt, __u32 class, __u64 l
 	__u8 rec;
 
 	ad = bpf_map_lookup_elem(&fg_admission, &zero);
-	if (!ad || ad->threshold <= 1)
+	if (!ad || ad->threshold <= 1) {
+		zero_counts(fresh);
 		return true;
+	}
 	/* The epoch's free admissions: with fewer new sources than this per
 	 * tick (no spoofed flood), every source is admitted at once. */
 	if (st->budget_epoch != ad->epoch) {
@@ -62,12 +73,15 @@ static __always_inline bool admit(const struct fg_pkt *pkt, __u32 class, __u64 l
 	if (st->budget_used < ad->budget) {
 		st->budget_used += 1;
 		st->admitted += 1;
+		zero_counts(fresh);
 		return true;
 	}
 	idx = probe_slot(&pkt->src, ad->seed);
 	p = bpf_map_lookup_elem(&fg_probe, &idx);
-	if (!p)
+	if (!p) {
+		zero_counts(fresh);
 		return true;
+	}
 	if (!same_addr(&p->addr, &pkt->src)) {
 		__builtin_memcpy(p->addr.addr, pkt->src.a.addr, sizeof(p->addr.addr));
 		p->seen = 0;
@@ -80,6 +94,7 @@ static __always_inline bool admit(const struct fg_pkt *pkt, __u32 class, __u64 l
 		p->epoch = ad->epoch;
 	}
 	if (p->seen + 1 >= ad->threshold) {
+		zero_counts(fresh);
 		for (i = 0; i < FG_PROBE_RECORDS; i++) {
 			if (i >= p->n)
 				break;

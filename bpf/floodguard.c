@@ -339,7 +339,8 @@ static __always_inline int track_source(struct fg_stats *st, const struct fg_pkt
 		return action;
 	}
 
-	__builtin_memset(&fresh, 0, sizeof(fresh));
+	/* Only the rule cache now: a source on probation (a spoofed flood's)
+	 * never needs the rest, which admit() zeroes when it admits. */
 	load_rules(&fresh, pkt, ctl);
 	action = decide(&fresh, pkt, ctl, now, len);
 	if (!admit(pkt, class, len, action, &fresh, st))

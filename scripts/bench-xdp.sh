@@ -33,6 +33,7 @@ export READ_ROUNDS=${READ_ROUNDS:-5}
 # is the program before signature rules and features, from commit $BASE.
 VARIANTS="$OUT/xdp-variants"
 BASE=${BASE:-c233fd2}
+PRE14=${PRE14:-cef0adb}
 rm -rf "$VARIANTS"; mkdir -p "$VARIANTS"
 CFLAGS=(-O2 -g -Wall -Wno-unused-function -Wno-unused-but-set-variable -target bpfel -fno-ident -I/usr/include/x86_64-linux-gnu)
 variant() { # name sed-expression [patch-file]
@@ -53,7 +54,7 @@ variant() { # name sed-expression [patch-file]
 }
 if command -v clang >/dev/null; then
 	variant control  ''
-	variant nocache  's/if (s->rules_gen != FG_CTL_GEN(ctl))/if (1)/'
+	variant nocache  's/if (READ_ONCE(s->rules_gen) != FG_CTL_GEN(ctl))/if (1)/'
 	variant ktime    's/bpf_ktime_get_coarse_ns()/bpf_ktime_get_ns()/'
 	variant noclock  's/bpf_ktime_get_coarse_ns()/0/'
 	variant nosource 's/action = track_source(st, &pkt, class, len, ctl, now);/action = XDP_PASS;/'
@@ -70,6 +71,15 @@ if command -v clang >/dev/null; then
 			echo "bench-xdp.sh: base ($BASE) does not compile; left out" >&2
 	else
 		echo "bench-xdp.sh: no commit $BASE; base left out" >&2
+	fi
+	# The program before issue #14 (per-CPU per-source entries, no
+	# admission), from commit $PRE14.
+	mkdir -p "$VARIANTS/src-pre14"
+	if git archive "$PRE14" bpf | tar -x -C "$VARIANTS/src-pre14" --strip-components=1 2>/dev/null; then
+		clang "${CFLAGS[@]}" -mcpu=v3 -I"$VARIANTS/src-pre14" -c "$VARIANTS/src-pre14/floodguard.c" -o "$VARIANTS/floodguard-pre14.o" ||
+			echo "bench-xdp.sh: pre14 ($PRE14) does not compile; left out" >&2
+	else
+		echo "bench-xdp.sh: no commit $PRE14; pre14 left out" >&2
 	fi
 	export FLOODGUARD_XDP_VARIANTS="$VARIANTS"
 else
