@@ -5,6 +5,7 @@ import (
 	"net/netip"
 	"slices"
 	"testing"
+	"time"
 
 	"github.com/floodguard/floodguard/detector"
 )
@@ -95,6 +96,44 @@ func TestReadSources(t *testing.T) {
 	}
 	if n, err := x.deleteEach([]detector.Addr{addr(srcs[1]), addr(srcs[1])}, 0); err != nil || n != 1 {
 		t.Errorf("delete each: %d, %v; want 1", n, err)
+	}
+}
+
+// TestReadSourcesUntil: a read past its deadline stops and the next goes
+// on from the same cursor; a pass sees each entry once.
+func TestReadSourcesUntil(t *testing.T) {
+	x := loadTest(t, Options{MaxSources: 1 << 14})
+	const n = 5000
+	fillSources(t, x, n)
+	for _, batch := range []int{64, 1000} {
+		r := x.NewSourceReader(batch)
+		seen := map[detector.Addr]int{}
+		past := time.Now().Add(-time.Second) // every read stops after one chunk
+		reads := 0
+		for complete := false; !complete && reads < n; reads++ {
+			var got []Source
+			var err error
+			got, complete, err = r.AppendSourcesUntil(nil, past)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, s := range got {
+				seen[s.Addr]++
+			}
+		}
+		if len(seen) != n || reads < 2 {
+			t.Errorf("batch %d: %d sources in %d reads, want %d in several", batch, len(seen), reads, n)
+		}
+		for a, k := range seen {
+			if k != 1 {
+				t.Errorf("batch %d: %v seen %d times in one pass", batch, a, k)
+			}
+		}
+		// The next pass starts afresh and reads everything at once.
+		got, complete, err := r.AppendSourcesUntil(nil, time.Time{})
+		if err != nil || !complete || len(got) != n {
+			t.Errorf("batch %d: next pass %d sources, complete %v, %v", batch, len(got), complete, err)
+		}
 	}
 }
 
