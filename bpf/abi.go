@@ -45,6 +45,8 @@ const (
 	mapFeatTouched = "fg_feat_touched"
 	mapProbe       = "fg_probe"
 	mapAdmission   = "fg_admission"
+	mapTripLevels  = "fg_trip_levels"
+	mapTrips       = "fg_trips"
 	progXDP        = "floodguard_xdp"
 
 	pinControl = "fg_control"
@@ -58,6 +60,7 @@ const (
 	havePrefix6 = 1 << 2
 	haveSigs    = 1 << 3 // fg_sig_index may list rule slots
 	haveExempt  = 1 << 4 // fg_exempt may be non-empty
+	haveTripLvl = 1 << 5 // fg_trip_levels may be non-empty
 	// Bits 8..12: one past the highest portless signature slot in use.
 	portlessShift = 8
 )
@@ -124,6 +127,16 @@ type SourceValue struct {
 	RulesGen        uint32
 	UDPSrcPort      uint16 // host byte order; 0: none seen
 	Pad             uint16
+	// Trips (trip.h): counts before the epoch BaseEpoch, the epoch it
+	// last tripped in, its own level as read in LevelEpoch.
+	BasePackets  uint64
+	BaseBytes    uint64
+	LevelPackets uint64
+	LevelBytes   uint64
+	BaseEpoch    uint32
+	TrippedEpoch uint32
+	LevelEpoch   uint32
+	Pad2         uint32
 }
 
 // Stats is struct fg_stats: one CPU's copy of the global counters, or their
@@ -160,6 +173,30 @@ type Stats struct {
 	// Admission state, not counters (ReadStats leaves them zero).
 	BudgetEpoch uint32
 	BudgetUsed  uint32
+	// Trips sent, and those over the cap (or refused by a full ring
+	// buffer), not sent.
+	Trips       uint64
+	TripsCapped uint64
+	// Trip cap state, not counters.
+	TripEpoch uint32
+	TripUsed  uint32
+}
+
+// TripLevelValue is struct fg_trip_level: a source's own trip level.
+type TripLevelValue struct {
+	Packets uint64
+	Bytes   uint64
+}
+
+// TripRecord is struct fg_trip, one record of the fg_trips ring buffer.
+type TripRecord struct {
+	Addr    detector.Addr
+	Packets uint64
+	Bytes   uint64
+	TimeNs  uint64 // CLOCK_MONOTONIC
+	Epoch   uint32
+	Class   uint8
+	Pad     [3]uint8
 }
 
 // Admission (struct fg_probe, struct fg_admission; admission.go).
@@ -190,6 +227,11 @@ type AdmissionValue struct {
 	Epoch     uint32
 	Seed      uint32
 	Budget    uint32
+	// Trips: the global level and the cap per CPU and epoch.
+	TripPackets uint64
+	TripBytes   uint64
+	TripCap     uint32
+	Pad         uint32
 }
 
 // SigRuleValue is struct fg_sig_rule: one slot of fg_sig_rules, which user
@@ -304,6 +346,8 @@ var abi = map[string]mapABI{
 	mapFeatTouched: {ebpf.Array, uint32(0), uint64(0), uint32(portTouchedWords)},
 	mapProbe:       {ebpf.PerCPUArray, uint32(0), ProbeValue{}, ProbeSlots},
 	mapAdmission:   {ebpf.Array, uint32(0), AdmissionValue{}, 1},
+	mapTripLevels:  {ebpf.Hash, detector.Addr{}, TripLevelValue{}, 0},
+	mapTrips:       {ebpf.RingBuf, nil, nil, 0},
 }
 
 // mapInfo is what checkABI needs from a MapSpec or a Map.
@@ -331,14 +375,23 @@ func checkABI(name string, m mapInfo) error {
 	if m.Type() != want.typ {
 		return fmt.Errorf("map %s: %w: type %s, want %s", name, ErrABIMismatch, m.Type(), want.typ)
 	}
-	if k := binary.Size(want.key); m.KeySize() != uint32(k) {
+	if k := abiSize(want.key); m.KeySize() != uint32(k) {
 		return fmt.Errorf("map %s: %w: key size %d, want %d", name, ErrABIMismatch, m.KeySize(), k)
 	}
-	if v := binary.Size(want.value); m.ValueSize() != uint32(v) {
+	if v := abiSize(want.value); m.ValueSize() != uint32(v) {
 		return fmt.Errorf("map %s: %w: value size %d, want %d", name, ErrABIMismatch, m.ValueSize(), v)
 	}
 	if want.entries != 0 && m.MaxEntries() != want.entries {
 		return fmt.Errorf("map %s: %w: %d entries, want %d", name, ErrABIMismatch, m.MaxEntries(), want.entries)
 	}
 	return nil
+}
+
+// abiSize is the size of a map's key or value mirror; nil for none (a ring
+// buffer has neither).
+func abiSize(v any) int {
+	if v == nil {
+		return 0
+	}
+	return binary.Size(v)
 }

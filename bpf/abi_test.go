@@ -108,7 +108,7 @@ func (f fakeMap) ValueSize() uint32  { return f.value }
 func (f fakeMap) MaxEntries() uint32 { return f.entries }
 
 func TestCheckABI(t *testing.T) {
-	if err := checkABI(mapSources, fakeMap{ebpf.Hash, 16, 128, 1 << 20}); err != nil {
+	if err := checkABI(mapSources, fakeMap{ebpf.Hash, 16, 176, 1 << 20}); err != nil {
 		t.Errorf("matching map: %v", err)
 	}
 	if err := checkABI(mapSigRules, fakeMap{ebpf.Array, 4, 192, SigSlots}); err != nil {
@@ -120,7 +120,7 @@ func TestCheckABI(t *testing.T) {
 	}{
 		// The per-CPU layout before issue #14.
 		{mapSources, fakeMap{ebpf.PerCPUHash, 16, 128, 1 << 20}},
-		{mapSources, fakeMap{ebpf.Hash, 4, 128, 1 << 20}},
+		{mapSources, fakeMap{ebpf.Hash, 4, 176, 1 << 20}},
 		{mapSources, fakeMap{ebpf.Hash, 16, 120, 1 << 20}},
 		{mapProbe, fakeMap{ebpf.PerCPUArray, 4, 40, 1024}},
 		// The shared index layout fixes the size of these.

@@ -36,13 +36,22 @@ static __always_inline bool same_addr(const struct fg_addr *a, const union fg_ke
 	return w[0] == b->w[0] && w[1] == b->w[1] && w[2] == b->w[2] && w[3] == b->w[3];
 }
 
-/* zero_counts zeroes what precedes the rule cache in a new entry, and its
- * UDP port: the rule cache is filled already. */
-static __always_inline void zero_counts(struct fg_source *fresh)
+/* zero_counts zeroes a new entry but for its rule cache (filled already),
+ * its counts starting in epoch ep: its counts are its counts in the tick,
+ * and it has not tripped yet nor read its own trip level. */
+static __always_inline void zero_counts(struct fg_source *fresh, __u32 ep)
 {
 	__builtin_memset(fresh, 0, __builtin_offsetof(struct fg_source, exact_expires_ns));
 	fresh->udp_sport = 0;
 	fresh->_pad = 0;
+	fresh->base_packets = 0;
+	fresh->base_bytes = 0;
+	fresh->level_packets = 0;
+	fresh->level_bytes = 0;
+	fresh->base_epoch = ep;
+	fresh->tripped_epoch = ep - 1;
+	fresh->level_epoch = ep - 1;
+	fresh->_pad2 = 0;
 }
 
 /*
@@ -60,8 +69,12 @@ static __always_inline bool admit(const struct fg_pkt *pkt, __u32 class, __u64 l
 	__u8 rec;
 
 	ad = bpf_map_lookup_elem(&fg_admission, &zero);
-	if (!ad || ad->threshold <= 1) {
-		zero_counts(fresh);
+	if (!ad) {
+		zero_counts(fresh, 0);
+		return true;
+	}
+	if (ad->threshold <= 1) {
+		zero_counts(fresh, ad->epoch);
 		return true;
 	}
 	/* The epoch's free admissions: with fewer new sources than this per
@@ -73,13 +86,13 @@ static __always_inline bool admit(const struct fg_pkt *pkt, __u32 class, __u64 l
 	if (st->budget_used < ad->budget) {
 		st->budget_used += 1;
 		st->admitted += 1;
-		zero_counts(fresh);
+		zero_counts(fresh, ad->epoch);
 		return true;
 	}
 	idx = probe_slot(&pkt->src, ad->seed);
 	p = bpf_map_lookup_elem(&fg_probe, &idx);
 	if (!p) {
-		zero_counts(fresh);
+		zero_counts(fresh, ad->epoch);
 		return true;
 	}
 	if (!same_addr(&p->addr, &pkt->src)) {
@@ -94,7 +107,7 @@ static __always_inline bool admit(const struct fg_pkt *pkt, __u32 class, __u64 l
 		p->epoch = ad->epoch;
 	}
 	if (p->seen + 1 >= ad->threshold) {
-		zero_counts(fresh);
+		zero_counts(fresh, ad->epoch);
 		for (i = 0; i < FG_PROBE_RECORDS; i++) {
 			if (i >= p->n)
 				break;

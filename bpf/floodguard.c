@@ -84,6 +84,20 @@ struct {
 	__type(value, struct fg_admission);
 } fg_admission SEC(".maps");
 
+/* Trips: sources' own trip levels, and the ring buffer trips go to.
+ * Layouts in floodguard.h. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, FG_DEFAULT_MAX_RULES);
+	__type(key, struct fg_addr);
+	__type(value, struct fg_trip_level);
+} fg_trip_levels SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_RINGBUF);
+	__uint(max_entries, FG_TRIPS_BYTES);
+} fg_trips SEC(".maps");
+
 /* Rules generation and FG_HAVE_* flags; see floodguard.h. Written only by
  * user space (8-byte CAS on the memory-mapped .bss). */
 __u64 fg_control;
@@ -166,6 +180,7 @@ struct {
 #include "features.h"
 #include "sig.h"
 #include "admit.h"
+#include "trip.h"
 
 /*
  * src_is4 reports whether the source rules of pkt are IPv4 ones: an IPv4
@@ -240,6 +255,13 @@ static __always_inline void count_prefix_hit(const struct fg_pkt *pkt, __u64 len
 		__sync_fetch_and_add(&pr->packets, 1);
 		__sync_fetch_and_add(&pr->bytes, len);
 	}
+}
+
+/* banned reports whether a source rule (exact or prefix) drops the
+ * source's frames: such a source never trips, it is dealt with. */
+static __always_inline bool banned(const struct fg_source *s, __u64 now)
+{
+	return now < s->exact_expires_ns || now < s->prefix_expires_ns;
 }
 
 /* verdict decides from a source's (fresh) rule cache. */
@@ -336,6 +358,8 @@ static __always_inline int track_source(struct fg_stats *st, const struct fg_pkt
 			load_rules(s, pkt, ctl);
 		action = decide(s, pkt, ctl, now, len);
 		count_source(s, pkt, class, len, now, action);
+		if (!banned(s, now))
+			check_trip(s, pkt, class, len, ctl, st);
 		return action;
 	}
 
@@ -363,8 +387,15 @@ static __always_inline int track_source(struct fg_stats *st, const struct fg_pkt
 			return action;
 		}
 	}
-	if (err)
+	if (err) {
 		st->source_insert_failures += 1;
+		return action;
+	}
+	/* The admitting frame is checked too, as the replay checks every
+	 * frame of an admitted source; admission is rare, the lookup cheap. */
+	s = bpf_map_lookup_elem(&fg_sources, &pkt->src.a);
+	if (s && !banned(s, now))
+		check_trip(s, pkt, class, len, ctl, st);
 	return action;
 }
 

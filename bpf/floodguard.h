@@ -66,6 +66,21 @@ struct fg_source {
 	/* Last UDP source port seen, host byte order (0: none). */
 	__u16 udp_sport;
 	__u16 _pad;
+	/*
+	 * Trips (DESIGN.md, "Trips"): the counts before the source's first
+	 * frame of the admission epoch base_epoch, so that packets and bytes
+	 * minus them are its counts in the current tick; the epoch it last
+	 * tripped in; and its own trip level (fg_trip_levels, or the global
+	 * one), read once per epoch, level_epoch.
+	 */
+	__u64 base_packets;
+	__u64 base_bytes;
+	__u64 level_packets;
+	__u64 level_bytes;
+	__u32 base_epoch;
+	__u32 tripped_epoch;
+	__u32 level_epoch;
+	__u32 _pad2;
 };
 
 /*
@@ -118,6 +133,13 @@ struct fg_admission {
 	__u32 seed;
 	/* Free admissions per CPU and epoch. */
 	__u32 budget;
+	/* Trips: the level of every source without one of its own in
+	 * fg_trip_levels (packets and bytes in a tick; 0: never by that
+	 * measure; both 0: trips off), and the most trips per CPU and epoch. */
+	__u64 trip_packets;
+	__u64 trip_bytes;
+	__u32 trip_cap;
+	__u32 _pad;
 };
 
 /* The slot hash: words of the address as loaded on this little-endian
@@ -163,7 +185,38 @@ struct fg_stats {
 	 * admission epoch budget_epoch. */
 	__u32 budget_epoch;
 	__u32 budget_used;
+	/* Trips sent to fg_trips, and those over fg_admission.trip_cap (or
+	 * refused by a full ring buffer), not sent. */
+	__u64 trips;
+	__u64 trips_capped;
+	/* Not counters: this CPU's trips in the epoch trip_epoch. */
+	__u32 trip_epoch;
+	__u32 trip_used;
 };
+
+/*
+ * struct fg_trip_level is the value of fg_trip_levels (BPF_MAP_TYPE_HASH
+ * keyed by struct fg_addr, written by user space): a source's own trip
+ * level, where the detector's threshold for it is not the global one.
+ * Zero for both: never.
+ */
+struct fg_trip_level {
+	__u64 packets;
+	__u64 bytes;
+};
+
+/* struct fg_trip is one record of the fg_trips ring buffer: a source whose
+ * counts in the current tick reached its trip level. */
+struct fg_trip {
+	struct fg_addr addr;
+	__u64 packets; /* in the tick so far */
+	__u64 bytes;
+	__u64 time_ns; /* bpf_ktime_get_ns() (CLOCK_MONOTONIC) */
+	__u32 epoch;
+	__u8 class; /* of the frame that reached the level */
+	__u8 _pad[3];
+};
+#define FG_TRIPS_BYTES (256 * 1024) /* ring buffer size */
 
 /*
  * struct fg_exact_rule is the value of fg_exact (BPF_MAP_TYPE_HASH keyed by
@@ -216,6 +269,7 @@ struct fg_lpm6_key {
 
 #define FG_HAVE_SIGS (1U << 3)    /* fg_sig_index may hold rule slots */
 #define FG_HAVE_EXEMPT (1U << 4)  /* fg_exempt may be non-empty */
+#define FG_HAVE_TRIP_LEVELS (1U << 5) /* fg_trip_levels may be non-empty */
 /* Bits 8..12 of the flags: one past the highest portless slot in use
  * (0..FG_SIG_PORTLESS); the program checks slots [0, bound). */
 #define FG_CTL_PORTLESS(flags) (((flags) >> 8) & 0x1f)

@@ -19,11 +19,15 @@ type floodguardFgAddr struct {
 }
 
 type floodguardFgAdmission struct {
-	_         structs.HostLayout
-	Threshold uint32
-	Epoch     uint32
-	Seed      uint32
-	Budget    uint32
+	_           structs.HostLayout
+	Threshold   uint32
+	Epoch       uint32
+	Seed        uint32
+	Budget      uint32
+	TripPackets uint64
+	TripBytes   uint64
+	TripCap     uint32
+	Pad         uint32
 }
 
 type floodguardFgExactRule struct {
@@ -130,6 +134,14 @@ type floodguardFgSource struct {
 	RulesGen        uint32
 	UdpSport        uint16
 	Pad             uint16
+	BasePackets     uint64
+	BaseBytes       uint64
+	LevelPackets    uint64
+	LevelBytes      uint64
+	BaseEpoch       uint32
+	TrippedEpoch    uint32
+	LevelEpoch      uint32
+	Pad2            uint32
 }
 
 type floodguardFgStats struct {
@@ -149,6 +161,16 @@ type floodguardFgStats struct {
 	ProbationCredited    uint64
 	BudgetEpoch          uint32
 	BudgetUsed           uint32
+	Trips                uint64
+	TripsCapped          uint64
+	TripEpoch            uint32
+	TripUsed             uint32
+}
+
+type floodguardFgTripLevel struct {
+	_       structs.HostLayout
+	Packets uint64
+	Bytes   uint64
 }
 
 // Names of all BPF objects in the ELF.
@@ -171,6 +193,8 @@ const (
 	floodguardMapFgSigStats     = "fg_sig_stats"
 	floodguardMapFgSources      = "fg_sources"
 	floodguardMapFgStats        = "fg_stats"
+	floodguardMapFgTripLevels   = "fg_trip_levels"
+	floodguardMapFgTrips        = "fg_trips"
 	floodguardProgFloodguardXdp = "floodguard_xdp"
 	floodguardVarFgControl      = "fg_control"
 )
@@ -240,6 +264,8 @@ type floodguardMapSpecs struct {
 	FgSigStats    *ebpf.MapSpec `ebpf:"fg_sig_stats"`
 	FgSources     *ebpf.MapSpec `ebpf:"fg_sources"`
 	FgStats       *ebpf.MapSpec `ebpf:"fg_stats"`
+	FgTripLevels  *ebpf.MapSpec `ebpf:"fg_trip_levels"`
+	FgTrips       *ebpf.MapSpec `ebpf:"fg_trips"`
 }
 
 // floodguardVariableSpecs contains global variables before they are loaded into the kernel.
@@ -285,6 +311,8 @@ type floodguardMaps struct {
 	FgSigStats    *ebpf.Map `ebpf:"fg_sig_stats"`
 	FgSources     *ebpf.Map `ebpf:"fg_sources"`
 	FgStats       *ebpf.Map `ebpf:"fg_stats"`
+	FgTripLevels  *ebpf.Map `ebpf:"fg_trip_levels"`
+	FgTrips       *ebpf.Map `ebpf:"fg_trips"`
 }
 
 func (m *floodguardMaps) Close() error {
@@ -305,6 +333,8 @@ func (m *floodguardMaps) Close() error {
 		m.FgSigStats,
 		m.FgSources,
 		m.FgStats,
+		m.FgTripLevels,
+		m.FgTrips,
 	)
 }
 

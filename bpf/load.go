@@ -51,12 +51,14 @@ type XDP struct {
 	admission   *ebpf.Map
 	admitMem    []byte          // mmap of admission
 	admit       *AdmissionValue // inside admitMem
-	sigMem      []byte          // mmap of sigRules
-	indexMem    []byte          // mmap of sigIndex
-	portsMem    []byte          // mmap of featPorts (read only)
-	touchMem    []byte          // mmap of featTouched
-	dstsMem     []byte          // mmap of featDsts
-	sigMu       sync.Mutex      // serializes signature and exempt writes
+	tripLevels  *ebpf.Map
+	trips       *ebpf.Map  // ring buffer
+	sigMem      []byte     // mmap of sigRules
+	indexMem    []byte     // mmap of sigIndex
+	portsMem    []byte     // mmap of featPorts (read only)
+	touchMem    []byte     // mmap of featTouched
+	dstsMem     []byte     // mmap of featDsts
+	sigMu       sync.Mutex // serializes signature and exempt writes
 	lnk         link.Link
 	ifindex     int
 	mode        AttachMode
@@ -165,6 +167,7 @@ func prepareSpec(spec *ebpf.CollectionSpec, opts Options, ncpu int) error {
 	spec.Maps[mapExact].MaxEntries = opts.MaxRules
 	spec.Maps[mapPrefix4].MaxEntries = opts.MaxRules
 	spec.Maps[mapPrefix6].MaxEntries = opts.MaxRules
+	spec.Maps[mapTripLevels].MaxEntries = opts.MaxRules
 	spec.Maps[mapFeatPorts].MaxEntries = uint32(ncpu * portCounters)
 	return nil
 }
@@ -189,6 +192,8 @@ var pinNames = map[string]string{
 	mapFeatTouched: mapFeatTouched,
 	mapProbe:       mapProbe,
 	mapAdmission:   mapAdmission,
+	mapTripLevels:  mapTripLevels,
+	mapTrips:       mapTrips,
 }
 
 func (x *XDP) mapsByName() map[string]**ebpf.Map {
@@ -211,6 +216,8 @@ func (x *XDP) mapsByName() map[string]**ebpf.Map {
 		mapFeatTouched: &x.featTouched,
 		mapProbe:       &x.probe,
 		mapAdmission:   &x.admission,
+		mapTripLevels:  &x.tripLevels,
+		mapTrips:       &x.trips,
 	}
 }
 

@@ -369,6 +369,7 @@ func (x *XDP) ruleFlags() (uint32, error) {
 		{x.prefix4, &k4, havePrefix4},
 		{x.prefix6, &k6, havePrefix6},
 		{x.exempt, &addr, haveExempt},
+		{x.tripLevels, &addr, haveTripLvl},
 	} {
 		err := c.m.NextKey(nil, c.key)
 		switch {

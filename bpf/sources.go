@@ -203,6 +203,8 @@ func (x *XDP) ReadStats() (Stats, error) {
 		s.ProbationBytes += v.ProbationBytes
 		s.Admitted += v.Admitted
 		s.ProbationCredited += v.ProbationCredited
+		s.Trips += v.Trips
+		s.TripsCapped += v.TripsCapped
 	}
 	return s, nil
 }
