@@ -31,6 +31,8 @@ type LiveMaps interface {
 	AppendSourcesUntil(dst []bpf.Source, deadline time.Time) ([]bpf.Source, bool, error)
 	// AdvanceEpoch starts a new admission epoch (bpf.XDP.AdvanceEpoch).
 	AdvanceEpoch()
+	// LookupSource returns one source's entry (for a trip).
+	LookupSource(addr detector.Addr) (bpf.Source, bool, error)
 }
 
 // LiveOptions configure the live source.
@@ -52,6 +54,13 @@ type LiveOptions struct {
 	// spread over several ticks (LiveStats.PartialReads), while the
 	// totals, features and rules stay exact and on time.
 	ReadBudget time.Duration
+	// Trips, if not nil, brings the program's trips (bpf.TripReader);
+	// Next hands each to OnTrip, with the source's counts since the
+	// tick began, as soon as it arrives, and goes on waiting for the
+	// tick. OnTrip runs on the goroutine that calls Next, the one that
+	// runs the detector, so it may call the engine.
+	Trips  <-chan bpf.Trip
+	OnTrip func(src *detector.Source, at time.Time)
 }
 
 func (o *LiveOptions) setDefaults() error {
@@ -124,6 +133,10 @@ type LiveStats struct {
 	// started, Admitted the sources it admitted.
 	ProbationPackets uint64
 	Admitted         uint64
+	// Trips counts the trips handed to OnTrip; TripsStale those whose
+	// source had no entry any more or that belonged to an earlier tick.
+	Trips      uint64
+	TripsStale uint64
 }
 
 // NewLive returns a live source over maps. Next blocks until the next tick
@@ -153,13 +166,53 @@ func (l *Live) Next() (*detector.Tick, error) {
 		}
 		l.timer = time.NewTicker(l.opts.Tick)
 	}
-	select {
-	case <-l.ctx.Done():
-		l.timer.Stop()
-		return nil, l.ctx.Err()
-	case now := <-l.timer.C:
-		return l.Collect(now)
+	for {
+		select {
+		case <-l.ctx.Done():
+			l.timer.Stop()
+			return nil, l.ctx.Err()
+		case now := <-l.timer.C:
+			return l.Collect(now)
+		case tr := <-l.opts.Trips:
+			if err := l.trip(&tr); err != nil {
+				return nil, err
+			}
+		}
 	}
+}
+
+// trip hands a trip to OnTrip with the source's counts since the tick
+// began: its entry now, less what the last read saw of it.
+func (l *Live) trip(tr *bpf.Trip) error {
+	if l.opts.OnTrip == nil {
+		return nil
+	}
+	mono, err := l.opts.Monotonic()
+	if err != nil {
+		return fmt.Errorf("live source: %w", err)
+	}
+	cur, ok, err := l.maps.LookupSource(tr.Addr)
+	if err != nil {
+		return fmt.Errorf("live source: trip: %w", err)
+	}
+	if !ok || tr.TimeNs+uint64(l.opts.Tick) < mono {
+		l.stats.TripsStale++ // evicted since, or from a tick already judged
+		return nil
+	}
+	src := detector.Source{Addr: tr.Addr}
+	base := &detector.Counters{}
+	if snap, ok := l.prev[tr.Addr]; ok {
+		base = &snap.c
+	}
+	deltaCounters(&src.Counters, &cur.Counters, base)
+	src.UDPSrcPort = tickPort(&src.Counters, cur.UDPSrcPort)
+	at := time.Now()
+	if mono > tr.TimeNs {
+		at = at.Add(-time.Duration(mono - tr.TimeNs))
+	}
+	l.stats.Trips++
+	l.opts.OnTrip(&src, at)
+	return nil
 }
 
 // Close stops the ticker.

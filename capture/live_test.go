@@ -83,6 +83,13 @@ func (f *fakeMaps) AppendSourcesUntil(dst []bpf.Source, deadline time.Time) ([]b
 
 func (f *fakeMaps) AdvanceEpoch() { f.epochs++ }
 
+func (f *fakeMaps) LookupSource(a detector.Addr) (bpf.Source, bool, error) {
+	if s, ok := f.entries[a]; ok {
+		return *s, true, nil
+	}
+	return bpf.Source{}, false, nil
+}
+
 func (f *fakeMaps) ReadStats() (bpf.Stats, error) { return f.stats, nil }
 
 func (f *fakeMaps) ReadFeatures(dst *detector.Features) error {
@@ -308,5 +315,44 @@ func TestLivePartialReads(t *testing.T) {
 	}
 	if f.epochs != 4 {
 		t.Errorf("%d admission epochs, want one per read (4)", f.epochs)
+	}
+}
+
+// TestLiveTrip: a trip reaches OnTrip with the source's counts since the
+// last read, at the trip's time; a trip of an evicted source or from a
+// tick already read does not.
+func TestLiveTrip(t *testing.T) {
+	f := newFakeMaps()
+	h := newLiveHarness(t, f)
+	var got []detector.Source
+	var at []time.Time
+	h.live.opts.OnTrip = func(src *detector.Source, when time.Time) {
+		got = append(got, *src)
+		at = append(at, when)
+	}
+	f.count("198.18.0.1", detector.ClassUDP, 500, 32000, false, h.mono)
+	h.collect()
+	f.count("198.18.0.1", detector.ClassUDP, 1200, 76800, false, h.mono)
+	f.count("198.18.0.2", detector.ClassUDP, 1000, 64000, false, h.mono) // new since the read
+	trips := []bpf.Trip{
+		{Addr: addr("198.18.0.1"), Packets: 1000, TimeNs: h.mono - uint64(100*time.Millisecond)},
+		{Addr: addr("198.18.0.2"), Packets: 1000, TimeNs: h.mono},
+		{Addr: addr("198.18.0.3"), Packets: 1000, TimeNs: h.mono},                         // no entry
+		{Addr: addr("198.18.0.1"), Packets: 1000, TimeNs: h.mono - uint64(3*time.Second)}, // old
+	}
+	before := time.Now()
+	for i := range trips {
+		if err := h.live.trip(&trips[i]); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if len(got) != 2 || got[0].Packets[detector.ClassUDP] != 1200 || got[1].Packets[detector.ClassUDP] != 1000 {
+		t.Fatalf("trips handed on: %+v", got)
+	}
+	if d := before.Sub(at[0]); d < 50*time.Millisecond || d > 5*time.Second {
+		t.Errorf("trip time %v before now, want about 100ms", d)
+	}
+	if st := h.live.Stats(); st.Trips != 2 || st.TripsStale != 2 {
+		t.Errorf("stats %+v, want 2 trips and 2 stale", st)
 	}
 }
