@@ -61,6 +61,7 @@ if command -v clang >/dev/null; then
 	variant noprefixhit 's/count_prefix_hit(pkt, len);//'
 	variant nodropcount 's/s\(t\)\{0,1\}->dropped_\(packets\|bytes\) += [a-z0-9]*;//'
 	variant nofeatures 's/count_features(&pkt, class, len);//'
+	variant notrip 's/check_trip(s, pkt, class, len, ctl, st);/;/g'
 	variant ratelimitpercpu '' ratelimit-percpu.patch
 	variant ratelimitfetchadd '' ratelimit-fetchadd.patch
 	# The program as it was before issue #13, built as it was then.
