@@ -42,7 +42,7 @@ func (b *bench) runFloodguard(ctx context.Context, round int) (result, error) {
 		return res, err
 	}
 	defer func() {
-		stopProcess(p)
+		p.Stop(10 * time.Second)
 		b.saveLog(p, fmt.Sprintf("floodguard%d.log", round))
 	}()
 	if _, _, err := p.Log.WaitEvent(0, 15*time.Second, "attached", nil); err != nil {
