@@ -161,18 +161,6 @@ func since(start, t time.Time) time.Duration {
 	return t.Sub(start)
 }
 
-// waitCtx runs a bounded wait, returning early on ctx.
-func waitCtx(ctx context.Context, f func() error) error {
-	c := make(chan error, 1)
-	go func() { c <- f() }()
-	select {
-	case err := <-c:
-		return err
-	case <-ctx.Done():
-		return ctx.Err()
-	}
-}
-
 // tailFile is the last n lines of a file, empty if it cannot be read.
 func tailFile(path string, n int) string {
 	data, _ := os.ReadFile(path)
