@@ -76,6 +76,9 @@ type ticks struct {
 	over, overAt float64
 	// entries is the per-source map's size at the window's end.
 	entries float64
+	// insertFailures counts frames whose source found the per-source map
+	// full: a single source arriving then is not tracked by source.
+	insertFailures float64
 }
 
 const (
@@ -108,6 +111,11 @@ func tickWindow(a, b samples, secs float64, tick time.Duration) ticks {
 			if err == nil {
 				bs = append(bs, bucket{le, d(k)})
 			}
+		}
+	}
+	for k := range b {
+		if strings.HasPrefix(k, "floodguard_source_insert_failures_total") {
+			t.insertFailures += d(k)
 		}
 	}
 	sort.Slice(bs, func(i, j int) bool { return bs[i].le < bs[j].le })

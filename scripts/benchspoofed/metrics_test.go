@@ -26,6 +26,7 @@ floodguard_tick_duration_seconds_count ` + f(all) + `
 floodguard_map_read_duration_seconds_sum ` + f(readSum) + `
 floodguard_map_read_duration_seconds_count ` + f(all) + `
 floodguard_source_map_entries ` + f(entries) + `
+floodguard_source_insert_failures_total{interface="eth0"} ` + f(entries/10) + `
 floodguard_build_info{goversion="go1.26.8",revision="abc",version="v1 (with } and spaces)"} 1
 go_gc_duration_seconds{quantile="0.5"} 1.5e-05 1700000000000
 `
@@ -50,8 +51,8 @@ func TestParseSamples(t *testing.T) {
 			t.Errorf("%s = %v (present %v), want %v", k, got, ok, want)
 		}
 	}
-	if len(s) != 12 {
-		t.Errorf("%d samples, want 12: %v", len(s), s)
+	if len(s) != 13 {
+		t.Errorf("%d samples, want 13: %v", len(s), s)
 	}
 }
 
@@ -69,7 +70,7 @@ func TestTickWindow(t *testing.T) {
 	b := parse(scrape(112, 105, 111, 112, 112, 8, 4, 1_300_000))
 	got := tickWindow(a, b, 20.4, time.Second)
 	want := ticks{ok: true, done: 12, due: 20, meanWork: 500 * time.Millisecond, meanRead: 250 * time.Millisecond,
-		maxWork: 4.096, over: 2, overAt: 0.256, entries: 1_300_000}
+		maxWork: 4.096, over: 2, overAt: 0.256, entries: 1_300_000, insertFailures: 129_500}
 	if got != want {
 		t.Errorf("tickWindow =\n%+v, want\n%+v", got, want)
 	}

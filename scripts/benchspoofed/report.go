@@ -42,13 +42,14 @@ func (b *bench) report(bins []binary, rs []result) string {
 // the medians per binary, and the targets.
 func formatResults(rs []result) string {
 	var w strings.Builder
-	fmt.Fprintf(&w, "\nCPU in %% of one core (process utime+stime over the window); RSS in MiB; ticks are done/due in the window, tick work mean and bound on the longest (histogram bucket); ban times from the single-source flood's first frame to its last datagram reaching the server's socket (XDP drops the rest: the rule is in the kernel), and to the daemon's ban log line.\n\n")
+	fmt.Fprintf(&w, "\nCPU in %% of one core (process utime+stime over the window); RSS in MiB; frames untracked are the kernel's count of frames whose source found the per-source map full (floodguard_source_insert_failures_total); ticks are done/due in the window, tick work mean and bound on the longest (histogram bucket); ban times from the single-source flood's first frame to its last datagram reaching the server's socket (XDP drops the rest: the rule is in the kernel), and to the daemon's ban log line.\n\n")
 	fmt.Fprintf(&w, "## Per round: cost\n\n")
-	fmt.Fprintf(&w, "| round | binary | XDP | idle CPU | spoofed frames (rate) | distinct sources (est.) | map entries at flood end | CPU flood | CPU quiet | RSS idle | peak RSS flood | peak RSS end | RSS end | slow_map_read flood / quiet | ticks flood | ticks quiet | tick work flood | tick work quiet | map read mean flood / quiet |\n")
-	fmt.Fprintf(&w, "|%s\n", strings.Repeat("---|", 19))
+	fmt.Fprintf(&w, "| round | binary | XDP | idle CPU | spoofed frames (rate) | distinct sources (est.) | map entries at flood end | frames untracked (map full) flood / quiet | CPU flood | CPU quiet | RSS idle | peak RSS flood | peak RSS end | RSS end | slow_map_read flood / quiet | ticks flood | ticks quiet | tick work flood | tick work quiet | map read mean flood / quiet |\n")
+	fmt.Fprintf(&w, "|%s\n", strings.Repeat("---|", 20))
 	for _, r := range rs {
-		fmt.Fprintf(&w, "| %d | %s | %s | %s | %d (%.0fk pps) | %s | %s | %s | %s | %.0f | %.0f | %.0f | %.0f | %s / %s | %s | %s | %s | %s | %s / %s |\n",
+		fmt.Fprintf(&w, "| %d | %s | %s | %s | %d (%.0fk pps) | %s | %s | %s / %s | %s | %s | %.0f | %.0f | %.0f | %.0f | %s / %s | %s | %s | %s | %s | %s / %s |\n",
 			r.round, r.bin.label, r.mode, pct(r.idle.cpu), r.spoof.sent, r.spoof.rate()/1000, humanize.SI(r.distinct), entries(r.flood.ticks),
+			untracked(r.flood.ticks), untracked(r.quiet.ticks),
 			pct(r.flood.cpu), pct(r.quiet.cpu), r.rssIdle, r.peakFlood, r.peakEnd, r.rssEnd,
 			slow(r.flood.slowReads), slow(r.quiet.slowReads), tickCount(r.flood.ticks), tickCount(r.quiet.ticks),
 			tickWork(r.flood.ticks), tickWork(r.quiet.ticks), msOrNA(r.flood.ticks.ok, r.flood.ticks.meanRead), msOrNA(r.quiet.ticks.ok, r.quiet.ticks.meanRead))
@@ -198,6 +199,13 @@ func entries(t ticks) string {
 		return "n/a"
 	}
 	return humanize.SI(t.entries)
+}
+
+func untracked(t ticks) string {
+	if !t.ok {
+		return "n/a"
+	}
+	return humanize.SI(t.insertFailures)
 }
 
 func slow(reads []string) string {

@@ -32,10 +32,10 @@ func TestFormatResults(t *testing.T) {
 	}
 	out := formatResults(rs)
 	for _, want := range []string{
-		"| 1 | current | native | 0.10% | 3000000 (150k pps) | 3.0M | 1.2k | 4.00% | 1.00% | 40 | 60 | 61 | 55 | no / no | 19/20 | 19/20 | 3.00 ms, max ≤ 8.00 ms | 3.00 ms, max ≤ 8.00 ms | 1.00 ms / 1.00 ms |",
-		"| 1 | baseline | native | 0.10% | 3000000 (150k pps) | 3.0M | 1.3M | 60.00% | 90.00% | 40 | 900 | 1300 | 1300 | yes: 3.1s for 1300000 sources / no | 5/20, 5 over 256 ms | 5/20, 5 over 256 ms | 3000 ms, max > last bucket |",
+		"| 1 | current | native | 0.10% | 3000000 (150k pps) | 3.0M | 1.2k | 0 / 0 | 4.00% | 1.00% | 40 | 60 | 61 | 55 | no / no | 19/20 | 19/20 | 3.00 ms, max ≤ 8.00 ms | 3.00 ms, max ≤ 8.00 ms | 1.00 ms / 1.00 ms |",
+		"| 1 | baseline | native | 0.10% | 3000000 (150k pps) | 3.0M | 1.3M | 0 / 0 | 60.00% | 90.00% | 40 | 900 | 1300 | 1300 | yes: 3.1s for 1300000 sources / no | 5/20, 5 over 256 ms | 5/20, 5 over 256 ms | 3000 ms, max > last bucket |",
 		// A round whose metrics could not be read.
-		"| 2 | current | native | 0.30% | 0 (0k pps) | 0 | 1.2k | 2.00% | 3.00% | 40 | 0 | 63 | 57 | no / no | 19/20 | n/a | 3.00 ms, max ≤ 8.00 ms | n/a | 1.00 ms / n/a |",
+		"| 2 | current | native | 0.30% | 0 (0k pps) | 0 | 1.2k | 0 / n/a | 2.00% | 3.00% | 40 | 0 | 63 | 57 | no / no | 19/20 | n/a | 3.00 ms, max ≤ 8.00 ms | n/a | 1.00 ms / n/a |",
 		"| 1 | baseline | 300 ms / 305 ms (59.8k pps) | none / none (0.0k pps) | 1600 ms / 1605 ms (59.8k pps), started 5000 ms after | 2001:db8::/32 |",
 		// Medians: of two rounds the mean of the two; the quiet window's
 		// ticks of round 2 are unknown, so round 1's alone.
