@@ -6,6 +6,7 @@ package main
 import (
 	"fmt"
 	"math"
+	"net/netip"
 	"runtime"
 	"slices"
 	"strings"
@@ -29,8 +30,8 @@ func (b *bench) report(bins []binary, rs []result) string {
 		fmt.Fprintf(&head, "- %s: %s (%s)\n", bin.label, bin.version, bin.path)
 	}
 	fmt.Fprintf(&head, "- machine: %d CPUs, kernel %s, %s; %s\n", runtime.NumCPU(), kernel(), runtime.Version(), time.Now().UTC().Format("2006-01-02T15:04Z"))
-	fmt.Fprintf(&head, "- spoofed flood: TCP SYNs from random sources across %v (a new one every frame) to [%v]:%d, %s, for %s; then a quiet window of %s\n",
-		from, dst, synPort, sender, o.flood, o.quiet)
+	fmt.Fprintf(&head, "- spoofed flood: TCP SYNs, each from a random source across %v, to %v, %s, for %s; then a quiet window of %s\n",
+		from, netip.AddrPortFrom(dst, synPort), sender, o.flood, o.quiet)
 	fmt.Fprintf(&head, "- single-source floods: UDP, %d-byte frames, %.0f pps until banned and stopped in the kernel (at most %s): from %v on the quiet server, from %v %s into the spoofed flood, from %v %s after it (or once the previous one ended)\n",
 		singleFrame, o.singleRate, o.single, quietSource, duringSrc, o.during, afterSource, o.after)
 	fmt.Fprintf(&head, "- daemon: shipped defaults but warm_up %s, attach_mode native, bans.ttl 10m; idle window %s after the warm-up; benign HTTP client at %d requests/s all along; %d rounds, binaries taking turns\n",
