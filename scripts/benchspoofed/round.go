@@ -130,7 +130,8 @@ func (b *bench) round(ctx context.Context, bin binary, round int) (result, error
 			return err
 		})
 		if err != nil {
-			return e, fmt.Errorf("floodguard: %w\n%s", err, humanize.Tail(p.Log.String(), 20))
+			// Not e: on Ctrl-C the wait may still be writing it.
+			return lab.Entry{}, fmt.Errorf("floodguard: %w\n%s", err, humanize.Tail(p.Log.String(), 20))
 		}
 		return e, nil
 	}
