@@ -28,7 +28,7 @@ func TestFormatResults(t *testing.T) {
 			otherBans: []string{"2001:db8::/32"}},
 		{bin: cur, round: 2, mode: "native", idle: window{cpu: 0.003}, flood: window{cpu: 0.02, ticks: tk}, quiet: window{cpu: 0.03, ticks: ticks{}},
 			rssIdle: 40, peakEnd: 63, rssEnd: 57, quietBan: ban(350 * time.Millisecond),
-			duringBan: ban(600 * time.Millisecond), afterBan: ban(700 * time.Millisecond), afterStart: time.Second},
+			duringBan: banTiming{src: duringSrc, kernel: -1, logged: -1}, afterBan: ban(700 * time.Millisecond), afterStart: time.Second},
 	}
 	out := formatResults(rs)
 	for _, want := range []string{
@@ -39,7 +39,10 @@ func TestFormatResults(t *testing.T) {
 		"| 1 | baseline | 300 ms / 305 ms (59.8k pps) | none / none (0.0k pps) | 1600 ms / 1605 ms (59.8k pps), started 5000 ms after | 2001:db8::/32 |",
 		// Medians: of two rounds the mean of the two; the quiet window's
 		// ticks of round 2 are unknown, so round 1's alone.
-		"| current | 2 | 0.20% | 3.00% | 2.00% | 62 | 56 | 0 of 2 | 95% / 95% | 325 ms | 500 ms | 600 ms |",
+		// A ban that came in one round of two says so.
+		"| current | 2 | 0.20% | 3.00% | 2.00% | 62 | 56 | 0 of 2 | 95% / 95% | 325 ms | 400 ms (1 of 2 rounds; none in the others) | 600 ms |",
+		"- single-source flood during the flood banned within 1.0 s: 400 ms (1 of 2 rounds; none in the others) (MISSED)",
+		"- single-source flood right after it banned within 1.0 s: 600 ms (met)",
 		"| baseline | 1 | 0.10% | 60.00% | 90.00% | 1300 | 1300 | 1 of 1 | 25% / 25% | 300 ms | none | 1600 ms |",
 		"- daemon ≤ 5 % of a core during the flood: 3.00% (met)",
 		"- single-source flood during the flood banned within 1.0 s: none (MISSED)",
