@@ -21,3 +21,17 @@ func Sleep(ctx context.Context, d time.Duration) error {
 		return ctx.Err()
 	}
 }
+
+// Wait runs f, a wait bounded by its own timeout, and returns its error,
+// or ctx.Err() as soon as ctx is done: a Ctrl-C need not wait out f's
+// timeout. f goes on in the background until that timeout ends it.
+func Wait(ctx context.Context, f func() error) error {
+	c := make(chan error, 1)
+	go func() { c <- f() }()
+	select {
+	case err := <-c:
+		return err
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}

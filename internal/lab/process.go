@@ -135,6 +135,19 @@ func (p *Process) Kill() {
 	<-p.done
 }
 
+// Stop asks the process to end with SIGTERM and kills it if it has not
+// ended within grace: a daemon needs a moment to save its state and detach,
+// but a stuck one must not hold up its caller.
+func (p *Process) Stop(grace time.Duration) {
+	if p.Exited() {
+		return
+	}
+	_ = p.Signal(syscall.SIGTERM)
+	if p.Wait(grace) != nil {
+		p.Kill()
+	}
+}
+
 // Entry is one line of a log: a JSON object (zerolog's), or plain text.
 type Entry struct {
 	// Line is the line as written.

@@ -142,13 +142,7 @@ func (n *Netns) StartClient(opt ClientOptions) (*Client, error) {
 	tr := &http.Transport{
 		DisableKeepAlives: true,
 		DialContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
-			var c net.Conn
-			err := n.Do(func() error {
-				var err error
-				c, err = dialer.DialContext(ctx, network, addr)
-				return err
-			})
-			return c, err
+			return n.DialContext(ctx, dialer, network, addr)
 		},
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), opt.MaxDuration)
@@ -156,6 +150,19 @@ func (n *Netns) StartClient(opt ClientOptions) (*Client, error) {
 	go c.loop(ctx)
 	n.lab.track(c)
 	return c, nil
+}
+
+// DialContext dials with d from inside the namespace: the connection's
+// socket belongs to it for good (see Do), so it can serve as an
+// http.Transport's DialContext for a server listening in the namespace.
+func (n *Netns) DialContext(ctx context.Context, d *net.Dialer, network, addr string) (net.Conn, error) {
+	var c net.Conn
+	err := n.Do(func() error {
+		var err error
+		c, err = d.DialContext(ctx, network, addr)
+		return err
+	})
+	return c, err
 }
 
 func (c *Client) loop(ctx context.Context) {

@@ -111,7 +111,7 @@ clickhouse_metrics = off
 		return res, err
 	}
 	defer func() {
-		stopProcess(p)
+		p.Stop(10 * time.Second)
 		b.saveFile(logPath, fmt.Sprintf("fastnetmon%d.log", round))
 		b.saveFile(notify, fmt.Sprintf("fastnetmon%d.notify", round))
 	}()

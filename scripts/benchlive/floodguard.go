@@ -19,6 +19,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	fgbpf "github.com/floodguard/floodguard/bpf"
+	"github.com/floodguard/floodguard/internal/ctxtime"
 	"github.com/floodguard/floodguard/internal/humanize"
 )
 
@@ -42,13 +43,13 @@ func (b *bench) runFloodguard(ctx context.Context, round int) (result, error) {
 		return res, err
 	}
 	defer func() {
-		stopProcess(p)
+		p.Stop(10 * time.Second)
 		b.saveLog(p, fmt.Sprintf("floodguard%d.log", round))
 	}()
 	if _, _, err := p.Log.WaitEvent(0, 15*time.Second, "attached", nil); err != nil {
 		return res, fmt.Errorf("floodguard did not attach: %w\n%s", err, humanize.Tail(p.Log.String(), 20))
 	}
-	if err := waitCtx(ctx, func() error {
+	if err := ctxtime.Wait(ctx, func() error {
 		_, _, err := p.Log.WaitEvent(0, b.opt.warmUp+15*time.Second, "warmed_up", nil)
 		return err
 	}); err != nil {

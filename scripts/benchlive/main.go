@@ -19,8 +19,8 @@
 //
 // This file holds the flags and the top-level flow. The lab is in lab.go,
 // what a round of either tool shares in round.go, the tools' runners in
-// floodguard.go and fastnetmon.go, /proc reading in procfs.go and the
-// report in report.go.
+// floodguard.go and fastnetmon.go, the report in report.go; /proc is
+// read with internal/procstat.
 package main
 
 import (

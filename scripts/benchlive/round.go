@@ -8,12 +8,12 @@ import (
 	"context"
 	"fmt"
 	"os"
-	"syscall"
 	"time"
 
 	"github.com/floodguard/floodguard/internal/ctxtime"
 	"github.com/floodguard/floodguard/internal/humanize"
 	"github.com/floodguard/floodguard/internal/lab"
+	"github.com/floodguard/floodguard/internal/procstat"
 )
 
 const (
@@ -80,7 +80,7 @@ func (b *bench) measure(ctx context.Context, res *result, pr proc, beforeFlood f
 	if err := ctxtime.Sleep(ctx, time.Second); err != nil {
 		return err
 	}
-	c0, err := procCPU(pid)
+	c0, err := procstat.CPU(pid)
 	if err != nil {
 		return err
 	}
@@ -88,7 +88,7 @@ func (b *bench) measure(ctx context.Context, res *result, pr proc, beforeFlood f
 	if err := ctxtime.Sleep(ctx, b.opt.idle); err != nil {
 		return err
 	}
-	c1, err := procCPU(pid)
+	c1, err := procstat.CPU(pid)
 	if err != nil {
 		return fmt.Errorf("%s died while idle: %w\n%s", res.tool, err, humanize.Tail(pr.p.Log.String(), 20))
 	}
@@ -114,15 +114,15 @@ func (b *bench) measure(ctx context.Context, res *result, pr proc, beforeFlood f
 	}
 	delivered0 := b.sink.Received(attackerAddr)
 	stopWatch := pr.watch(ctx)
-	m0, err := machineCPU()
+	m0, err := procstat.MachineCPU()
 	if err != nil {
 		return err
 	}
-	c2, _ := procCPU(pid)
+	c2, _ := procstat.CPU(pid)
 	fst, ferr := b.sender.Flood(ctx, lab.Flood{Frames: b.frames, Rate: b.opt.rate, Duration: b.opt.flood})
-	c3, cerr := procCPU(pid)
-	res.rssMiB = procRSS(pid)
-	m1, _ := machineCPU()
+	c3, cerr := procstat.CPU(pid)
+	res.rssMiB = procstat.RSS(pid)
+	m1, _ := procstat.MachineCPU()
 	window := time.Since(fst.Start).Seconds()
 	if afterFlood != nil {
 		afterFlood()
@@ -154,34 +154,11 @@ func (b *bench) measure(ctx context.Context, res *result, pr proc, beforeFlood f
 	return nil
 }
 
-// stopProcess stops a tool with SIGTERM, then SIGKILL after 10 s.
-func stopProcess(p *lab.Process) {
-	if p.Exited() {
-		return
-	}
-	_ = p.Signal(syscall.SIGTERM)
-	if p.Wait(10*time.Second) != nil {
-		p.Kill()
-	}
-}
-
 func since(start, t time.Time) time.Duration {
 	if t.IsZero() {
 		return -1
 	}
 	return t.Sub(start)
-}
-
-// waitCtx runs a bounded wait, returning early on ctx.
-func waitCtx(ctx context.Context, f func() error) error {
-	c := make(chan error, 1)
-	go func() { c <- f() }()
-	select {
-	case err := <-c:
-		return err
-	case <-ctx.Done():
-		return ctx.Err()
-	}
 }
 
 // tailFile is the last n lines of a file, empty if it cannot be read.

@@ -1,7 +1,7 @@
 // Tests of the /proc parsers on literal /proc text, and of the readers on
 // this test's own process: unprivileged, nothing to install.
 
-package main
+package procstat
 
 import (
 	"os"
@@ -25,30 +25,31 @@ func TestParseStatCPU(t *testing.T) {
 		{"stime negative", "4242 (floodguard) S 1 4242 4242 0 -1 4194560 2520 0 0 0 350 -1 0", 0, false},
 		{"empty", "", 0, false},
 	} {
-		got, ok := parseStatCPU(c.line)
+		got, ok := ParseStatCPU(c.line)
 		if got != c.want || ok != c.ok {
-			t.Errorf("%s: parseStatCPU = %v, %v; want %v, %v", c.name, got, ok, c.want, c.ok)
+			t.Errorf("%s: ParseStatCPU = %v, %v; want %v, %v", c.name, got, ok, c.want, c.ok)
 		}
 	}
 }
 
-func TestParseStatusRSS(t *testing.T) {
+func TestParseStatusMem(t *testing.T) {
 	const head = "Name:\tfloodguard\nUmask:\t0022\nState:\tS (sleeping)\nTgid:\t4242\nPid:\t4242\n"
 	for _, c := range []struct {
 		name, text string
-		want       float64
+		want       Mem
 	}{
-		{"status excerpt", head + "VmPeak:\t 1300740 kB\nVmSize:\t 1233172 kB\nVmLck:\t       0 kB\nVmHWM:\t   53248 kB\nVmRSS:\t   51200 kB\nRssAnon:\t   20480 kB\nThreads:\t9\n", 50},
-		{"fraction of a MiB", "VmRSS:\t     512 kB\n", 0.5},
-		{"last line, no newline", head + "VmRSS:\t    2048 kB", 2},
+		{"status excerpt", head + "VmPeak:\t 1300740 kB\nVmSize:\t 1233172 kB\nVmLck:\t       0 kB\nVmHWM:\t   53248 kB\nVmRSS:\t   51200 kB\nRssAnon:\t   20480 kB\nThreads:\t9\n", Mem{RSS: 50, Peak: 52}},
+		{"fraction of a MiB", "VmRSS:\t     512 kB\n", Mem{RSS: 0.5}},
+		{"last line, no newline", head + "VmHWM:\t    4096 kB\nVmRSS:\t    2048 kB", Mem{RSS: 2, Peak: 4}},
 		// Kernel threads and zombies have no Vm lines.
-		{"kernel thread", "Name:\tkworker/0:1\nState:\tI (idle)\nThreads:\t1\n", 0},
-		{"not a number", "VmRSS:\t  lots kB\n", 0},
-		{"RssAnon is not VmRSS", "RssAnon:\t   20480 kB\n", 0},
-		{"empty", "", 0},
+		{"kernel thread", "Name:\tkworker/0:1\nState:\tI (idle)\nThreads:\t1\n", Mem{}},
+		{"not a number", "VmRSS:\t  lots kB\n", Mem{}},
+		{"RssAnon is not VmRSS", "RssAnon:\t   20480 kB\n", Mem{}},
+		{"VmPeak is not VmHWM", "VmPeak:\t   20480 kB\n", Mem{}},
+		{"empty", "", Mem{}},
 	} {
-		if got := parseStatusRSS(c.text); got != c.want {
-			t.Errorf("%s: parseStatusRSS = %v, want %v", c.name, got, c.want)
+		if got := ParseStatusMem(c.text); got != c.want {
+			t.Errorf("%s: ParseStatusMem = %+v, want %+v", c.name, got, c.want)
 		}
 	}
 }
@@ -69,9 +70,9 @@ func TestParseMachineStat(t *testing.T) {
 		{"not a number", "cpu  100 20 30 1000 50 5 7 x 40 2\n", 0, false},
 		{"empty", "", 0, false},
 	} {
-		got, ok := parseMachineStat(c.text)
+		got, ok := ParseMachineStat(c.text)
 		if got != c.want || ok != c.ok {
-			t.Errorf("%s: parseMachineStat = %v, %v; want %v, %v", c.name, got, ok, c.want, c.ok)
+			t.Errorf("%s: ParseMachineStat = %v, %v; want %v, %v", c.name, got, ok, c.want, c.ok)
 		}
 	}
 }
@@ -81,16 +82,16 @@ func TestReaders(t *testing.T) {
 	if _, err := os.Stat("/proc/self/stat"); err != nil {
 		t.Skip("no /proc:", err)
 	}
-	if cpu, err := procCPU(os.Getpid()); err != nil || cpu < 0 {
-		t.Errorf("procCPU(self) = %v, %v", cpu, err)
+	if cpu, err := CPU(os.Getpid()); err != nil || cpu < 0 {
+		t.Errorf("CPU(self) = %v, %v", cpu, err)
 	}
-	if rss := procRSS(os.Getpid()); rss <= 0 {
-		t.Errorf("procRSS(self) = %v, want > 0", rss)
+	if m := Memory(os.Getpid()); m.RSS <= 0 || m.Peak < m.RSS {
+		t.Errorf("Memory(self) = %+v, want 0 < RSS <= Peak", m)
 	}
-	if cpu, err := machineCPU(); err != nil || cpu <= 0 {
-		t.Errorf("machineCPU() = %v, %v", cpu, err)
+	if cpu, err := MachineCPU(); err != nil || cpu <= 0 {
+		t.Errorf("MachineCPU() = %v, %v", cpu, err)
 	}
-	if _, err := procCPU(-1); err == nil {
-		t.Error("procCPU(-1): no error")
+	if _, err := CPU(-1); err == nil {
+		t.Error("CPU(-1): no error")
 	}
 }
