@@ -315,11 +315,11 @@ func (e *Engine) Trip(src *Source, at time.Time) bool {
 	return s.flags&flagBanned != 0
 }
 
-// restoreTripLevels gives the engine's restored sources their own levels
-// (the banned and allowlisted ones: baselines give theirs as they are next
-// judged), keeping what old, the book before the restore, had reported, so
-// that TripLevelChanges tells the data plane what changed. Trips not yet
-// returned by a Step are kept too.
+// restoreTripLevels gives the engine's restored sources their own levels,
+// keeping what old, the book before the restore, had reported, so that
+// TripLevelChanges tells the data plane only what changed (a restarted
+// daemon's map keeps the levels its baselines give). Trips not yet
+// returned by a Step are kept too. It looks at every restored source, once.
 func (e *Engine) restoreTripLevels(old *tripBook) {
 	e.trip.sent, e.trip.events = old.sent, old.events
 	// In address order: the maps' orders are not deterministic.
@@ -333,13 +333,13 @@ func (e *Engine) restoreTripLevels(old *tripBook) {
 		e.trip.markDirty(a)
 	}
 	addrs = addrs[:0]
+	e.tripCompare()
 	e.sources.all(func(a Addr, s *keyState) {
-		if s.flags&flagBanned != 0 {
+		if s.flags&(flagBanned|flagNoBan) != 0 || e.tripMayOwn(s) {
 			addrs = append(addrs, a)
 		}
 	})
 	sortAddrs(addrs)
-	e.tripCompare()
 	for _, a := range addrs {
 		e.noteTripLevel(a, e.sources.get(a))
 	}

@@ -248,3 +248,31 @@ func TestTrip(t *testing.T) {
 		})
 	}
 }
+
+// A restored snapshot keeps the levels its baselines and bans give: the
+// data plane is told nothing new, and Trip's pending events survive.
+func TestTripLevelsSurviveRestore(t *testing.T) {
+	w := newWorld(t, nil)
+	w.warmUp()
+	e := w.eng
+	if err := e.ManualBan(netip.MustParsePrefix("198.18.16.9/32"), time.Hour, w.start); err != nil {
+		t.Fatal(err)
+	}
+	before := changes(e)
+	if len(before) != 2 {
+		t.Fatalf("changes before the restore: %v, want the CGNAT's and the banned client's", before)
+	}
+	own := e.TripLevel(addr(cgnat))
+	if err := e.RestoreState(e.MarshalState()); err != nil {
+		t.Fatal(err)
+	}
+	if got := changes(e); len(got) != 0 {
+		t.Fatalf("restore reported %v, want nothing", got)
+	}
+	if got := e.TripLevel(addr(cgnat)); got != own {
+		t.Fatalf("CGNAT's level after restore = %+v, want %+v", got, own)
+	}
+	if got := e.TripLevel(addr("198.18.16.9")); got != (TripLevel{}) {
+		t.Fatalf("banned client's level after restore = %+v, want never", got)
+	}
+}
