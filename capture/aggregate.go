@@ -35,6 +35,18 @@ type aggregator struct {
 	banned []bool
 	sigs   bool
 	meta   detector.PacketMeta // sigDropped's copy
+	// tr, if not nil, is asked for each admitted source's trip level at
+	// its first packet of the tick; left[i] holds what srcs[i] may still
+	// send in the tick before it crosses it (tripNever: it will not, or
+	// it has crossed it once already). trips counts this tick's trips
+	// against tripCap, tripSrc is Trip's copy of a source (see
+	// sigDropped), tripStats the replay's totals.
+	tr        Tripper
+	tripCap   int
+	left      []tripLeft
+	trips     int
+	tripSrc   detector.Source
+	tripStats tripStats
 	// adm, if not nil, models the program's admission of new sources;
 	// nil admits every source at its first packet.
 	adm *admission
@@ -43,6 +55,42 @@ type aggregator struct {
 	verdicts *bufio.Writer
 	verr     error
 }
+
+// tripLeft is what a source may still send in the open tick before it
+// crosses its trip level: packets and wire bytes. Two compares and two
+// subtractions per packet, with no sum over the classes.
+type tripLeft struct{ p, b uint64 }
+
+// tripNever is the tripLeft of a source that will not cross its level in
+// the tick: no count reaches it.
+var tripNever = tripLeft{p: ^uint64(0), b: ^uint64(0)}
+
+// leftOf returns the tripLeft of a tick's first packet for level l, whose
+// zero measures never trip.
+func leftOf(l detector.TripLevel) tripLeft {
+	t := tripNever
+	if l.Packets != 0 {
+		t.p = l.Packets
+	}
+	if l.Bytes != 0 {
+		t.b = l.Bytes
+	}
+	return t
+}
+
+// take counts p packets and b bytes and reports whether they reach the
+// level: the source's count since the tick began is at or over it.
+func (l *tripLeft) take(p, b uint64) bool {
+	if p >= l.p || b >= l.b {
+		return true
+	}
+	l.p -= p
+	l.b -= b
+	return false
+}
+
+// tripStats are ReplayStats' Trips, TripBans and TripsOverCap.
+type tripStats struct{ judged, banned, overCap uint64 }
 
 // Packet verdicts, as ReplayOptions.Verdicts gets them.
 const (
@@ -56,6 +104,7 @@ func newAggregator(tick, maxGap, backTol time.Duration) *aggregator {
 		tick:     tick,
 		backTol:  backTol,
 		maxEmpty: int64(maxGap / tick),
+		tripCap:  DefaultTripCap,
 		index:    newSrcIndex(),
 		feat:     newFeatureCounter(),
 	}
@@ -64,7 +113,8 @@ func newAggregator(tick, maxGap, backTol time.Duration) *aggregator {
 // begin starts an empty tick at start, reusing the storage of the last one.
 func (a *aggregator) begin(start time.Time) {
 	a.index.reset()
-	a.srcs, a.banned = a.srcs[:0], a.banned[:0]
+	a.srcs, a.banned, a.left = a.srcs[:0], a.banned[:0], a.left[:0]
+	a.trips = 0
 	a.feat.reset()
 	a.sigs = a.dr != nil && a.dr.HasSignatures()
 	if a.adm != nil {
@@ -185,8 +235,15 @@ func (a *aggregator) add(pkt *Packet, wire uint64, ts *time.Time) {
 			}
 			t.ProbationPackets -= a.adm.rec.TotalPackets() // credited to it
 			a.appendSource(pkt.Src, banned, &a.adm.rec)
-			a.sourcePort(&a.srcs[len(a.srcs)-1], pkt)
-			a.count(&a.srcs[len(a.srcs)-1], pkt.Class, dropped, wire)
+			i = len(a.srcs) - 1
+			s := &a.srcs[i]
+			a.sourcePort(s, pkt)
+			a.count(s, pkt.Class, dropped, wire)
+			// The entry starts with what probation credited: its
+			// level is compared with all of it.
+			if a.left[i].take(s.TotalPackets(), s.TotalBytes()) {
+				a.trip(i, ts)
+			}
 			return
 		}
 		a.appendSource(pkt.Src, banned, nil)
@@ -195,6 +252,31 @@ func (a *aggregator) add(pkt *Packet, wire uint64, ts *time.Time) {
 	s := &a.srcs[i]
 	a.sourcePort(s, pkt)
 	a.count(s, pkt.Class, a.banned[i] || (a.sigs && a.sigDropped(pkt, ts)), wire)
+	// After the count, as the program compares the entry's counts once
+	// it has added the frame (a banned source's left is tripNever: what
+	// a rule drops never trips).
+	if a.left[i].take(1, wire) {
+		a.trip(i, ts)
+	}
+}
+
+// trip handles a source's crossing of its trip level at packet time ts:
+// once per source per tick, up to tripCap per tick, it hands the
+// Tripper a copy of the source's counts so far and, if it bans the
+// source, drops the rest of the source's tick.
+func (a *aggregator) trip(i int, ts *time.Time) {
+	a.left[i] = tripNever
+	if a.trips >= a.tripCap {
+		a.tripStats.overCap++
+		return
+	}
+	a.trips++
+	a.tripStats.judged++
+	a.tripSrc = a.srcs[i]
+	if a.tr.Trip(&a.tripSrc, *ts) {
+		a.banned[i] = true
+		a.tripStats.banned++
+	}
 }
 
 // appendSource adds a source to the open tick, with its counts from the
@@ -207,6 +289,11 @@ func (a *aggregator) appendSource(addr detector.Addr, banned bool, rec *bpf.Admi
 	a.index.insert(len(a.srcs))
 	a.srcs = append(a.srcs, src)
 	a.banned = append(a.banned, banned)
+	left := tripNever
+	if a.tr != nil && !banned {
+		left = leftOf(a.tr.TripLevel(addr))
+	}
+	a.left = append(a.left, left)
 }
 
 // sourcePort records a packet's UDP source port under its source. Port 0

@@ -191,6 +191,31 @@ func BenchmarkDecodeAggregate(b *testing.B) {
 	}
 }
 
+// BenchmarkDecodeAggregateTrips is BenchmarkDecodeAggregate with a
+// Tripper whose level no source reaches: the trip level asked at each
+// source's first packet of a tick, and the comparison after each packet.
+func BenchmarkDecodeAggregateTrips(b *testing.B) {
+	frames := benchMix(b, 1<<10)
+	srcs := floodSources(1 << 16)
+	p := newPipeline()
+	p.agg.tr = &fakeTripper{level: detector.TripLevel{Packets: 1 << 40, Bytes: 1 << 50}}
+	p.agg.begin(t0)
+	b.ReportAllocs()
+	i := 0
+	for b.Loop() {
+		f := &frames[i&(len(frames)-1)]
+		if f.srcOff != 0 {
+			binary.BigEndian.PutUint32(f.data[f.srcOff:], srcs[i&(len(srcs)-1)])
+		}
+		p.frame(f)
+		i++
+		if i&(1<<16-1) == 0 {
+			p.agg.close()
+			p.agg.begin(t0)
+		}
+	}
+}
+
 // BenchmarkDecodeAggregateSignatures is BenchmarkDecodeAggregate with
 // the signature rules of newSigPipeline and the packets 1 µs apart (1
 // Mpps: the rate limits pass some of each window and drop the rest).

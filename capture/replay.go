@@ -40,6 +40,25 @@ type Dropper interface {
 	Dropped(p *detector.PacketMeta, at time.Time) bool
 }
 
+// Tripper is the detector as the replay's model of the XDP program's trips
+// sees it (detector.Engine is one; issue #17): the program compares each
+// admitted source's counts since the tick began with its trip level and,
+// the first time one is crossed in a tick, asks for a judgement at once.
+type Tripper interface {
+	// TripLevel is the level of source a; the replay asks at the
+	// source's first packet of the tick (with an entry), as it asks
+	// Dropper.Banned.
+	TripLevel(a detector.Addr) detector.TripLevel
+	// Trip judges src, its counts so far in the tick, at the time of the
+	// packet that crossed its level, and reports whether it banned src:
+	// the rest of the source's packets in the tick are dropped then, as
+	// the program drops them once the rule is written.
+	Trip(src *detector.Source, at time.Time) bool
+}
+
+// DefaultTripCap is ReplayOptions.TripCap's default.
+const DefaultTripCap = 64
+
 // ReplayOptions configure a Replay. Zero values take the defaults.
 type ReplayOptions struct {
 	// Tick is the tick length (default DefaultTick, at least MinTick).
@@ -87,6 +106,14 @@ type ReplayOptions struct {
 	// the live source removes its entry (LiveOptions.IdleTimeout; default
 	// DefaultSourceIdleTimeout).
 	SourceIdleTimeout time.Duration
+	// Tripper, if not nil, is asked for trip levels and judges the
+	// sources that cross theirs mid-tick (see Tripper).
+	Tripper Tripper
+	// TripCap is the most trips in one tick (default DefaultTripCap):
+	// the program's cap per CPU and epoch, the replay being one CPU. A
+	// source crossing its level past it is counted (ReplayStats.
+	// TripsOverCap) and left to the tick's end.
+	TripCap int
 }
 
 // ReplayStats count what a Replay has read so far.
@@ -111,6 +138,12 @@ type ReplayStats struct {
 	// that filled gaps.
 	Ticks      uint64
 	EmptyTicks uint64
+	// Trips counts sources that crossed their trip level (at most once
+	// per tick each) and were judged; TripBans those the judgement
+	// banned; TripsOverCap those past ReplayOptions.TripCap, not judged.
+	Trips        uint64
+	TripBans     uint64
+	TripsOverCap uint64
 }
 
 // Replay reads capture files in order as one stream of packets and returns
@@ -177,6 +210,13 @@ func NewReplay(paths []string, opt ReplayOptions) (*Replay, error) {
 		stats: ReplayStats{UndecodableByLinkType: make(map[LinkType]uint64)},
 	}
 	r.agg.dr = opt.Dropper
+	if opt.TripCap == 0 {
+		opt.TripCap = DefaultTripCap
+	}
+	if opt.TripCap < 0 {
+		return nil, fmt.Errorf("replay: negative trip cap %d", opt.TripCap)
+	}
+	r.agg.tr, r.agg.tripCap = opt.Tripper, opt.TripCap
 	if opt.AdmitAfter == 0 {
 		opt.AdmitAfter = bpf.DefaultAdmitAfter
 	}
@@ -374,6 +414,7 @@ func (r *Replay) verdictError(err error) error {
 // Stats returns the counts so far.
 func (r *Replay) Stats() ReplayStats {
 	s := r.stats
+	s.Trips, s.TripBans, s.TripsOverCap = r.agg.tripStats.judged, r.agg.tripStats.banned, r.agg.tripStats.overCap
 	s.UndecodableByLinkType = maps.Clone(r.stats.UndecodableByLinkType)
 	return s
 }

@@ -236,6 +236,7 @@ func (e *Engine) distributed(t *Tick, c int, rate float64, st *aggState, ban boo
 			if ok, _ := e.tryBan(cd.addr.Prefix(), ScopeSource, cd.pps, cd.bps, 0, dc.MinSourcePPS, reason); ok {
 				s.flags |= flagBanned
 				e.listSource(s, cd.addr)
+				e.noteTripLevel(cd.addr, s)
 				banned++
 			}
 		}

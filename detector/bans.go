@@ -137,6 +137,7 @@ func (e *Engine) liftBan(i int, rate float64, reason string) {
 	if s := e.keyOf(ab.Prefix); s != nil {
 		s.flags &^= flagBanned
 	}
+	e.noteTripPrefix(ab.Prefix)
 }
 
 // nextTTL doubles the TTL for each remembered offence, up to the cap.
@@ -294,6 +295,7 @@ func (e *Engine) ManualBan(p netip.Prefix, ttl time.Duration, now time.Time) err
 	if s := e.keyOf(p); s != nil {
 		s.flags |= flagBanned
 	}
+	e.noteTripPrefix(p)
 	return nil
 }
 
@@ -313,6 +315,7 @@ func (e *Engine) ManualUnban(p netip.Prefix, now time.Time) error {
 	if s := e.keyOf(p); s != nil {
 		s.flags &^= flagBanned
 	}
+	e.noteTripPrefix(p)
 	return nil
 }
 

@@ -106,6 +106,8 @@ type Engine struct {
 	anomPfx []prefixKey
 
 	bans banBook
+	// trip holds the trip levels of sources and the trips' events (trip.go).
+	trip tripBook
 	// sig holds signature rules and what deriving them needs.
 	sig        sigState
 	allow      []netip.Prefix // configured allowlist, then extraAllow
@@ -149,7 +151,10 @@ type tickScratch struct {
 	banLegitShare float64
 	events        []Event
 	cands         []candidate
-	ports         map[uint16]float64
+	// tripCmpPPS and tripCmpBPS: a source whose threshold is over either
+	// gets a trip level of its own (tripCompare).
+	tripCmpPPS, tripCmpBPS float64
+	ports                  map[uint16]float64
 }
 
 // Stats are running totals for summaries and metrics.
@@ -182,6 +187,7 @@ func New(cfg Config, enf Enforcer) (*Engine, error) {
 		prefixes: newTable[prefixKey](),
 		scratch:  tickScratch{ports: make(map[uint16]float64)},
 		bans:     newBanBook(),
+		trip:     newTripBook(),
 		sig:      newSigState(),
 	}
 	// Longest prefixes first within each family, so a flagged /64 is taken
@@ -229,9 +235,13 @@ func (e *Engine) Stats() Stats {
 const lookAhead = 32
 
 // Step judges one tick and returns the events it caused, in a deterministic
-// order. The returned slice is reused by the next call.
+// order: first those of the trips since the last Step (Trip), in the order
+// they happened, then the tick's own. The returned slice is reused by the
+// next call.
 func (e *Engine) Step(t *Tick) []Event {
-	e.scratch.events = e.scratch.events[:0]
+	e.scratch.events = append(e.scratch.events[:0], e.trip.events...)
+	tripped := len(e.scratch.events)
+	e.trip.events = e.trip.events[:0]
 	e.scratch.secs = t.Length.Seconds()
 	if e.scratch.secs <= 0 {
 		e.scratch.secs = e.cfg.Tick.D().Seconds()
@@ -251,6 +261,7 @@ func (e *Engine) Step(t *Tick) []Event {
 	e.scratch.dropP = [NumClasses]float64{}
 	e.scratch.legitPPS = 0
 	e.scratch.dropB = [NumClasses]float64{}
+	e.tripCompare()
 	e.resetPrefixes()
 	if e.allowChanged {
 		e.applyAllowlist()
@@ -288,10 +299,10 @@ func (e *Engine) Step(t *Tick) []Event {
 	idle, probation := ticks(e.cfg.Tracking.IdleTimeout), ticks(e.cfg.Tracking.ProbationTimeout)
 	// Sweep a bounded slice of each table per tick: the whole table is
 	// covered every 64 ticks without a per-tick pause proportional to it.
-	e.sources.expire(e.tick, len(e.sources.recs.slots)/64+64, idle, probation)
+	e.sources.expire(e.tick, len(e.sources.recs.slots)/64+64, idle, probation, &e.trip)
 	e.prefixes.expire(e.tick, len(e.prefixes.slots)/64+64, idle, probation)
 	e.tick++
-	sortEvents(e.scratch.events)
+	sortEvents(e.scratch.events[tripped:])
 	return e.scratch.events
 }
 

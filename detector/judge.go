@@ -74,6 +74,11 @@ func (e *Engine) judgeSource(src *Source, slot int32) {
 			if legit {
 				e.scratch.legitPPS += pps
 			}
+			// Almost every source has, and keeps, the global trip level:
+			// a cheap test leaves the others to noteTripLevel.
+			if s.flags&flagTripLevel != 0 || e.tripMayOwn(s) {
+				e.noteTripLevel(src.Addr, s)
+			}
 			e.accumulatePrefixes(src, pkts, bytes, false, legit)
 			return
 		}
@@ -160,6 +165,9 @@ func (e *Engine) judgeSourceSlow(src *Source, s *keyState, h uint64, pkts, bytes
 			e.scratch.flagged[c] += p
 			e.scratch.flagBPS[c] += b
 		}
+	}
+	if s != nil {
+		e.noteTripLevel(src.Addr, s)
 	}
 	e.accumulatePrefixes(src, pkts, bytes, flagged, legit)
 }

@@ -223,6 +223,8 @@ func (e *Engine) RestoreState(data []byte) error {
 	for n := r.u32(); n > 0 && r.err == nil; n-- {
 		a := r.addr()
 		s := r.key()
+		// Own trip levels are worked out afresh below.
+		s.flags &^= flagTripLevel
 		*fresh.sources.add(a, s.lastTick) = s
 		if s.flags&(flagAnomalous|flagBanned) != 0 {
 			fresh.sources.get(a).flags &^= flagListed
@@ -268,6 +270,7 @@ func (e *Engine) RestoreState(data []byte) error {
 		return fmt.Errorf("%w: %d trailing bytes", ErrBadState, len(r.b))
 	}
 	fresh.stats = e.stats
+	fresh.restoreTripLevels(&e.trip)
 	*e = *fresh
 	return nil
 }
@@ -288,6 +291,7 @@ func (e *Engine) AdoptBan(r Rule, scope Scope) error {
 	if s := e.keyOf(r.Prefix); s != nil {
 		s.flags |= flagBanned
 	}
+	e.noteTripPrefix(r.Prefix)
 	return nil
 }
 
@@ -320,6 +324,9 @@ func (e *Engine) Reload(cfg Config) error {
 		return fmt.Errorf("reload: tick and prefixes cannot change without a restart")
 	}
 	e.cfg = cfg
+	// The thresholds may have changed: own trip levels follow as sources
+	// are judged, the global one now.
+	e.trip.globalOK = false
 	tick := cfg.Tick.D()
 	e.alpha = alphaFor(float64(cfg.HalfLife.D()) / float64(tick))
 	e.decay = newDecayTable(e.alpha)

@@ -34,6 +34,8 @@ const (
 	// flagNoBan: a ban was refused because the key is allowlisted; do
 	// not retry in this attack.
 	flagNoBan
+	// flagTripLevel: the source has a trip level of its own (trip.go).
+	flagTripLevel
 )
 
 // established is how many ticks a key must have been seen in before its own
@@ -283,10 +285,15 @@ func (t *sourceTable) unindex(a Addr, slot int32) {
 	}
 }
 
-// expire frees idle sources; see slotArena.expire.
-func (t *sourceTable) expire(now uint32, n int, idle, probation uint32) {
+// expire frees idle sources; see slotArena.expire. Those with a trip
+// level of their own leave trip's book too.
+func (t *sourceTable) expire(now uint32, n int, idle, probation uint32, trip *tripBook) {
 	t.recs.expire(n, now, idle, probation, func(r *sourceRec) *keyState { return &r.keyState }, func(i int32) {
-		t.unindex(t.recs.slots[i].addr, i)
+		r := &t.recs.slots[i]
+		if r.flags&flagTripLevel != 0 {
+			trip.forget(r.addr)
+		}
+		t.unindex(r.addr, i)
 	})
 }
 

@@ -103,7 +103,7 @@ func New(opt Options) (*Pipeline, error) {
 		}
 	}
 	p.src, err = capture.NewReplay(opt.Files, capture.ReplayOptions{
-		Tick: cfg.Tick.D(), Stdin: opt.Stdin, Dropper: p.plane, Verdicts: opt.Verdicts,
+		Tick: cfg.Tick.D(), Stdin: opt.Stdin, Dropper: p.plane, Tripper: p.eng, Verdicts: opt.Verdicts,
 		AdmitAfter: opt.Config.Daemon.AdmitAfter, AdmitBudget: opt.Config.Daemon.AdmitBudgetOption(), SourceIdleTimeout: opt.Config.Daemon.SourceIdleTimeout.D(),
 	})
 	if err != nil {
