@@ -52,6 +52,9 @@ func (x *XDP) SetAdmissionSeed(seed uint32) { atomic.StoreUint32(&x.admit.Seed, 
 // tick.
 func (x *XDP) AdvanceEpoch() { atomic.AddUint32(&x.admit.Epoch, 1) }
 
+// Epoch returns the current admission epoch.
+func (x *XDP) Epoch() uint32 { return atomic.LoadUint32(&x.admit.Epoch) }
+
 // Admission returns the program's admission settings.
 func (x *XDP) Admission() AdmissionValue {
 	return AdmissionValue{

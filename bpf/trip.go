@@ -80,6 +80,9 @@ type Trip struct {
 	// TimeNs is when (CLOCK_MONOTONIC, MonotonicNow's clock).
 	TimeNs uint64
 	Class  detector.Class
+	// Epoch is the admission epoch (XDP.Epoch) it tripped in: a trip of
+	// an epoch already read is history.
+	Epoch uint32
 }
 
 // TripReader reads the trips the program reports. Read blocks; Close (from
@@ -114,7 +117,7 @@ func (r *TripReader) Read() (Trip, error) {
 	}
 	var t TripRecord
 	copy(unsafe.Slice((*byte)(unsafe.Pointer(&t)), unsafe.Sizeof(t)), r.rec.RawSample)
-	return Trip{Addr: t.Addr, Packets: t.Packets, Bytes: t.Bytes, TimeNs: t.TimeNs, Class: detector.Class(t.Class)}, nil
+	return Trip{Addr: t.Addr, Packets: t.Packets, Bytes: t.Bytes, TimeNs: t.TimeNs, Class: detector.Class(t.Class), Epoch: t.Epoch}, nil
 }
 
 // SetDeadline makes Read return os.ErrDeadlineExceeded once t has passed

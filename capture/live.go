@@ -33,6 +33,8 @@ type LiveMaps interface {
 	AdvanceEpoch()
 	// LookupSource returns one source's entry (for a trip).
 	LookupSource(addr detector.Addr) (bpf.Source, bool, error)
+	// Epoch returns the current admission epoch (bpf.XDP.Epoch).
+	Epoch() uint32
 }
 
 // LiveOptions configure the live source.
@@ -195,8 +197,8 @@ func (l *Live) trip(tr *bpf.Trip) error {
 	if err != nil {
 		return fmt.Errorf("live source: trip: %w", err)
 	}
-	if !ok || tr.TimeNs+uint64(l.opts.Tick) < mono {
-		l.stats.TripsStale++ // evicted since, or from a tick already judged
+	if !ok || tr.Epoch != l.maps.Epoch() {
+		l.stats.TripsStale++ // evicted since, or from a tick already read
 		return nil
 	}
 	src := detector.Source{Addr: tr.Addr}

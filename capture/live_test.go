@@ -83,6 +83,8 @@ func (f *fakeMaps) AppendSourcesUntil(dst []bpf.Source, deadline time.Time) ([]b
 
 func (f *fakeMaps) AdvanceEpoch() { f.epochs++ }
 
+func (f *fakeMaps) Epoch() uint32 { return uint32(f.epochs) }
+
 func (f *fakeMaps) LookupSource(a detector.Addr) (bpf.Source, bool, error) {
 	if s, ok := f.entries[a]; ok {
 		return *s, true, nil
@@ -334,11 +336,12 @@ func TestLiveTrip(t *testing.T) {
 	h.collect()
 	f.count("198.18.0.1", detector.ClassUDP, 1200, 76800, false, h.mono)
 	f.count("198.18.0.2", detector.ClassUDP, 1000, 64000, false, h.mono) // new since the read
+	ep := uint32(f.epochs)
 	trips := []bpf.Trip{
-		{Addr: addr("198.18.0.1"), Packets: 1000, TimeNs: h.mono - uint64(100*time.Millisecond)},
-		{Addr: addr("198.18.0.2"), Packets: 1000, TimeNs: h.mono},
-		{Addr: addr("198.18.0.3"), Packets: 1000, TimeNs: h.mono},                         // no entry
-		{Addr: addr("198.18.0.1"), Packets: 1000, TimeNs: h.mono - uint64(3*time.Second)}, // old
+		{Addr: addr("198.18.0.1"), Packets: 1000, TimeNs: h.mono - uint64(100*time.Millisecond), Epoch: ep},
+		{Addr: addr("198.18.0.2"), Packets: 1000, TimeNs: h.mono, Epoch: ep},
+		{Addr: addr("198.18.0.3"), Packets: 1000, TimeNs: h.mono, Epoch: ep},     // no entry
+		{Addr: addr("198.18.0.1"), Packets: 1000, TimeNs: h.mono, Epoch: ep - 1}, // a tick already read
 	}
 	before := time.Now()
 	for i := range trips {

@@ -92,6 +92,8 @@ type daemon struct {
 	// that is not partial).
 	partialRead bool
 	wholeReads  int // reads in a row that were not partial
+	// tripLevels is syncTripLevels' reused buffer.
+	tripLevels []bpf.SourceTripLevel
 	// metrics is nil unless daemon.metrics_listen is set.
 	metrics *metrics
 	pager   *pager
@@ -168,8 +170,16 @@ func (d *daemon) run(ctx context.Context) error {
 		}
 	}()
 
+	trips, err := d.startTrips()
+	if err != nil {
+		d.close(false)
+		return err
+	}
+	defer trips.close()
+	d.syncTripLevels()
 	live, err := capture.NewLive(ctx, capture.LiveMapsOf(x), capture.LiveOptions{
 		Tick: d.file.Tick.D(), IdleTimeout: dc.SourceIdleTimeout.D(),
+		Trips: trips.ch, OnTrip: d.onTrip,
 	})
 	if err != nil {
 		d.close(false)
@@ -212,11 +222,13 @@ func (d *daemon) run(ctx context.Context) error {
 			return nil
 		}),
 		detector.ObserverFunc(func(*detector.Tick, []detector.Event) error {
+			d.syncTripLevels()
 			d.housekeep(wd > 0)
 			return nil
 		}),
 	)
 	_, _ = sdnotify.SdNotify(false, sdnotify.SdNotifyStopping)
+	trips.close()
 	d.metrics.stop() // before the maps it reads are closed
 	d.snapshot()
 	if errors.Is(runErr, context.Canceled) {

@@ -124,6 +124,8 @@ var (
 	descInsFail = newDesc("source_insert_failures_total", "Frames whose source could not be tracked because the per-source map was full.", "interface")
 	descProbP   = newDesc("probation_packets_total", "Frames of new sources on probation (not yet given a per-source entry: past the admission budget, fewer frames than daemon.admit_after), counted in the totals only.", "interface")
 	descAdmit   = newDesc("sources_admitted_total", "Sources given a per-source entry by the XDP program.", "interface")
+	descTrips   = newDesc("trips_total", "Sources the XDP program reported mid-tick as having reached their trip level (the count at which the tick's end would find them over threshold).", "interface")
+	descTripCap = newDesc("trips_capped_total", "Trips not reported: over the per-CPU cap per tick, or the ring buffer full (the tick's end judges those sources).", "interface")
 
 	descBaseP    = newDesc("baseline_packets_per_second", "Learnt mean rate of the aggregate traffic (EWMA), by class (all: every class).", "interface", "class")
 	descSigmaP   = newDesc("baseline_stddev_packets_per_second", "Standard deviation of the aggregate rate around its baseline, by class.", "interface", "class")
@@ -333,6 +335,8 @@ func (m *metrics) collectKernel(ch chan<- prometheus.Metric, counter func(*prome
 	counter(descInsFail, st.SourceInsertFailures, m.iface)
 	counter(descProbP, st.ProbationPackets, m.iface)
 	counter(descAdmit, st.Admitted, m.iface)
+	counter(descTrips, st.Trips, m.iface)
+	counter(descTripCap, st.TripsCapped, m.iface)
 }
 
 func sub(a, b uint64) uint64 {

@@ -61,6 +61,9 @@ type Daemon struct {
 	// replay models both.
 	AdmitBudget int `yaml:"admit_budget"`
 	AdmitAfter  int `yaml:"admit_after"`
+	// Trips lets the kernel report a source reaching its trip level
+	// mid-tick, for a ban at once rather than at the tick's end.
+	Trips bool `yaml:"trips"`
 	// AllowHost adds the host's own addresses, its default gateways and
 	// loopback to the allowlist, rediscovered every HostRefresh.
 	AllowHost   bool              `yaml:"allow_host"`
@@ -96,6 +99,7 @@ func Default() File {
 			SourceIdleTimeout: detector.Duration(5 * time.Minute),
 			AdmitBudget:       bpf.DefaultAdmitBudget,
 			AdmitAfter:        bpf.DefaultAdmitAfter,
+			Trips:             true,
 			AllowHost:         true,
 			HostRefresh:       detector.Duration(30 * time.Second),
 		},

@@ -78,6 +78,7 @@ var KeyDocs = func() map[string]string {
 		"daemon.source_idle_timeout": "Remove sources silent this long from the kernel map.",
 		"daemon.admit_budget":        "New sources per CPU and tick given a kernel entry at once.",
 		"daemon.admit_after":         "Past that budget, packets a new source sends before it gets one (1-4).",
+		"daemon.trips":               "Ban a flooding source as soon as it crosses its level, mid-tick.",
 		"daemon.allow_host":          "Never ban the host's own addresses, default gateways and loopback.",
 		"daemon.host_refresh":        "How often the host's addresses and gateways are rediscovered.",
 		"daemon.metrics_listen":      "Prometheus metrics on http://ADDR/metrics (\"\" = off; prefer 127.0.0.1:9797 to :9797).",
