@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
+	"os"
 	"runtime"
 	"testing"
 	"time"
@@ -250,4 +252,76 @@ func FuzzXDPAgreesWithReplay(f *testing.F) {
 			t.Fatalf("replay: %s class %s port %d; XDP: %+v", p.Src, p.Class, wantPort, s)
 		}
 	})
+}
+
+// tripRecorder is a Tripper with one level for every source that records
+// the trips it is asked to judge and bans nothing.
+type tripRecorder struct {
+	level detector.TripLevel
+	trips map[detector.Addr]uint64 // packets at the trip
+}
+
+func (r *tripRecorder) TripLevel(detector.Addr) detector.TripLevel { return r.level }
+
+func (r *tripRecorder) Trip(src *detector.Source, _ time.Time) bool {
+	r.trips[src.Addr] = src.TotalPackets()
+	return false
+}
+
+// TestXDPAndReplayAgreeOnTrips (issue #17): the shared vectors, three
+// rounds with uneven counts per source, through the program with a trip
+// level and through the replay with the same level: the same sources trip,
+// at the same count, once each.
+func TestXDPAndReplayAgreeOnTrips(t *testing.T) {
+	for _, level := range []detector.TripLevel{{Packets: 2}, {Packets: 3}, {Bytes: 200}} {
+		t.Run(fmt.Sprintf("%d-packets-%d-bytes", level.Packets, level.Bytes), func(t *testing.T) {
+			x := loadXDP(t, 1)
+			x.SetTripLevel(level.Packets, level.Bytes, bpf.DefaultTripCap)
+			rd, err := x.NewTripReader()
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer rd.Close()
+			rec := &tripRecorder{level: level, trips: map[detector.Addr]uint64{}}
+			agg := newAggregator(time.Second, time.Minute, time.Minute)
+			agg.tr = rec
+			start := time.Unix(1_700_000_000, 0)
+			agg.begin(start)
+			dec := NewDecoder()
+			vs := vectors.All()
+			onOneCPU(t, func() {
+				for round := range 3 {
+					for i, v := range vs {
+						if round > 0 && i%(round+1) != 0 {
+							continue
+						}
+						runXDP(t, x, v.Name, v.Frame)
+						p := dec.Decode(LinkTypeEthernet, v.Frame)
+						agg.add(&p, uint64(len(v.Frame)), &start)
+					}
+				}
+			})
+			got := map[detector.Addr]uint64{}
+			for {
+				rd.SetDeadline(time.Now().Add(100 * time.Millisecond))
+				tr, err := rd.Read()
+				if errors.Is(err, os.ErrDeadlineExceeded) {
+					break
+				}
+				if err != nil {
+					t.Fatal(err)
+				}
+				if _, dup := got[tr.Addr]; dup {
+					t.Errorf("%v tripped twice in one tick", tr.Addr)
+				}
+				got[tr.Addr] = tr.Packets
+			}
+			if len(got) == 0 {
+				t.Fatal("no trip: the vectors exercised nothing")
+			}
+			if !maps.Equal(got, rec.trips) {
+				t.Errorf("trips (source: packets at the trip): XDP %v, replay %v", got, rec.trips)
+			}
+		})
+	}
 }
