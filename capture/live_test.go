@@ -359,3 +359,26 @@ func TestLiveTrip(t *testing.T) {
 		t.Errorf("stats %+v, want 2 trips and 2 stale", st)
 	}
 }
+
+// TestLiveFewPacketsEviction: an entry with fewer than FewPackets packets
+// (what a spoofed flood gets admitted within the budget) leaves after the
+// short idle timeout; a source that sent more stays until the idle
+// timeout.
+func TestLiveFewPacketsEviction(t *testing.T) {
+	f := newFakeMaps()
+	h := newLiveHarness(t, f) // idle timeout 10 s, tick 1 s
+	h.live.opts.IdleTimeout = time.Minute
+	h.collect()
+	f.count("198.18.0.1", detector.ClassSYN, 1, 60, false, h.mono)
+	f.count("198.18.0.2", detector.ClassUDP, FewPackets, 640, false, h.mono)
+	for range int(DefaultFewPacketsIdleTimeout/time.Second) + 2 {
+		h.collect()
+	}
+	if _, ok := f.entries[addr("198.18.0.1")]; ok {
+		t.Error("a one-packet entry outlived the few-packets idle timeout")
+	}
+	if _, ok := f.entries[addr("198.18.0.2")]; !ok {
+		t.Errorf("an entry with %d packets left before the idle timeout", FewPackets)
+	}
+	h.sumsAgree()
+}
