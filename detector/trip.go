@@ -310,6 +310,13 @@ func (e *Engine) Trip(src *Source, at time.Time) bool {
 	if s == nil {
 		s = e.sources.addHashed(src.Addr, h, e.tick)
 	}
+	// Judged over the whole tick (a lower bound of its rate, which is
+	// what the tick's end would find at least), reported at the rate it
+	// sent since the tick began: a flood tripped 50 ms into the tick at
+	// 20 kpps is a 20 kpps attack, not a 1 kpps one, on the page.
+	if el := at.Sub(saved.now).Seconds(); el > 0 && el < e.scratch.secs {
+		pps, bps = float64(pkts)/el, float64(bytes)*8/el
+	}
 	e.stepAttack(s, ScopeSource, p, thr, &pb, &bb, pps, bps, true)
 	e.noteTripLevel(src.Addr, s)
 	return s.flags&flagBanned != 0
