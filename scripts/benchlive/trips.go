@@ -68,8 +68,8 @@ func runTrips(ctx context.Context, o options) error {
 				if err != nil {
 					return fmt.Errorf("%.0f pps, phase %.2f, trips %s: %w", rate, phase, onOff(trips), err)
 				}
-				logf("  %s: %d frames at %.1fk pps, at %s in the tick; kernel drop %s, ban line %s; benign %s; other bans %v",
-					s.sender, s.sent, s.pps/1000, ms(s.at), ms(s.drop), ms(s.ban), s.benign, s.others)
+				logf("  %s: %d frames at %.1fk pps, at %s in the tick; rule in the kernel %s, first drop %s, ban line %s (stamped %s); benign %s; other bans %v",
+					s.sender, s.sent, s.pps/1000, ms(s.at), ms(s.rule), ms(s.drop), ms(s.ban), ms(s.stamped), s.benign, s.others)
 				ss = append(ss, s)
 			}
 		}
@@ -78,6 +78,9 @@ func runTrips(ctx context.Context, o options) error {
 		"flood: UDP from %v to %v:%d, %d-byte frames, %s each, its first frame at %d phases of the daemon's 1 s tick; internal/lab's sender up to %dk pps, trafgen (netsniff-ng) above; a fresh daemon per flood, warm-up %s, the benign client (%v, %d HTTP requests/s) running all along\n",
 		version(o.floodguard, "version"), time.Now().UTC().Format("2006-01-02T15:04Z"), runtime.NumCPU(), kernel(), runtime.Version(),
 		attackerAddr, serverAddr, sinkPort, o.frameSize, o.tripFlood, o.phases, labMaxRate/1000, o.warmUp, clientAddr, clientRate)
+	if slices.Max(o.rates) > labMaxRate {
+		header += "trafgen's rate (-b) is an average per second: it sends each second's frames back to back, as fast as the path takes them (~270k pps on a bare veth pair here), then waits for the next second; its floods are bursts, so the time to a trip (the level's frames) is shorter than at a paced rate, and a tick-end rule that lands after a second's burst drops nothing until the next one (first drop up to ~1 s after the rule)\n"
+	}
 	report := formatTrips(header, o.rates, phases, tick, ss)
 	fmt.Print(report)
 	return b.writeReport(report)
@@ -85,7 +88,7 @@ func runTrips(ctx context.Context, o options) error {
 
 // tripRound runs one flood against a fresh daemon.
 func (b *bench) tripRound(ctx context.Context, name string, rate, phase float64, trips bool) (tripSample, error) {
-	s := tripSample{rate: rate, phase: phase, trips: trips, sender: "lab", at: -1, drop: -1, ban: -1, stamped: -1}
+	s := tripSample{rate: rate, phase: phase, trips: trips, sender: "lab", at: -1, rule: -1, drop: -1, ban: -1, stamped: -1}
 	if rate > labMaxRate {
 		s.sender = "trafgen"
 	}
@@ -138,14 +141,15 @@ func (b *bench) tripRound(ctx context.Context, name string, rate, phase float64,
 		return s, err
 	}
 	var (
-		drop time.Time
-		wg   sync.WaitGroup
+		drop, rule time.Time
+		wg         sync.WaitGroup
 	)
 	done := make(chan struct{})
-	wg.Add(1)
+	limit := 2*b.opt.tripFlood + tripGrace + 5*time.Second
+	wg.Add(2)
 	go func() { // the first frame dropped by XDP, from the pinned counters
 		defer wg.Done()
-		pollUntil(ctx, done, 2*b.opt.tripFlood+tripGrace+5*time.Second, func() bool {
+		pollUntil(ctx, done, limit, func() bool {
 			if st, err := x.ReadStats(); err == nil && st.DroppedPackets > d0.DroppedPackets {
 				drop = time.Now()
 				return true
@@ -153,7 +157,20 @@ func (b *bench) tripRound(ctx context.Context, name string, rate, phase float64,
 			return false
 		})
 	}()
-	start, end, ferr := b.tripFlood(ctx, &s)
+	go func() { // the flood source's rule, from the pinned rule maps
+		defer wg.Done()
+		pollUntil(ctx, done, limit, func() bool {
+			rules, err := x.Rules()
+			for _, r := range rules {
+				if err == nil && r.Prefix.Contains(attackerAddr) {
+					rule = time.Now()
+					return true
+				}
+			}
+			return false
+		})
+	}()
+	start, end, ferr := b.tripFlood(ctx, x, &s)
 	if ferr == nil {
 		ferr = ctxtime.Sleep(ctx, tripGrace)
 	}
@@ -167,7 +184,7 @@ func (b *bench) tripRound(ctx context.Context, name string, rate, phase float64,
 		s.pps = float64(s.sent) / end.Sub(start).Seconds()
 	}
 	s.at = phaseOf(start, readTimes)
-	s.drop = since(start, drop)
+	s.drop, s.rule = since(start, drop), since(start, rule)
 	target := netip.PrefixFrom(attackerAddr, 32).String()
 	for _, e := range p.Log.Entries()[mark:] {
 		if e.Event() == "ban" && e.Str("target") == target {
@@ -188,23 +205,30 @@ func (b *bench) tripRound(ctx context.Context, name string, rate, phase float64,
 }
 
 // tripFlood sends one flood of -trip-flood at s.rate with s.sender and
-// returns when its first frame went (lab) or reached the server (trafgen)
-// and when it ended; it sets s.sent.
-func (b *bench) tripFlood(ctx context.Context, s *tripSample) (start, end time.Time, err error) {
+// returns when its first frame went (lab) or reached the server's XDP
+// program (trafgen) and when it ended; it sets s.sent.
+func (b *bench) tripFlood(ctx context.Context, x *fgbpf.XDP, s *tripSample) (start, end time.Time, err error) {
 	if s.sender == "lab" {
 		st, err := b.sender.Flood(ctx, lab.Flood{Frames: b.frames, Rate: s.rate, Duration: b.opt.tripFlood})
 		s.sent = st.Sent
 		return st.Start, st.End, err
 	}
-	n0 := b.sink.Received(attackerAddr)
+	st0, err := x.ReadStats()
+	if err != nil {
+		return start, end, err
+	}
 	tg, err := b.attacker.StartTrafgen(lab.TrafgenOptions{Bin: b.opt.trafgen, Dev: "eth0", Config: b.trafgenCfg, Rate: s.rate})
 	if err != nil {
 		return start, end, err
 	}
-	// The first datagram at the server's socket is the flood's start
-	// (trafgen says nothing of when it began).
+	// trafgen says nothing of when it began: the flood's first frame is
+	// when the XDP program first meets a new source (admitted, or on
+	// probation); the lab's only other source, the benign client, has
+	// been known since the warm-up. (The server's socket sees it later,
+	// by up to some milliseconds under load.)
 	pollEveryUntil(ctx, nil, epochEvery, 3*time.Second, func() bool {
-		if b.sink.Received(attackerAddr) > n0 {
+		st, err := x.ReadStats()
+		if err == nil && st.Admitted+st.ProbationPackets > st0.Admitted+st0.ProbationPackets {
 			start = time.Now()
 			return true
 		}
@@ -212,7 +236,7 @@ func (b *bench) tripFlood(ctx context.Context, s *tripSample) (start, end time.T
 	})
 	if start.IsZero() {
 		_, _ = tg.Stop()
-		return start, end, errors.New("trafgen: no datagram reached the server within 3 s")
+		return start, end, errors.New("trafgen: the XDP program saw no new source within 3 s")
 	}
 	b.trafgenLead = start.Sub(tg.Started)
 	serr := ctxtime.Sleep(ctx, time.Until(start.Add(b.opt.tripFlood)))
