@@ -192,8 +192,8 @@ bench-live: build deps
 # decisions (daemon.trips: false), the same binary taking turns (issue 17):
 # single-source UDP floods at each rate and phase of the tick, flood start
 # to the first drop in the kernel and to the ban line (root; installs
-# netsniff-ng for trafgen, which sends the floods above 40k pps; ~15 s a
-# flood, 30 floods by default). Flags in BENCH_TRIPS_FLAGS, e.g.
+# netsniff-ng for trafgen, which sends the floods above 40k pps; ~17 s a
+# flood, 30 floods by default: ~9 min). Flags in BENCH_TRIPS_FLAGS, e.g.
 # make bench-trips BENCH_TRIPS_FLAGS='-rates 20000,60000,150000 -phases 5'.
 BENCH_TRIPS_FLAGS ?=
 bench-trips: build
