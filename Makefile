@@ -35,7 +35,7 @@ define apt-install
 	fi
 endef
 
-.PHONY: all build test demo demo-upstream demo-replay demo-deps bench bench-live bench-spoofed generate check-generated deps bpffs fuzz vet vulncheck clean install uninstall deb
+.PHONY: all build test demo demo-upstream demo-replay demo-deps bench bench-live bench-trips bench-spoofed generate check-generated deps bpffs fuzz vet vulncheck clean install uninstall deb
 
 all: build
 
@@ -187,6 +187,19 @@ BENCH_LIVE_FLAGS ?=
 bench-live: build deps
 	@dpkg -s fastnetmon >/dev/null 2>&1 || DEBIAN_FRONTEND=noninteractive apt-get install -y -qq fastnetmon >/dev/null
 	GO=$(GO) FG=$(BIN) ./scripts/bench-live.sh $(BENCH_LIVE_FLAGS)
+
+# bench-trips times floodguard's bans with trips on against tick-end
+# decisions (daemon.trips: false), the same binary taking turns (issue 17):
+# single-source UDP floods at each rate and phase of the tick, flood start
+# to the first drop in the kernel and to the ban line (root; installs
+# netsniff-ng for trafgen, which sends the floods above 40k pps; ~17 s a
+# flood, 30 floods by default: ~9 min). Flags in BENCH_TRIPS_FLAGS, e.g.
+# make bench-trips BENCH_TRIPS_FLAGS='-rates 20000,60000,150000 -phases 5'.
+BENCH_TRIPS_FLAGS ?=
+bench-trips: build
+	@if [ "$$(id -u)" != 0 ]; then echo "make bench-trips needs root: it creates network namespaces and attaches XDP programs."; exit 1; fi
+	$(call apt-install,iproute2 netsniff-ng)
+	GO=$(GO) FG=$(BIN) ./scripts/bench-live.sh -compare-trips $(BENCH_TRIPS_FLAGS)
 
 # bench-spoofed measures what a random-source (spoofed) flood costs the daemon
 # (issue 14): CPU, memory, slow map reads, tick punctuality, and how fast a

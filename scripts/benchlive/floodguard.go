@@ -21,40 +21,16 @@ import (
 	fgbpf "github.com/floodguard/floodguard/bpf"
 	"github.com/floodguard/floodguard/internal/ctxtime"
 	"github.com/floodguard/floodguard/internal/humanize"
+	"github.com/floodguard/floodguard/internal/lab"
 )
 
 func (b *bench) runFloodguard(ctx context.Context, round int) (result, error) {
 	res := result{tool: "floodguard", round: round, xdpFlood: -1}
-	dir := filepath.Join(b.lab.Dir(), fmt.Sprintf("fg%d", round))
-	pinDir := filepath.Join(b.pins, fmt.Sprintf("floodguard%d", round))
-	config := filepath.Join(dir, "floodguard.yaml")
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return res, err
-	}
-	// The shipped defaults, but a warm-up as long as FastNetMon's settling
-	// time, bans outlasting the flood, and the lab's private directories.
-	cfg := fmt.Sprintf("warm_up: %s\nbans:\n  ttl: 60s\ndaemon:\n  pin_dir: %s\n  state_dir: %s\n  runtime_dir: %s\n  max_sources: 65536\n",
-		b.opt.warmUp, pinDir, filepath.Join(dir, "state"), filepath.Join(dir, "run"))
-	if err := os.WriteFile(config, []byte(cfg), 0o644); err != nil {
-		return res, err
-	}
-	p, err := b.server.Start(b.opt.floodguard, "run", "--interface", "eth0", "--config", config, "--log-format", "json", "--detach-on-exit")
+	p, pinDir, stop, err := b.startFloodguard(ctx, fmt.Sprintf("floodguard%d", round), "")
 	if err != nil {
 		return res, err
 	}
-	defer func() {
-		p.Stop(10 * time.Second)
-		b.saveLog(p, fmt.Sprintf("floodguard%d.log", round))
-	}()
-	if _, _, err := p.Log.WaitEvent(0, 15*time.Second, "attached", nil); err != nil {
-		return res, fmt.Errorf("floodguard did not attach: %w\n%s", err, humanize.Tail(p.Log.String(), 20))
-	}
-	if err := ctxtime.Wait(ctx, func() error {
-		_, _, err := p.Log.WaitEvent(0, b.opt.warmUp+15*time.Second, "warmed_up", nil)
-		return err
-	}); err != nil {
-		return res, fmt.Errorf("floodguard did not warm up: %w\n%s", err, humanize.Tail(p.Log.String(), 20))
-	}
+	defer stop()
 	x, err := fgbpf.OpenPinned(pinDir)
 	if err != nil {
 		return res, err
@@ -151,6 +127,48 @@ func (b *bench) runFloodguard(ctx context.Context, round int) (result, error) {
 		}
 	}
 	return res, nil
+}
+
+// startFloodguard starts floodguard in the server's namespace with its
+// own directories and pins (named after name), the shipped defaults but a
+// warm-up as long as FastNetMon's settling time, bans outlasting the flood
+// and extra lines under daemon:, and waits until it has attached and warmed
+// up. stop ends it and keeps its log.
+func (b *bench) startFloodguard(ctx context.Context, name, extra string) (p *lab.Process, pinDir string, stop func(), err error) {
+	dir := filepath.Join(b.lab.Dir(), name)
+	pinDir = filepath.Join(b.pins, name)
+	config := filepath.Join(dir, "floodguard.yaml")
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return nil, "", nil, err
+	}
+	cfg := fmt.Sprintf("warm_up: %s\nbans:\n  ttl: 60s\ndaemon:\n  pin_dir: %s\n  state_dir: %s\n  runtime_dir: %s\n  max_sources: 65536\n%s",
+		b.opt.warmUp, pinDir, filepath.Join(dir, "state"), filepath.Join(dir, "run"), extra)
+	if err := os.WriteFile(config, []byte(cfg), 0o644); err != nil {
+		return nil, "", nil, fmt.Errorf("floodguard config: %w", err)
+	}
+	p, err = b.server.Start(b.opt.floodguard, "run", "--interface", "eth0", "--config", config, "--log-format", "json", "--detach-on-exit")
+	if err != nil {
+		return nil, "", nil, err
+	}
+	end := func() {
+		p.Stop(10 * time.Second)
+		b.saveLog(p, name+".log")
+	}
+	defer func() {
+		if err != nil {
+			end()
+		}
+	}()
+	if _, _, err := p.Log.WaitEvent(0, 15*time.Second, "attached", nil); err != nil {
+		return nil, "", nil, fmt.Errorf("floodguard did not attach: %w\n%s", err, humanize.Tail(p.Log.String(), 20))
+	}
+	if err := ctxtime.Wait(ctx, func() error {
+		_, _, err := p.Log.WaitEvent(0, b.opt.warmUp+15*time.Second, "warmed_up", nil)
+		return err
+	}); err != nil {
+		return nil, "", nil, fmt.Errorf("floodguard did not warm up: %w\n%s", err, humanize.Tail(p.Log.String(), 20))
+	}
+	return p, pinDir, end, nil
 }
 
 // pinnedProgram returns the XDP program behind floodguard's pinned link.

@@ -12,6 +12,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"time"
 
 	"github.com/floodguard/floodguard/internal/lab"
 )
@@ -39,7 +40,12 @@ type bench struct {
 	sink                         *lab.UDPSink
 	http                         *lab.HTTPServer
 	logs                         []string // files to keep with -keep
-	created                      []string // FastNetMon's files outside the lab, removed at the end
+	// trafgenCfg is trafgen's packet config for the flood (-compare-trips
+	// above labMaxRate); trafgenLead how long trafgen last took from its
+	// start to its first frame at the server.
+	trafgenCfg  string
+	trafgenLead time.Duration
+	created     []string // FastNetMon's files outside the lab, removed at the end
 }
 
 // setup builds the demo's topology: server, client and attacker namespaces
@@ -67,8 +73,9 @@ func (b *bench) setup() error {
 	if b.sender, err = b.attacker.NewSender("eth0"); err != nil {
 		return err
 	}
-	b.frames, err = lab.UDPFrames(lab.Packet{SrcMAC: b.sender.MAC, DstMAC: srvIf.HardwareAddr,
-		Src: attackerAddr, Dst: serverAddr, SrcPort: 40000, DstPort: sinkPort, Size: b.opt.frameSize})
+	flood := lab.Packet{SrcMAC: b.sender.MAC, DstMAC: srvIf.HardwareAddr,
+		Src: attackerAddr, Dst: serverAddr, SrcPort: 40000, DstPort: sinkPort, Size: b.opt.frameSize}
+	b.frames, err = lab.UDPFrames(flood)
 	if err != nil {
 		return err
 	}
@@ -78,6 +85,21 @@ func (b *bench) setup() error {
 	if b.http, err = b.server.ServeHTTP(netip.AddrPortFrom(serverAddr, 80)); err != nil {
 		return err
 	}
+	if b.opt.compareTrips {
+		b.trafgenCfg = filepath.Join(l.Dir(), "flood.trafgen")
+		if err := lab.TrafgenUDP(b.trafgenCfg, flood); err != nil {
+			return err
+		}
+	} else {
+		b.fastNetMonFiles()
+	}
+	logf("lab %s: server %v, benign client %v (%d HTTP requests/s), attacker %v", l.ID(), serverAddr, clientAddr, clientRate, attackerAddr)
+	return nil
+}
+
+// fastNetMonFiles makes FastNetMon's attack directory and notes the files
+// it writes outside the lab, to be removed at the end.
+func (b *bench) fastNetMonFiles() {
 	// FastNetMon 1.2.4 logs an error for every attack without it.
 	if _, err := os.Stat(fnmAttackDir); errors.Is(err, os.ErrNotExist) {
 		if err := os.MkdirAll(fnmAttackDir, 0o755); err == nil {
@@ -90,8 +112,6 @@ func (b *bench) setup() error {
 			b.created = append(b.created, f)
 		}
 	}
-	logf("lab %s: server %v, benign client %v (%d HTTP requests/s), attacker %v", l.ID(), serverAddr, clientAddr, clientRate, attackerAddr)
-	return nil
 }
 
 func (b *bench) close() {

@@ -14,6 +14,11 @@
 // server's socket, the tool's CPU (and floodguard's XDP program's run time),
 // the machine's CPU, and what happened to the benign client.
 //
+// With -compare-trips (`make bench-trips`, issue 17) it runs floodguard
+// alone, trips on against off (daemon.trips), for each of -rates and each
+// of -phases phases of the daemon's tick, and records flood start to the
+// first drop in the kernel and to the ban line (trips.go, tripsreport.go).
+//
 // Root only. Everything is in namespaces it creates and removes on exit,
 // Ctrl-C included; every wait is bounded.
 //
@@ -33,6 +38,8 @@ import (
 	"os/signal"
 	"path/filepath"
 	"slices"
+	"strconv"
+	"strings"
 	"syscall"
 	"time"
 
@@ -47,6 +54,12 @@ type options struct {
 	floodguard, fnm, out  string
 	xdpRuntime, keepFiles bool
 	fnmAverage            int
+	// -compare-trips (trips.go).
+	compareTrips bool
+	rates        []float64
+	phases       int
+	tripFlood    time.Duration
+	trafgen      string
 }
 
 func main() {
@@ -63,14 +76,33 @@ func main() {
 	flag.BoolVar(&o.xdpRuntime, "xdp-runtime", true, "measure floodguard's XDP program run time (enables BPF run-time stats during its floods only)")
 	flag.IntVar(&o.fnmAverage, "fastnetmon-average", 5, "FastNetMon's average_calculation_time in seconds (its default: 5), 1..60")
 	flag.BoolVar(&o.keepFiles, "keep", false, "copy the tools' logs next to -out")
+	flag.BoolVar(&o.compareTrips, "compare-trips", false, "instead: floodguard with trips on against off (issue 17), for each of -rates and -phases phases of the tick; no FastNetMon (report in out/bench-trips.md unless -out)")
+	rates := flag.String("rates", "20000,60000,150000", "with -compare-trips: flood rates in packets per second, comma-separated, each 1000..200000 (above 40000 sent with trafgen)")
+	flag.IntVar(&o.phases, "phases", 5, "with -compare-trips: phases of the tick, (i+½)/N, 1..20")
+	flag.DurationVar(&o.tripFlood, "trip-flood", 3*time.Second, "with -compare-trips: flood duration, 2s..60s")
+	flag.StringVar(&o.trafgen, "trafgen", "trafgen", "with -compare-trips: the trafgen binary (netsniff-ng)")
 	flag.Parse()
+	var err error
+	if o.rates, err = parseRates(*rates); err != nil {
+		fmt.Fprintln(os.Stderr, "benchlive: -rates:", err)
+		os.Exit(2)
+	}
+	outSet := false
+	flag.Visit(func(f *flag.Flag) { outSet = outSet || f.Name == "out" })
+	if o.compareTrips && !outSet {
+		o.out = "out/bench-trips.md"
+	}
 	if err := o.check(); err != nil {
 		fmt.Fprintln(os.Stderr, "benchlive:", err)
 		os.Exit(2)
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM, syscall.SIGHUP)
 	defer stop()
-	err := run(ctx, o)
+	if o.compareTrips {
+		err = runTrips(ctx, o)
+	} else {
+		err = run(ctx, o)
+	}
 	if ctx.Err() != nil {
 		err = errors.New("interrupted")
 	}
@@ -94,6 +126,10 @@ func (o *options) check() error {
 		return fmt.Errorf("-idle %v: want 2s..2m", o.idle)
 	case o.fnmAverage < 1 || o.fnmAverage > 60:
 		return fmt.Errorf("-fastnetmon-average %d: want 1..60", o.fnmAverage)
+	case o.phases < 1 || o.phases > 20:
+		return fmt.Errorf("-phases %d: want 1..20", o.phases)
+	case o.tripFlood < 2*time.Second || o.tripFlood > time.Minute:
+		return fmt.Errorf("-trip-flood %v: want 2s..60s", o.tripFlood)
 	}
 	if os.Geteuid() != 0 {
 		return errors.New("needs root (network namespaces, XDP)")
@@ -105,10 +141,34 @@ func (o *options) check() error {
 	if _, err := os.Stat(o.floodguard); err != nil {
 		return fmt.Errorf("floodguard binary: %w (make build)", err)
 	}
+	if o.compareTrips {
+		if slices.Max(o.rates) > labMaxRate {
+			if o.trafgen, err = exec.LookPath(o.trafgen); err != nil {
+				return fmt.Errorf("trafgen: %w (apt-get install netsniff-ng)", err)
+			}
+		}
+		return nil
+	}
 	if o.fnm, err = exec.LookPath(o.fnm); err != nil {
 		return fmt.Errorf("fastnetmon: %w (apt-get install fastnetmon)", err)
 	}
 	return nil
+}
+
+// parseRates reads -rates: comma-separated rates, each 1000..200000.
+func parseRates(s string) ([]float64, error) {
+	var rates []float64
+	for _, f := range strings.Split(s, ",") {
+		r, err := strconv.ParseFloat(strings.TrimSpace(f), 64)
+		if err != nil {
+			return nil, fmt.Errorf("%q: %w", f, err)
+		}
+		if r < 1000 || r > 200000 {
+			return nil, fmt.Errorf("%v: want 1000..200000", r)
+		}
+		rates = append(rates, r)
+	}
+	return rates, nil
 }
 
 func run(ctx context.Context, o options) error {
@@ -144,24 +204,7 @@ func run(ctx context.Context, o options) error {
 	}
 	report := b.report(results)
 	fmt.Print(report)
-	if o.out != "" {
-		if err := os.MkdirAll(filepath.Dir(o.out), 0o755); err != nil {
-			return err
-		}
-		if err := os.WriteFile(o.out, []byte(report), 0o644); err != nil {
-			return err
-		}
-		logf("report written to %s", o.out)
-		if o.keepFiles {
-			for _, f := range b.logs {
-				data, err := os.ReadFile(f)
-				if err == nil {
-					_ = os.WriteFile(filepath.Join(filepath.Dir(o.out), "bench-live."+filepath.Base(f)), data, 0o644)
-				}
-			}
-		}
-	}
-	return nil
+	return b.writeReport(report)
 }
 
 func logf(format string, args ...any) {

@@ -129,14 +129,7 @@ func medianDur(rs []result, f func(result) time.Duration) time.Duration {
 			v = append(v, d)
 		}
 	}
-	if len(v) == 0 {
-		return -1
-	}
-	slices.Sort(v)
-	if len(v)%2 == 1 {
-		return v[len(v)/2]
-	}
-	return (v[len(v)/2-1] + v[len(v)/2]) / 2
+	return median(v)
 }
 
 // msMed prints a median with the range and how many rounds it covers.

@@ -170,6 +170,11 @@ func tailFile(path string, n int) string {
 // pollUntil calls found every pollEvery until it returns true, done is
 // closed, ctx ends or limit has passed.
 func pollUntil(ctx context.Context, done <-chan struct{}, limit time.Duration, found func() bool) {
+	pollEveryUntil(ctx, done, pollEvery, limit, found)
+}
+
+// pollEveryUntil is pollUntil calling found every every.
+func pollEveryUntil(ctx context.Context, done <-chan struct{}, every, limit time.Duration, found func() bool) {
 	deadline := time.Now().Add(limit)
 	for time.Now().Before(deadline) {
 		if found() {
@@ -180,7 +185,7 @@ func pollUntil(ctx context.Context, done <-chan struct{}, limit time.Duration, f
 			return
 		case <-ctx.Done():
 			return
-		case <-time.After(pollEvery):
+		case <-time.After(every):
 		}
 	}
 }

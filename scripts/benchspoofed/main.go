@@ -46,6 +46,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/floodguard/floodguard/internal/benchout"
 	"github.com/floodguard/floodguard/internal/ctxtime"
 )
 
@@ -219,22 +220,15 @@ func run(ctx context.Context, o options) error {
 	}
 	report := b.report(bins, results)
 	fmt.Print(report)
-	if o.out == "" {
-		return nil
-	}
-	if err := os.MkdirAll(filepath.Dir(o.out), 0o755); err != nil {
-		return fmt.Errorf("report: %w", err)
-	}
-	if err := os.WriteFile(o.out, []byte(report), 0o644); err != nil {
-		return fmt.Errorf("report: %w", err)
-	}
-	logf("report written to %s", o.out)
+	var logs []string
 	if o.keep {
-		for _, f := range b.logs {
-			if data, err := os.ReadFile(f); err == nil {
-				_ = os.WriteFile(filepath.Join(filepath.Dir(o.out), "bench-spoofed."+filepath.Base(f)), data, 0o644)
-			}
-		}
+		logs = b.logs
+	}
+	if err := benchout.Write(o.out, report, "bench-spoofed.", logs); err != nil {
+		return err
+	}
+	if o.out != "" {
+		logf("report written to %s", o.out)
 	}
 	return nil
 }

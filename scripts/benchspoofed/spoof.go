@@ -12,14 +12,10 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
-	"regexp"
-	"strconv"
 	"strings"
 	"time"
 
-	"github.com/floodguard/floodguard/internal/humanize"
 	"github.com/floodguard/floodguard/internal/lab"
-	"golang.org/x/sys/unix"
 )
 
 // spoofStats is what a spoofed flood sent.
@@ -66,30 +62,15 @@ func (b *bench) startSpoof(ctx context.Context, round int) (stop func() (spoofSt
 	}
 	// One process, pinned by trafgen to one CPU: the rest of the machine
 	// is left to the daemon, the kernel's packet path and this program.
-	args := []string{"-o", "eth0", "-i", cfg, "-P", "1", "-C"}
-	if b.opt.spoofRate > 0 {
-		args = append(args, "-b", fmt.Sprintf("%.0fpps", b.opt.spoofRate))
-	}
-	p, err := b.attacker.Start(b.opt.trafgen, args...)
+	tg, err := b.attacker.StartTrafgen(lab.TrafgenOptions{Bin: b.opt.trafgen, Dev: "eth0", Config: cfg, Rate: b.opt.spoofRate})
 	if err != nil {
-		return nil, fmt.Errorf("start trafgen: %w", err)
+		return nil, err
 	}
-	start := time.Now()
 	return func() (spoofStats, error) {
-		st := spoofStats{start: start, end: time.Now()}
-		// trafgen prints its totals on SIGINT. Its sending process is a
-		// child of the one started: signal the process group (the lab
-		// gives each command its own).
-		_ = unix.Kill(-p.Cmd.Process.Pid, unix.SIGINT)
-		if p.Wait(10*time.Second) != nil && !p.Exited() {
-			p.Kill()
-		}
-		sent, ok := parseTrafgenSent(p.Log.String())
-		if !ok {
-			return st, fmt.Errorf("trafgen: no packet count in its output:\n%s", humanize.Tail(p.Log.String(), 10))
-		}
+		st := spoofStats{start: tg.Started, end: time.Now()}
+		sent, err := tg.Stop()
 		st.sent = sent
-		return st, nil
+		return st, err
 	}, nil
 }
 
@@ -100,13 +81,7 @@ func (b *bench) startSpoof(ctx context.Context, round int) (stop func() (spoofSt
 // checksums are computed per frame (csumip, csumtcp, csumtcp6).
 func trafgenConfig(src, dst net.HardwareAddr, to netip.Addr) string {
 	var w strings.Builder
-	hexBytes := func(bs []byte) string {
-		s := make([]string, len(bs))
-		for i, v := range bs {
-			s[i] = fmt.Sprintf("0x%02x", v)
-		}
-		return strings.Join(s, ", ")
-	}
+	hexBytes := lab.TrafgenBytes
 	fmt.Fprintf(&w, "# benchspoofed: TCP SYNs from random sources to %v port %d\n{\n", to, synPort)
 	fmt.Fprintf(&w, "  %s,\n  %s,\n", hexBytes(dst), hexBytes(src))
 	// TCP: random source port, port 80, random sequence number, no ack,
@@ -133,18 +108,6 @@ func trafgenConfig(src, dst net.HardwareAddr, to netip.Addr) string {
 	tcp("csumtcp6(14, 54)")
 	fmt.Fprintf(&w, "}\n")
 	return w.String()
-}
-
-var trafgenSent = regexp.MustCompile(`(?m)^\s*(\d+) packets outgoing`)
-
-// parseTrafgenSent reads the frame count trafgen prints when it ends.
-func parseTrafgenSent(out string) (uint64, bool) {
-	m := trafgenSent.FindStringSubmatch(out)
-	if m == nil {
-		return 0, false
-	}
-	n, err := strconv.ParseUint(m[1], 10, 64)
-	return n, err == nil
 }
 
 // distinctSources estimates how many distinct addresses n uniformly random

@@ -1,5 +1,5 @@
-// Tests of the spoofed flood's pure parts: trafgen's config, its output,
-// and the distinct-source estimate. No root, no trafgen.
+// Tests of the spoofed flood's pure parts: trafgen's config and the
+// distinct-source estimate. No root, no trafgen.
 
 package main
 
@@ -77,26 +77,6 @@ func TestTrafgenConfig(t *testing.T) {
 				t.Errorf("%s: config lacks %q:\n%s", c.name, s, cfg)
 			}
 		}
-	}
-}
-
-func TestParseTrafgenSent(t *testing.T) {
-	out := `Cannot set system socket memory in /proc/sys/net/core/rmem_max: Permission denied
-     1 packets to schedule
-    74 bytes in total
-Running! Hang up with ^C!
-
-
-     1597952 packets outgoing
-   118248448 bytes outgoing
-           2 sec, 989604 usec on CPU0 (1597952 packets)
-`
-	if n, ok := parseTrafgenSent(out); !ok || n != 1597952 {
-		t.Errorf("parseTrafgenSent = %d, %v; want 1597952, true", n, ok)
-	}
-	// Killed before it could print its totals.
-	if n, ok := parseTrafgenSent("     1 packets to schedule\nRunning! Hang up with ^C!\n"); ok {
-		t.Errorf("parseTrafgenSent without totals = %d, true", n)
 	}
 }
 
