@@ -69,11 +69,21 @@ func (f *tripFeed) close() {
 	})
 }
 
-// onTrip judges a tripped source now (capture.LiveOptions.OnTrip).
+// onTrip judges a tripped source now (capture.LiveOptions.OnTrip). A ban
+// is logged at once (trip_ban), as its rule is in the kernel now; its
+// attack_start and ban events, with the trip's time, come with the tick's
+// other events at its end, and go to the pages and upstream from there.
 func (d *daemon) onTrip(src *detector.Source, at time.Time) {
 	banned := d.eng.Trip(src, at)
-	d.log.Debug().Str("event", "trip").Str("source", src.Addr.String()).Uint64("packets", src.TotalPackets()).
-		Bool("banned", banned).Str("since_trip", time.Since(at).String()).Msg("source reached its trip level")
+	since := time.Since(at)
+	if !banned {
+		d.log.Debug().Str("event", "trip").Str("source", src.Addr.String()).Uint64("packets", src.TotalPackets()).
+			Str("since_trip", since.String()).Msg("source reached its trip level; not banned (the detector's state says otherwise)")
+		return
+	}
+	d.log.Info().Str("event", "trip_ban").Str("target", src.Addr.Prefix().String()).Uint64("packets", src.TotalPackets()).
+		Str("trip", at.UTC().Format(time.RFC3339Nano)).Float64("rule_written_ms", float64(since.Microseconds())/1000).
+		Msg("source crossed its trip level: rule in the kernel now, events at the tick's end")
 }
 
 // syncTripLevels gives the kernel the detector's trip levels after a tick:
