@@ -171,58 +171,31 @@ func floodSources(n int) []uint32 {
 // the spoofed-SYN half of them gets a new source each time from a pool of
 // 20,000, so the per-source map has the size it has under a real flood.
 func BenchmarkDecodeAggregate(b *testing.B) {
-	frames := benchMix(b, 1<<10)
-	srcs := floodSources(1 << 16)
-	p := newPipeline()
-	p.agg.begin(t0)
-	b.ReportAllocs()
-	i := 0
-	for b.Loop() {
-		f := &frames[i&(len(frames)-1)]
-		if f.srcOff != 0 {
-			binary.BigEndian.PutUint32(f.data[f.srcOff:], srcs[i&(len(srcs)-1)])
-		}
-		p.frame(f)
-		i++
-		if i&(1<<16-1) == 0 {
-			p.agg.close()
-			p.agg.begin(t0)
-		}
-	}
+	aggregateLoop(b, newPipeline(), 0)
 }
 
 // BenchmarkDecodeAggregateTrips is BenchmarkDecodeAggregate with a
 // Tripper whose level no source reaches: the trip level asked at each
 // source's first packet of a tick, and the comparison after each packet.
 func BenchmarkDecodeAggregateTrips(b *testing.B) {
-	frames := benchMix(b, 1<<10)
-	srcs := floodSources(1 << 16)
 	p := newPipeline()
 	p.agg.tr = &fakeTripper{level: detector.TripLevel{Packets: 1 << 40, Bytes: 1 << 50}}
-	p.agg.begin(t0)
-	b.ReportAllocs()
-	i := 0
-	for b.Loop() {
-		f := &frames[i&(len(frames)-1)]
-		if f.srcOff != 0 {
-			binary.BigEndian.PutUint32(f.data[f.srcOff:], srcs[i&(len(srcs)-1)])
-		}
-		p.frame(f)
-		i++
-		if i&(1<<16-1) == 0 {
-			p.agg.close()
-			p.agg.begin(t0)
-		}
-	}
+	aggregateLoop(b, p, 0)
 }
 
 // BenchmarkDecodeAggregateSignatures is BenchmarkDecodeAggregate with
 // the signature rules of newSigPipeline and the packets 1 µs apart (1
 // Mpps: the rate limits pass some of each window and drop the rest).
 func BenchmarkDecodeAggregateSignatures(b *testing.B) {
+	aggregateLoop(b, newSigPipeline(b), time.Microsecond)
+}
+
+// aggregateLoop runs p over the benchmark mix, the spoofed half from a
+// pool of 65,536 sources, each packet step after the last (0: all at
+// t0), starting a new tick every 65,536 packets.
+func aggregateLoop(b *testing.B, p *pipeline, step time.Duration) {
 	frames := benchMix(b, 1<<10)
 	srcs := floodSources(1 << 16)
-	p := newSigPipeline(b)
 	p.agg.begin(t0)
 	b.ReportAllocs()
 	i := 0
@@ -231,7 +204,9 @@ func BenchmarkDecodeAggregateSignatures(b *testing.B) {
 		if f.srcOff != 0 {
 			binary.BigEndian.PutUint32(f.data[f.srcOff:], srcs[i&(len(srcs)-1)])
 		}
-		p.ts = p.ts.Add(time.Microsecond)
+		if step != 0 {
+			p.ts = p.ts.Add(step)
+		}
 		p.frame(f)
 		i++
 		if i&(1<<16-1) == 0 {
