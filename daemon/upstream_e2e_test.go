@@ -49,28 +49,7 @@ func (e *e2e) startRouter() *router {
 	if err := e.peer.AddAddr("va", router4+"/24"); err != nil {
 		e.t.Fatal(err)
 	}
-	conf := fmt.Sprintf(`[global.config]
-  as = %d
-  router-id = %q
-  port = 179
-  local-address-list = [%q]
-
-[[neighbors]]
-  [neighbors.config]
-    neighbor-address = %q
-    peer-as = %d
-  [neighbors.transport.config]
-    passive-mode = true
-  [neighbors.timers.config]
-    hold-time = 3
-    keepalive-interval = 1
-  [[neighbors.afi-safis]]
-    [neighbors.afi-safis.config]
-      afi-safi-name = "ipv4-flowspec"
-  [[neighbors.afi-safis]]
-    [neighbors.afi-safis.config]
-      afi-safi-name = "ipv6-flowspec"
-`, routerAS, router4, router4, victim4, localAS)
+	conf := lab.GoBGPConfig(routerAS, netip.MustParseAddr(router4), victim4, localAS, "ipv4-flowspec", "ipv6-flowspec")
 	r := &router{t: e.t, ns: e.peer, conf: filepath.Join(e.dir, "gobgpd.toml")}
 	if err := os.WriteFile(r.conf, []byte(conf), 0o644); err != nil {
 		e.t.Fatal(err)
@@ -208,6 +187,18 @@ func (e *e2e) upstreamConfig(c cfg, dryRun bool) string {
 `, victim4, localAS, router4, routerAS)
 }
 
+// startPeered starts the router, then floodguard with config, and waits
+// for its warm-up and its session with the router.
+func (e *e2e) startPeered(config string) (*router, *lab.Process) {
+	e.t.Helper()
+	r := e.startRouter()
+	e.writeConfig(config)
+	d := e.start()
+	e.waitWarm(d)
+	e.waitEstablished()
+	return r, d
+}
+
 // waitEstablished waits until floodguard reports its session established.
 func (e *e2e) waitEstablished() {
 	e.t.Helper()
@@ -230,11 +221,7 @@ func (e *e2e) waitEstablished() {
 // Several rounds, each from another source, give the latency's median.
 func TestE2EUpstreamFlowSpec(t *testing.T) {
 	e := newE2E(t, cfg{})
-	r := e.startRouter()
-	e.writeConfig(e.upstreamConfig(cfg{TTL: "3s"}, false))
-	d := e.start()
-	e.waitWarm(d)
-	e.waitEstablished()
+	r, d := e.startPeered(e.upstreamConfig(cfg{TTL: "3s"}, false))
 
 	var lat []time.Duration
 	for _, src := range []netip.Addr{attacker4, other4, netip.MustParseAddr("198.18.0.5")} {
@@ -328,11 +315,7 @@ func (e *e2e) upstreamRound(d *lab.Process, tab flowTable, src netip.Addr) time.
 // would be announced, and the router learns nothing.
 func TestE2EUpstreamDryRun(t *testing.T) {
 	e := newE2E(t, cfg{})
-	r := e.startRouter()
-	e.writeConfig(e.upstreamConfig(cfg{TTL: "3s"}, true))
-	d := e.start()
-	e.waitWarm(d)
-	e.waitEstablished()
+	r, d := e.startPeered(e.upstreamConfig(cfg{TTL: "3s"}, true))
 	mark := d.Log.Len()
 
 	st := e.flood(e.udp(attacker4), floodRate, 2*time.Second)

@@ -67,11 +67,7 @@ const reconnectBound = 15 * time.Second
 // re-establishes the session and announces the rule again.
 func TestE2EUpstreamRouterRestart(t *testing.T) {
 	e := newE2E(t, cfg{})
-	r := e.startRouter()
-	e.writeConfig(e.upstreamConfig(cfg{TTL: "2m"}, false))
-	d := e.start()
-	e.waitWarm(d)
-	e.waitEstablished()
+	r, d := e.startPeered(e.upstreamConfig(cfg{TTL: "2m"}, false))
 
 	family, nlri := discardNLRI(attacker4)
 	st := e.flood(e.udp(attacker4), floodRate, 2*time.Second)
@@ -105,11 +101,7 @@ func TestE2EUpstreamRouterRestart(t *testing.T) {
 // ticks, and withdrawn when the ban ends.
 func TestE2EUpstreamIPv6(t *testing.T) {
 	e := newE2E(t, cfg{})
-	r := e.startRouter()
-	e.writeConfig(e.upstreamConfig(cfg{TTL: "3s"}, false))
-	d := e.start()
-	e.waitWarm(d)
-	e.waitEstablished()
+	r, d := e.startPeered(e.upstreamConfig(cfg{TTL: "3s"}, false))
 	e.upstreamRound(d, r.tableOf(attacker6), attacker6)
 	if routes, err := r.rib(); err != nil || len(routes) != 0 {
 		t.Errorf("IPv4 FlowSpec table after an IPv6 flood: %+v (%v), want it empty", routes, err)
@@ -181,11 +173,7 @@ func (a alternate) Frame(i uint64) []byte { return a[i%2].Frame(i / 2) }
 // locally.
 func TestE2EUpstreamCap(t *testing.T) {
 	e := newE2E(t, cfg{})
-	r := e.startRouter()
-	e.writeConfig(withMetrics(e.upstreamConfig(cfg{TTL: "30s"}, false)) + "  max_announcements: 1\n")
-	d := e.start()
-	e.waitWarm(d)
-	e.waitEstablished()
+	r, d := e.startPeered(withMetrics(e.upstreamConfig(cfg{TTL: "30s"}, false)) + "  max_announcements: 1\n")
 	mark := d.Log.Len()
 
 	st := e.flood(alternate{e.udp(attacker4), e.udp(other4)}, 2*floodRate, 2*time.Second)

@@ -70,25 +70,7 @@ func checkUpstreamTools() error {
 // startRouter runs gobgpd in the router namespace with a passive session
 // for the server and waits (at most 10 s) for its API.
 func (d *demo) startRouter(ctx context.Context) error {
-	conf := fmt.Sprintf(`[global.config]
-  as = %d
-  router-id = %q
-  port = 179
-  local-address-list = [%q]
-
-[[neighbors]]
-  [neighbors.config]
-    neighbor-address = %q
-    peer-as = %d
-  [neighbors.transport.config]
-    passive-mode = true
-  [neighbors.timers.config]
-    hold-time = 3
-    keepalive-interval = 1
-  [[neighbors.afi-safis]]
-    [neighbors.afi-safis.config]
-      afi-safi-name = "ipv4-flowspec"
-`, routerAS, demoRouter, demoRouter, lab.DemoServer, localAS)
+	conf := lab.GoBGPConfig(routerAS, demoRouter, lab.DemoServer, localAS, "ipv4-flowspec")
 	path := filepath.Join(d.lab.Dir(), "gobgpd.toml")
 	if err := os.WriteFile(path, []byte(conf), 0o644); err != nil {
 		return fmt.Errorf("write the router config: %w", err)
