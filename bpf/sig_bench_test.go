@@ -92,15 +92,8 @@ func BenchmarkSignatureCompare(b *testing.B) {
 		return func() (*ebpf.Program, func(), error) { return loadFloodguardSetup(variant, setup) }
 	}
 	none := sigSetup(nil, 0, "")
-	empty := func() (*ebpf.Program, func(), error) {
-		var objs emptyObjects
-		if err := loadEmptyObjects(&objs, nil); err != nil {
-			return nil, nil, err
-		}
-		return objs.XdpEmpty, func() { objs.Close() }, nil
-	}
 	cases := []*xdpCase{
-		{key: "empty", label: "empty XDP program (floor)", load: empty, want: xdpPass},
+		{key: "empty", label: "empty XDP program (floor)", load: loadEmptyCase, want: xdpPass},
 		{key: "fg-pass", label: "pass: no signature rules", load: fg(nil, none), want: xdpPass},
 		{key: "fg-pass-sig16", label: "pass: 16 signature rules that do not match (12 by port, 4 portless)", load: fg(nil, sigSetup(benchSigRules(), 0, "")), want: xdpPass},
 		{key: "fg-pass-indexed16", label: "pass: 16 signature rules by port that do not match", load: fg(nil, sigSetup(benchIndexed16(), 0, "")), want: xdpPass},
