@@ -5,8 +5,6 @@ import (
 	"io"
 	"testing"
 	"time"
-
-	"github.com/floodguard/floodguard/detector"
 )
 
 // TestReplayAdmission: the replay counts sources as the XDP program admits
@@ -29,28 +27,19 @@ func TestReplayAdmission(t *testing.T) {
 	add(160*ms, srcs[3])  // probation 2: stays out
 	add(1100*ms, srcs[3]) // next tick: budget again
 	r := replayOf(t, ReplayOptions{AdmitAfter: 3, AdmitBudget: 2}, pcapFile(1, recs...))
-	var ticks []*detector.Tick
-	for {
-		tk, err := r.Next()
-		if err == io.EOF {
-			break
-		}
-		if err != nil {
-			t.Fatal(err)
-		}
-		c := *tk
-		c.Sources = append([]detector.Source(nil), tk.Sources...)
-		ticks = append(ticks, &c)
+	ticks, err := collect(t, r)
+	if err != io.EOF {
+		t.Fatalf("end: %v", err)
 	}
 	if len(ticks) != 2 {
 		t.Fatalf("%d ticks, want 2", len(ticks))
 	}
-	got := func(tk *detector.Tick) string {
+	got := func(tk tickView) string {
 		s := ""
-		for _, src := range tk.Sources {
+		for _, src := range tk.sources {
 			s += fmt.Sprintf("%s:%d ", src.Addr, src.TotalPackets())
 		}
-		return s + fmt.Sprintf("probation:%d total:%d", tk.ProbationPackets, tk.Total.TotalPackets())
+		return s + fmt.Sprintf("probation:%d total:%d", tk.prob, tk.total.TotalPackets())
 	}
 	if g, w := got(ticks[0]), "192.0.2.1:1 192.0.2.2:1 192.0.2.3:3 probation:2 total:7"; g != w {
 		t.Errorf("tick 0: %s, want %s", g, w)

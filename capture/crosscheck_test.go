@@ -135,20 +135,7 @@ func testXDPAndReplayAgree(t *testing.T, after, budget int) {
 		t.Fatal(err)
 	}
 	agg.begin(start)
-	dec := NewDecoder()
-	vs := vectors.All()
-	onOneCPU(t, func() {
-		for round := range 3 {
-			for i, v := range vs {
-				if round > 0 && i%(round+1) != 0 {
-					continue // uneven counts per source
-				}
-				runXDP(t, x, v.Name, v.Frame)
-				p := dec.Decode(LinkTypeEthernet, v.Frame)
-				agg.add(&p, uint64(len(v.Frame)), &start)
-			}
-		}
-	})
+	sendVectors(t, x, agg, start)
 	want := agg.close()
 	got, err := live.Collect(start.Add(time.Second))
 	if err != nil {
@@ -254,6 +241,27 @@ func FuzzXDPAgreesWithReplay(f *testing.F) {
 	})
 }
 
+// sendVectors sends the shared vectors, in three rounds with uneven counts
+// per source, through the program (on one CPU) and the aggregator's open
+// tick, stamped start.
+func sendVectors(t *testing.T, x *bpf.XDP, agg *aggregator, start time.Time) {
+	t.Helper()
+	dec := NewDecoder()
+	vs := vectors.All()
+	onOneCPU(t, func() {
+		for round := range 3 {
+			for i, v := range vs {
+				if round > 0 && i%(round+1) != 0 {
+					continue // uneven counts per source
+				}
+				runXDP(t, x, v.Name, v.Frame)
+				p := dec.Decode(LinkTypeEthernet, v.Frame)
+				agg.add(&p, uint64(len(v.Frame)), &start)
+			}
+		}
+	})
+}
+
 // tripRecorder is a Tripper with one level for every source that records
 // the trips it is asked to judge and bans nothing.
 type tripRecorder struct {
@@ -287,20 +295,7 @@ func TestXDPAndReplayAgreeOnTrips(t *testing.T) {
 			agg.tr = rec
 			start := time.Unix(1_700_000_000, 0)
 			agg.begin(start)
-			dec := NewDecoder()
-			vs := vectors.All()
-			onOneCPU(t, func() {
-				for round := range 3 {
-					for i, v := range vs {
-						if round > 0 && i%(round+1) != 0 {
-							continue
-						}
-						runXDP(t, x, v.Name, v.Frame)
-						p := dec.Decode(LinkTypeEthernet, v.Frame)
-						agg.add(&p, uint64(len(v.Frame)), &start)
-					}
-				}
-			})
+			sendVectors(t, x, agg, start)
 			got := map[detector.Addr]uint64{}
 			for {
 				rd.SetDeadline(time.Now().Add(100 * time.Millisecond))

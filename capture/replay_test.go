@@ -24,6 +24,7 @@ type tickView struct {
 	sources []detector.Source
 	total   detector.Counters
 	unp     uint64
+	prob    uint64 // ProbationPackets
 }
 
 func collect(t *testing.T, r *Replay) ([]tickView, error) {
@@ -42,6 +43,7 @@ func collect(t *testing.T, r *Replay) ([]tickView, error) {
 			sources: append([]detector.Source(nil), tk.Sources...),
 			total:   tk.Total,
 			unp:     tk.UnparsedPackets,
+			prob:    tk.ProbationPackets,
 		})
 	}
 }
