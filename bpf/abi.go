@@ -27,6 +27,8 @@ var _ = [1]struct{}{}[NumClasses-5]
 // directory. The .bss map holding fg_control is pinned as pinControl.
 const (
 	mapSources = "fg_sources"
+	mapSlots   = "fg_source_slots"
+	mapFree    = "fg_free_slots"
 	mapStats   = "fg_stats"
 	mapExact   = "fg_exact"
 	mapPrefix4 = "fg_prefix4"
@@ -139,6 +141,15 @@ type SourceValue struct {
 	Pad2         uint32
 }
 
+// SlotValue is struct fg_slot: a per-source entry and its address, in the
+// slot fg_sources gives the address. Live is 1 while the entry is in use.
+type SlotValue struct {
+	SourceValue
+	Addr detector.Addr
+	Live uint32
+	Pad  uint32
+}
+
 // Stats is struct fg_stats: one CPU's copy of the global counters, or their
 // sum over CPUs (ReadStats).
 type Stats struct {
@@ -231,7 +242,10 @@ type AdmissionValue struct {
 	TripPackets uint64
 	TripBytes   uint64
 	TripCap     uint32
-	Pad         uint32
+	// Slots (slots.go): how many, and the next never used one.
+	SlotCount uint32
+	SlotsNext uint32
+	Pad       uint32
 }
 
 // SigRuleValue is struct fg_sig_rule: one slot of fg_sig_rules, which user
@@ -327,7 +341,9 @@ type mapABI struct {
 }
 
 var abi = map[string]mapABI{
-	mapSources: {ebpf.Hash, detector.Addr{}, SourceValue{}, 0},
+	mapSources: {ebpf.Hash, detector.Addr{}, uint32(0), 0},
+	mapSlots:   {ebpf.Array, uint32(0), SlotValue{}, 0},
+	mapFree:    {ebpf.Stack, nil, uint32(0), 0},
 	mapStats:   {ebpf.PerCPUArray, uint32(0), Stats{}, 1},
 	mapExact:   {ebpf.Hash, detector.Addr{}, ExactRuleValue{}, 0},
 	mapPrefix4: {ebpf.LPMTrie, LPM4Key{}, PrefixRuleValue{}, 0},

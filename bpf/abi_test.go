@@ -23,6 +23,8 @@ func TestABIMatchesBTF(t *testing.T) {
 	mirrors := map[string]any{
 		"fg_addr":        detector.Addr{},
 		"fg_source":      SourceValue{},
+		"fg_slot":        SlotValue{},
+		"fg_admission":   AdmissionValue{},
 		"fg_stats":       Stats{},
 		"fg_exact_rule":  ExactRuleValue{},
 		"fg_prefix_rule": PrefixRuleValue{},
@@ -65,7 +67,8 @@ func TestABIMatchesBTF(t *testing.T) {
 	}
 
 	for name, want := range map[string][2]string{
-		mapSources:   {"fg_addr", "fg_source"},
+		mapSources:   {"fg_addr", ""},
+		mapSlots:     {"", "fg_slot"},
 		mapStats:     {"", "fg_stats"},
 		mapExact:     {"fg_addr", "fg_exact_rule"},
 		mapPrefix4:   {"fg_lpm4_key", "fg_prefix_rule"},
@@ -108,7 +111,7 @@ func (f fakeMap) ValueSize() uint32  { return f.value }
 func (f fakeMap) MaxEntries() uint32 { return f.entries }
 
 func TestCheckABI(t *testing.T) {
-	if err := checkABI(mapSources, fakeMap{ebpf.Hash, 16, 176, 1 << 20}); err != nil {
+	if err := checkABI(mapSources, fakeMap{ebpf.Hash, 16, 4, 1 << 20}); err != nil {
 		t.Errorf("matching map: %v", err)
 	}
 	if err := checkABI(mapSigRules, fakeMap{ebpf.Array, 4, 192, SigSlots}); err != nil {

@@ -49,8 +49,12 @@ func (x *XDP) SetAdmissionSeed(seed uint32) { atomic.StoreUint32(&x.admit.Seed, 
 // AdvanceEpoch starts a new admission epoch: frames recorded on probation
 // before it are no longer added to their source's entry at admission, as
 // they belong to a tick already read. The live source calls it at every
-// tick.
-func (x *XDP) AdvanceEpoch() { atomic.AddUint32(&x.admit.Epoch, 1) }
+// tick. It also returns to the program the slots of entries deleted
+// before the previous call (slots.go).
+func (x *XDP) AdvanceEpoch() error {
+	atomic.AddUint32(&x.admit.Epoch, 1)
+	return x.recycleSlots()
+}
 
 // Epoch returns the current admission epoch.
 func (x *XDP) Epoch() uint32 { return atomic.LoadUint32(&x.admit.Epoch) }

@@ -70,7 +70,9 @@ func TestAdmission(t *testing.T) {
 		onCPU(t, 0, func() {
 			run(t, x, frame)
 			run(t, x, frame)
-			x.AdvanceEpoch()
+			if err := x.AdvanceEpoch(); err != nil {
+				t.Fatal(err)
+			}
 			run(t, x, frame) // third frame: admitted, the two before are history
 			s, ok := lookupSource(t, x, a)
 			if !ok || s.Packets[detector.ClassUDP] != 1 {
@@ -132,7 +134,9 @@ func TestAdmission(t *testing.T) {
 					t.Errorf("%s: entry %v with a budget of 2", s, ok)
 				}
 			}
-			x.AdvanceEpoch()
+			if err := x.AdvanceEpoch(); err != nil {
+				t.Fatal(err)
+			}
 			run(t, x, udp4Frame("198.18.0.4"))
 			if _, ok := lookupSource(t, x, addr("198.18.0.4")); !ok {
 				t.Error("a new epoch did not renew the budget")
@@ -187,7 +191,9 @@ func TestAdmissionModel(t *testing.T) {
 			onCPU(t, 0, func() {
 				for i := range 3000 {
 					if i%500 == 499 {
-						x.AdvanceEpoch()
+						if err := x.AdvanceEpoch(); err != nil {
+							t.Fatal(err)
+						}
 						model.AdvanceEpoch()
 					}
 					src := pool[rng.IntN(len(pool))]
@@ -218,10 +224,7 @@ func TestAdmissionModel(t *testing.T) {
 					want[src] = &c
 				}
 			})
-			got, err := x.NewSourceReader(0).AppendSources(nil)
-			if err != nil {
-				t.Fatal(err)
-			}
+			got := x.NewSourceReader().AppendSources(nil)
 			if len(got) != len(want) {
 				t.Errorf("program admitted %d sources, model %d", len(got), len(want))
 			}

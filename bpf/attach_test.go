@@ -120,8 +120,8 @@ func TestAttachAdoptDetach(t *testing.T) {
 	if st := xdpOn(t, "fgv0"); st.attached != xdpAttachedDrv || st.progID != id {
 		t.Errorf("kernel reports %+v, want prog %d in driver mode", st, id)
 	}
-	want := []string{"fg_admission", "fg_control", "fg_exact", "fg_exempt", "fg_feat", "fg_feat_dsts", "fg_feat_ports", "fg_feat_touched", "fg_prefix4", "fg_prefix6", "fg_probe",
-		"fg_sig_index", "fg_sig_rules", "fg_sig_scratch", "fg_sig_stats", "fg_sources", "fg_stats", "fg_trip_levels", "fg_trips", "link"}
+	want := []string{"fg_admission", "fg_control", "fg_exact", "fg_exempt", "fg_feat", "fg_feat_dsts", "fg_feat_ports", "fg_feat_touched", "fg_free_slots", "fg_prefix4", "fg_prefix6", "fg_probe",
+		"fg_sig_index", "fg_sig_rules", "fg_sig_scratch", "fg_sig_stats", "fg_source_slots", "fg_sources", "fg_stats", "fg_trip_levels", "fg_trips", "link"}
 	if got := pinFiles(t, pins); strings.Join(got, ",") != strings.Join(want, ",") {
 		t.Errorf("pins %v, want %v", got, want)
 	}

@@ -29,11 +29,7 @@ func ExampleLoad() {
 		log.Fatal(err)
 	}
 
-	r := x.NewSourceReader(0)
-	sources, err := r.AppendSources(nil)
-	if err != nil {
-		log.Fatal(err)
-	}
+	sources := x.NewSourceReader().AppendSources(nil)
 	stats, err := x.ReadStats()
 	if err != nil {
 		log.Fatal(err)

@@ -30,12 +30,29 @@
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";
 
+/* The per-source entries: the address's slot in fg_source_slots, and the
+ * free slots (struct fg_slot in floodguard.h). All three have
+ * Options.MaxSources entries. */
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
 	__uint(max_entries, FG_DEFAULT_MAX_SOURCES);
 	__type(key, struct fg_addr);
-	__type(value, struct fg_source);
+	__type(value, __u32);
 } fg_sources SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, FG_DEFAULT_MAX_SOURCES);
+	__uint(map_flags, BPF_F_MMAPABLE);
+	__type(key, __u32);
+	__type(value, struct fg_slot);
+} fg_source_slots SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_STACK);
+	__uint(max_entries, FG_DEFAULT_MAX_SOURCES);
+	__type(value, __u32);
+} fg_free_slots SEC(".maps");
 
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
@@ -338,11 +355,89 @@ static __always_inline void merge_fresh(struct fg_source *s, const struct fg_sou
 		WRITE_ONCE(s->udp_sport, fresh->udp_sport);
 }
 
+/* lookup_source returns the entry of the source, NULL if it has none. */
+static __always_inline struct fg_source *lookup_source(const struct fg_pkt *pkt)
+{
+	__u32 *slot = bpf_map_lookup_elem(&fg_sources, &pkt->src.a);
+
+	if (!slot)
+		return NULL;
+	/* A struct fg_slot begins with its struct fg_source. */
+	return bpf_map_lookup_elem(&fg_source_slots, slot);
+}
+
+/* take_slot takes a free slot: one freed earlier, else the next never
+ * used one. */
+static __always_inline struct fg_slot *take_slot(__u32 *idx)
+{
+	struct fg_admission *ad;
+	__u32 zero = 0;
+
+	if (bpf_map_pop_elem(&fg_free_slots, idx) == 0)
+		return bpf_map_lookup_elem(&fg_source_slots, idx);
+	ad = bpf_map_lookup_elem(&fg_admission, &zero);
+	/* Checked before the add, so that a full table does not move
+	 * slots_next on with every new source (CPUs racing past the check
+	 * overshoot by one each, read as full). */
+	if (!ad || READ_ONCE(ad->slots_next) >= READ_ONCE(ad->slot_count))
+		return NULL;
+	*idx = __sync_fetch_and_add(&ad->slots_next, 1);
+	if (*idx >= READ_ONCE(ad->slot_count))
+		return NULL;
+	return bpf_map_lookup_elem(&fg_source_slots, idx);
+}
+
+/*
+ * insert_source gives an admitted source (its entry so far in fresh) a slot
+ * and its fg_sources entry, and returns the entry; NULL when the table is
+ * full or another CPU inserted the source first (then fresh's counts went
+ * to that CPU's entry).
+ */
+static __always_inline struct fg_source *insert_source(struct fg_stats *st, const struct fg_pkt *pkt,
+							const struct fg_source *fresh)
+{
+	struct fg_source *s;
+	struct fg_slot *slot;
+	__u32 idx;
+	long err;
+
+	slot = take_slot(&idx);
+	if (!slot) {
+		st->source_insert_failures += 1;
+		return NULL;
+	}
+	/* Nobody else sees the slot before the hash entry exists, nor reads
+	 * it (user space) before live is set; a never used slot was never
+	 * live but for a corrupt table (slots.go clears free ones below
+	 * slots_next only). */
+	WRITE_ONCE(slot->live, 0);
+	slot->src = *fresh;
+	__builtin_memcpy(slot->addr.addr, pkt->src.a.addr, sizeof(slot->addr.addr));
+	err = bpf_map_update_elem(&fg_sources, &pkt->src.a, &idx, BPF_NOEXIST);
+	if (!err) {
+		WRITE_ONCE(slot->live, 1);
+		return &slot->src;
+	}
+	/* Unused: give it back as user space would, zero. */
+	__builtin_memset(slot, 0, sizeof(*slot));
+	bpf_map_push_elem(&fg_free_slots, &idx, 0);
+	if (err == -EEXIST) {
+		/* Another CPU inserted the source since our lookup. */
+		s = lookup_source(pkt);
+		if (s) {
+			merge_fresh(s, fresh);
+			return NULL;
+		}
+	}
+	st->source_insert_failures += 1;
+	return NULL;
+}
+
 /*
  * track_source counts the frame against its source, admitting the source
  * if it is new and has sent enough (admit.h), and returns the verdict. The
  * pass path for a known source with a current rule cache is one lookup in
- * fg_sources.
+ * fg_sources and one (inlined) array access.
  */
 static __always_inline int track_source(struct fg_stats *st, const struct fg_pkt *pkt,
 					__u32 class, __u64 len, __u64 ctl, __u64 now)
@@ -350,9 +445,8 @@ static __always_inline int track_source(struct fg_stats *st, const struct fg_pkt
 	struct fg_source *s;
 	struct fg_source fresh;
 	int action;
-	long err;
 
-	s = bpf_map_lookup_elem(&fg_sources, &pkt->src.a);
+	s = lookup_source(pkt);
 	if (s) {
 		if (READ_ONCE(s->rules_gen) != FG_CTL_GEN(ctl))
 			load_rules(s, pkt, ctl);
@@ -378,22 +472,9 @@ static __always_inline int track_source(struct fg_stats *st, const struct fg_pkt
 	fresh.last_seen_ns = now;
 	if (pkt->udp_sport)
 		fresh.udp_sport = pkt->udp_sport;
-	err = bpf_map_update_elem(&fg_sources, &pkt->src.a, &fresh, BPF_NOEXIST);
-	if (err == -EEXIST) {
-		/* Another CPU inserted the source since our lookup. */
-		s = bpf_map_lookup_elem(&fg_sources, &pkt->src.a);
-		if (s) {
-			merge_fresh(s, &fresh);
-			return action;
-		}
-	}
-	if (err) {
-		st->source_insert_failures += 1;
-		return action;
-	}
 	/* The admitting frame is checked too, as the replay checks every
-	 * frame of an admitted source; admission is rare, the lookup cheap. */
-	s = bpf_map_lookup_elem(&fg_sources, &pkt->src.a);
+	 * frame of an admitted source. */
+	s = insert_source(st, pkt, &fresh);
 	if (s && !banned(s, now))
 		check_trip(s, pkt, class, len, ctl, st);
 	return action;

@@ -37,9 +37,8 @@ struct fg_addr {
 };
 
 /*
- * struct fg_source is the value of the per-source map (fg_sources, a
- * BPF_MAP_TYPE_HASH shared by all CPUs: one copy per source, whatever the
- * number of CPUs). Counters are cumulative since the entry was created and
+ * struct fg_source is the per-source entry (in its struct fg_slot, below:
+ * one copy per source shared by all CPUs, whatever the number of CPUs). Counters are cumulative since the entry was created and
  * are added to with atomic adds; user space computes per-tick deltas and
  * deletes idle entries. A source gets an entry only once admitted (struct
  * fg_probe below); before that its frames count only in fg_stats.
@@ -81,6 +80,24 @@ struct fg_source {
 	__u32 tripped_epoch;
 	__u32 level_epoch;
 	__u32 _pad2;
+};
+
+/*
+ * struct fg_slot is a value of fg_source_slots (BPF_MAP_TYPE_ARRAY,
+ * BPF_F_MMAPABLE): the per-source entry and its address. fg_sources maps a
+ * source's address to its slot (a __u32), so user space reads every entry
+ * with a scan of the mapped array instead of batch lookups of the hash
+ * (DESIGN.md, "Slots"). live is set once the hash entry exists and cleared
+ * by user space when it deletes it; free slots are zero. A slot is taken
+ * from fg_free_slots (a BPF_MAP_TYPE_STACK user space pushes freed slots
+ * to, a tick after their delete) or, when that is empty, is the next never
+ * used one (fg_admission.slots_next, below slot_count).
+ */
+struct fg_slot {
+	struct fg_source src;
+	struct fg_addr addr;
+	__u32 live;
+	__u32 _pad;
 };
 
 /*
@@ -139,6 +156,11 @@ struct fg_admission {
 	__u64 trip_packets;
 	__u64 trip_bytes;
 	__u32 trip_cap;
+	/* Slots (struct fg_slot): how many there are (0 while user space
+	 * takes stock of them at load: no admission then), and the next never
+	 * used one, taken with an atomic add. */
+	__u32 slot_count;
+	__u32 slots_next;
 	__u32 _pad;
 };
 

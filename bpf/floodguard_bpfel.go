@@ -27,6 +27,8 @@ type floodguardFgAdmission struct {
 	TripPackets uint64
 	TripBytes   uint64
 	TripCap     uint32
+	SlotCount   uint32
+	SlotsNext   uint32
 	Pad         uint32
 }
 
@@ -122,26 +124,32 @@ type floodguardFgSigStats struct {
 	DroppedBytes   uint64
 }
 
-type floodguardFgSource struct {
-	_               structs.HostLayout
-	Packets         [5]uint64
-	Bytes           [5]uint64
-	DroppedPackets  uint64
-	DroppedBytes    uint64
-	LastSeenNs      uint64
-	ExactExpiresNs  uint64
-	PrefixExpiresNs uint64
-	RulesGen        uint32
-	UdpSport        uint16
-	Pad             uint16
-	BasePackets     uint64
-	BaseBytes       uint64
-	LevelPackets    uint64
-	LevelBytes      uint64
-	BaseEpoch       uint32
-	TrippedEpoch    uint32
-	LevelEpoch      uint32
-	Pad2            uint32
+type floodguardFgSlot struct {
+	_   structs.HostLayout
+	Src struct {
+		_               structs.HostLayout
+		Packets         [5]uint64
+		Bytes           [5]uint64
+		DroppedPackets  uint64
+		DroppedBytes    uint64
+		LastSeenNs      uint64
+		ExactExpiresNs  uint64
+		PrefixExpiresNs uint64
+		RulesGen        uint32
+		UdpSport        uint16
+		Pad             uint16
+		BasePackets     uint64
+		BaseBytes       uint64
+		LevelPackets    uint64
+		LevelBytes      uint64
+		BaseEpoch       uint32
+		TrippedEpoch    uint32
+		LevelEpoch      uint32
+		Pad2            uint32
+	}
+	Addr floodguardFgAddr
+	Live uint32
+	Pad  uint32
 }
 
 type floodguardFgStats struct {
@@ -184,6 +192,7 @@ const (
 	floodguardMapFgFeatDsts     = "fg_feat_dsts"
 	floodguardMapFgFeatPorts    = "fg_feat_ports"
 	floodguardMapFgFeatTouched  = "fg_feat_touched"
+	floodguardMapFgFreeSlots    = "fg_free_slots"
 	floodguardMapFgPrefix4      = "fg_prefix4"
 	floodguardMapFgPrefix6      = "fg_prefix6"
 	floodguardMapFgProbe        = "fg_probe"
@@ -191,6 +200,7 @@ const (
 	floodguardMapFgSigRules     = "fg_sig_rules"
 	floodguardMapFgSigScratch   = "fg_sig_scratch"
 	floodguardMapFgSigStats     = "fg_sig_stats"
+	floodguardMapFgSourceSlots  = "fg_source_slots"
 	floodguardMapFgSources      = "fg_sources"
 	floodguardMapFgStats        = "fg_stats"
 	floodguardMapFgTripLevels   = "fg_trip_levels"
@@ -255,6 +265,7 @@ type floodguardMapSpecs struct {
 	FgFeatDsts    *ebpf.MapSpec `ebpf:"fg_feat_dsts"`
 	FgFeatPorts   *ebpf.MapSpec `ebpf:"fg_feat_ports"`
 	FgFeatTouched *ebpf.MapSpec `ebpf:"fg_feat_touched"`
+	FgFreeSlots   *ebpf.MapSpec `ebpf:"fg_free_slots"`
 	FgPrefix4     *ebpf.MapSpec `ebpf:"fg_prefix4"`
 	FgPrefix6     *ebpf.MapSpec `ebpf:"fg_prefix6"`
 	FgProbe       *ebpf.MapSpec `ebpf:"fg_probe"`
@@ -262,6 +273,7 @@ type floodguardMapSpecs struct {
 	FgSigRules    *ebpf.MapSpec `ebpf:"fg_sig_rules"`
 	FgSigScratch  *ebpf.MapSpec `ebpf:"fg_sig_scratch"`
 	FgSigStats    *ebpf.MapSpec `ebpf:"fg_sig_stats"`
+	FgSourceSlots *ebpf.MapSpec `ebpf:"fg_source_slots"`
 	FgSources     *ebpf.MapSpec `ebpf:"fg_sources"`
 	FgStats       *ebpf.MapSpec `ebpf:"fg_stats"`
 	FgTripLevels  *ebpf.MapSpec `ebpf:"fg_trip_levels"`
@@ -302,6 +314,7 @@ type floodguardMaps struct {
 	FgFeatDsts    *ebpf.Map `ebpf:"fg_feat_dsts"`
 	FgFeatPorts   *ebpf.Map `ebpf:"fg_feat_ports"`
 	FgFeatTouched *ebpf.Map `ebpf:"fg_feat_touched"`
+	FgFreeSlots   *ebpf.Map `ebpf:"fg_free_slots"`
 	FgPrefix4     *ebpf.Map `ebpf:"fg_prefix4"`
 	FgPrefix6     *ebpf.Map `ebpf:"fg_prefix6"`
 	FgProbe       *ebpf.Map `ebpf:"fg_probe"`
@@ -309,6 +322,7 @@ type floodguardMaps struct {
 	FgSigRules    *ebpf.Map `ebpf:"fg_sig_rules"`
 	FgSigScratch  *ebpf.Map `ebpf:"fg_sig_scratch"`
 	FgSigStats    *ebpf.Map `ebpf:"fg_sig_stats"`
+	FgSourceSlots *ebpf.Map `ebpf:"fg_source_slots"`
 	FgSources     *ebpf.Map `ebpf:"fg_sources"`
 	FgStats       *ebpf.Map `ebpf:"fg_stats"`
 	FgTripLevels  *ebpf.Map `ebpf:"fg_trip_levels"`
@@ -324,6 +338,7 @@ func (m *floodguardMaps) Close() error {
 		m.FgFeatDsts,
 		m.FgFeatPorts,
 		m.FgFeatTouched,
+		m.FgFreeSlots,
 		m.FgPrefix4,
 		m.FgPrefix6,
 		m.FgProbe,
@@ -331,6 +346,7 @@ func (m *floodguardMaps) Close() error {
 		m.FgSigRules,
 		m.FgSigScratch,
 		m.FgSigStats,
+		m.FgSourceSlots,
 		m.FgSources,
 		m.FgStats,
 		m.FgTripLevels,

@@ -28,7 +28,9 @@ import (
 type XDP struct {
 	opts    Options
 	prog    *ebpf.Program
-	sources *ebpf.Map
+	sources *ebpf.Map // address -> slot
+	slots   *ebpf.Map // the entries (slots.go)
+	free    *ebpf.Map // free slots
 	stats   *ebpf.Map
 	exact   *ebpf.Map
 	prefix4 *ebpf.Map
@@ -52,13 +54,17 @@ type XDP struct {
 	admitMem    []byte          // mmap of admission
 	admit       *AdmissionValue // inside admitMem
 	tripLevels  *ebpf.Map
-	trips       *ebpf.Map  // ring buffer
-	sigMem      []byte     // mmap of sigRules
-	indexMem    []byte     // mmap of sigIndex
-	portsMem    []byte     // mmap of featPorts (read only)
-	touchMem    []byte     // mmap of featTouched
-	dstsMem     []byte     // mmap of featDsts
-	sigMu       sync.Mutex // serializes signature and exempt writes
+	trips       *ebpf.Map   // ring buffer
+	sigMem      []byte      // mmap of sigRules
+	indexMem    []byte      // mmap of sigIndex
+	portsMem    []byte      // mmap of featPorts (read only)
+	touchMem    []byte      // mmap of featTouched
+	dstsMem     []byte      // mmap of featDsts
+	slotMem     []byte      // mmap of slots
+	slotVals    []SlotValue // inside slotMem
+	slotMu      sync.Mutex  // guards freed
+	freed       [2][]uint32 // slots freed this tick and the tick before
+	sigMu       sync.Mutex  // serializes signature and exempt writes
 	lnk         link.Link
 	ifindex     int
 	mode        AttachMode
@@ -133,6 +139,9 @@ func Load(opts Options) (_ *XDP, err error) {
 	if err := x.mapControl(); err != nil {
 		return nil, err
 	}
+	if err := x.takeStockOfSlots(); err != nil {
+		return nil, err
+	}
 	if err := x.setAdmission(opts.AdmitAfter, opts.AdmitBudget); err != nil {
 		return nil, err
 	}
@@ -164,6 +173,8 @@ func prepareSpec(spec *ebpf.CollectionSpec, opts Options, ncpu int) error {
 		return fmt.Errorf("object: no program %s", progXDP)
 	}
 	spec.Maps[mapSources].MaxEntries = opts.MaxSources
+	spec.Maps[mapSlots].MaxEntries = opts.MaxSources
+	spec.Maps[mapFree].MaxEntries = opts.MaxSources
 	spec.Maps[mapExact].MaxEntries = opts.MaxRules
 	spec.Maps[mapPrefix4].MaxEntries = opts.MaxRules
 	spec.Maps[mapPrefix6].MaxEntries = opts.MaxRules
@@ -175,6 +186,8 @@ func prepareSpec(spec *ebpf.CollectionSpec, opts Options, ncpu int) error {
 // pinNames maps object map names to pin file names (bpffs refuses dots).
 var pinNames = map[string]string{
 	mapSources: mapSources,
+	mapSlots:   mapSlots,
+	mapFree:    mapFree,
 	mapStats:   mapStats,
 	mapExact:   mapExact,
 	mapPrefix4: mapPrefix4,
@@ -199,6 +212,8 @@ var pinNames = map[string]string{
 func (x *XDP) mapsByName() map[string]**ebpf.Map {
 	return map[string]**ebpf.Map{
 		mapSources: &x.sources,
+		mapSlots:   &x.slots,
+		mapFree:    &x.free,
 		mapStats:   &x.stats,
 		mapExact:   &x.exact,
 		mapPrefix4: &x.prefix4,
@@ -288,6 +303,7 @@ func (x *XDP) loadPinned(spec *ebpf.CollectionSpec) (err error) {
 		}
 		pinned[name] = m
 	}
+	x.keepSourceMapsTogether(pinned, replace)
 
 	lnk, err := x.loadPinnedLink()
 	if err != nil {
@@ -484,7 +500,7 @@ func (x *XDP) mapControl() error {
 		return err
 	}
 	x.admit = (*AdmissionValue)(unsafe.Pointer(&x.admitMem[0]))
-	return nil
+	return x.mapSlots()
 }
 
 // mmapMap maps the whole of an mmapable array map (values are laid out
@@ -523,10 +539,19 @@ func (x *XDP) Fallback() error { return x.fallback }
 // build with another layout is replaced by a new map rather than refused,
 // and says what restarts.
 var replaceable = map[string]string{
-	mapStats:   "global counters restart from zero",
-	mapSources: "per-source counters restart (sources are admitted again)",
-	mapProbe:   "sources on probation start again",
+	mapStats:     "global counters restart from zero",
+	mapSources:   sourcesRestart,
+	mapSlots:     sourcesRestart,
+	mapFree:      sourcesRestart,
+	mapProbe:     "sources on probation start again",
+	mapAdmission: "admission epochs restart",
 }
+
+const sourcesRestart = "per-source counters restart (sources are admitted again)"
+
+// sourceMaps are the maps of the per-source entries: they are kept or
+// replaced together, since each holds indexes into another.
+var sourceMaps = []string{mapSources, mapSlots, mapFree}
 
 // StatsReplaced returns why Load replaced pinned counter maps it could not
 // use (left by a build with another layout of the global or per-source
@@ -550,13 +575,13 @@ func (x *XDP) Close() error {
 }
 
 func (x *XDP) close() {
-	for _, mem := range []*[]byte{&x.ctlMem, &x.sigMem, &x.indexMem, &x.portsMem, &x.touchMem, &x.dstsMem, &x.admitMem} {
+	for _, mem := range []*[]byte{&x.ctlMem, &x.sigMem, &x.indexMem, &x.portsMem, &x.touchMem, &x.dstsMem, &x.admitMem, &x.slotMem} {
 		if *mem != nil {
 			unix.Munmap(*mem)
 			*mem = nil
 		}
 	}
-	x.ctl, x.admit = nil, nil
+	x.ctl, x.admit, x.slotVals = nil, nil, nil
 	if x.lnk != nil {
 		x.lnk.Close()
 		x.lnk = nil

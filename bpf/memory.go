@@ -50,6 +50,9 @@ func mapMemory(ms *ebpf.MapSpec, ncpu int) uint64 {
 		return (htabElemHeader+key+8)*(n+uint64(ncpu)) + val*uint64(ncpu)*n + htabBucket*pow2(n)
 	case ebpf.LPMTrie:
 		return (lpmNodeHeader + key + val) * n
+	case ebpf.Stack, ebpf.Queue:
+		// One ring of values, unpadded, with a spare element.
+		return uint64(ms.ValueSize) * (n + 1)
 	}
 	return (key + val) * n
 }

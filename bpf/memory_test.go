@@ -37,6 +37,7 @@ func TestMapMemoryBudget(t *testing.T) {
 	ms := spec.Maps[mapSources].Copy()
 	ms.MaxEntries = DefaultMaxSources
 	ms.Type = ebpf.PerCPUHash
+	ms.ValueSize = 128
 	if old := mapMemory(ms, 64); old < 8<<30 {
 		t.Errorf("the per-CPU layout estimates %d B at 64 CPUs; issue #14 measured ~8.6 GB", old)
 	}

@@ -242,15 +242,15 @@ func (x *XDP) Rules() ([]Rule, error) {
 		addr detector.Addr
 		ev   ExactRuleValue
 	)
-	var sv SourceValue
 	it := x.exact.Iterate()
 	for it.Next(&addr, &ev) {
 		r := Rule{Prefix: addr.Prefix(), ExpiresNs: ev.ExpiresNs, TimeLeft: left(ev.ExpiresNs)}
-		err := x.sources.Lookup(&addr, &sv)
-		if err == nil {
-			r.Packets, r.Bytes = sv.DroppedPackets, sv.DroppedBytes
-		} else if !errors.Is(err, ebpf.ErrKeyNotExist) {
-			return nil, fmt.Errorf("list rules: source %v: %w", addr, err)
+		src, ok, err := x.LookupSource(addr)
+		if err != nil {
+			return nil, fmt.Errorf("list rules: %w", err)
+		}
+		if ok {
+			r.Packets, r.Bytes = src.DroppedPackets, src.DroppedBytes
 		}
 		rules = append(rules, r)
 	}

@@ -406,10 +406,7 @@ func TestFullSourceMap(t *testing.T) {
 	if st.DroppedPackets != 2 {
 		t.Errorf("dropped %d, want 2 (the banned, untracked source)", st.DroppedPackets)
 	}
-	got, err := x.NewSourceReader(0).AppendSources(nil)
-	if err != nil {
-		t.Fatal(err)
-	}
+	got := x.NewSourceReader().AppendSources(nil)
 	if len(got) != capacity {
 		t.Errorf("%d sources tracked, want %d", len(got), capacity)
 	}

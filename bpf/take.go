@@ -10,20 +10,21 @@ import (
 )
 
 // TakeSources deletes the per-source entries for keys and appends their last
-// values to dst. For each entry the read and the delete
-// are one operation (BPF_MAP_LOOKUP_AND_DELETE_ELEM, Linux 5.14+), so a frame
-// counted before the delete is in the value returned: evicting an idle
-// source loses nothing. Keys already gone are skipped.
+// values to dst. Each address is deleted from fg_sources
+// (BPF_MAP_LOOKUP_AND_DELETE_ELEM, Linux 5.14+) before its slot is read, so
+// a frame counted before the delete is in the value returned: evicting an
+// idle source loses nothing. Keys already gone are skipped.
 func (x *XDP) TakeSources(keys []detector.Addr, dst []Source) ([]Source, error) {
-	if len(keys) == 0 {
-		return dst, nil
-	}
-	var v SourceValue
+	var slot uint32
 	for i := range keys {
-		err := x.sources.LookupAndDelete(&keys[i], &v)
+		err := x.sources.LookupAndDelete(&keys[i], &slot)
 		switch {
 		case err == nil:
-			dst = append(dst, sourceOf(&keys[i], &v))
+			if slot >= uint32(len(x.slotVals)) {
+				return dst, fmt.Errorf("take source %v: slot %d out of range", keys[i], slot)
+			}
+			dst = append(dst, sourceOf(&keys[i], &x.slotVals[slot].SourceValue))
+			x.releaseSlot(slot)
 		case errors.Is(err, ebpf.ErrKeyNotExist):
 		default:
 			return dst, fmt.Errorf("take source %v: %w", keys[i], err)

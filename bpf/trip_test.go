@@ -68,7 +68,9 @@ func TestTrips(t *testing.T) {
 		if got := readTrips(t, r); len(got) != 0 {
 			t.Errorf("a second trip in the same tick: %+v", got)
 		}
-		x.AdvanceEpoch()
+		if err := x.AdvanceEpoch(); err != nil {
+			t.Fatal(err)
+		}
 		send(t, x, frame, 5)
 		if got := readTrips(t, r); len(got) != 1 || got[0].Packets != 5 {
 			t.Errorf("next tick: %+v, want one trip counted from the tick's start", got)
@@ -107,7 +109,9 @@ func TestTrips(t *testing.T) {
 		if err := x.UpdateTripLevels([]SourceTripLevel{{Addr: a, Remove: true}}); err != nil {
 			t.Fatal(err)
 		}
-		x.AdvanceEpoch()
+		if err := x.AdvanceEpoch(); err != nil {
+			t.Fatal(err)
+		}
 		send(t, x, frame, 5)
 		if got := readTrips(t, r); len(got) != 1 || got[0].Packets != 5 {
 			t.Errorf("own level removed: %+v", got)

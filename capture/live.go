@@ -30,7 +30,7 @@ type LiveMaps interface {
 	// read stops and the next goes on (bpf.SourceReader).
 	AppendSourcesUntil(dst []bpf.Source, deadline time.Time) ([]bpf.Source, bool, error)
 	// AdvanceEpoch starts a new admission epoch (bpf.XDP.AdvanceEpoch).
-	AdvanceEpoch()
+	AdvanceEpoch() error
 	// LookupSource returns one source's entry (for a trip).
 	LookupSource(addr detector.Addr) (bpf.Source, bool, error)
 	// Epoch returns the current admission epoch (bpf.XDP.Epoch).
@@ -260,7 +260,9 @@ func (l *Live) Collect(now time.Time) (*detector.Tick, error) {
 	}
 	// Frames on probation from here on belong to this tick or later, not
 	// to one already read.
-	l.maps.AdvanceEpoch()
+	if err := l.maps.AdvanceEpoch(); err != nil {
+		return nil, fmt.Errorf("live source: %w", err)
+	}
 	st, err := l.maps.ReadStats()
 	if err != nil {
 		return nil, fmt.Errorf("live source: %w", err)
@@ -457,13 +459,18 @@ type xdpMaps struct {
 // LiveMapsOf returns the LiveMaps of a loaded XDP program. It reads the
 // program's features: make one per program.
 func LiveMapsOf(x *bpf.XDP) LiveMaps {
-	return xdpMaps{XDP: x, r: x.NewSourceReader(0), fr: x.NewFeatureReader()}
+	return xdpMaps{XDP: x, r: x.NewSourceReader(), fr: x.NewFeatureReader()}
 }
 
-func (m xdpMaps) AppendSources(dst []bpf.Source) ([]bpf.Source, error) { return m.r.AppendSources(dst) }
+// The reader scans mapped memory: it cannot fail.
+
+func (m xdpMaps) AppendSources(dst []bpf.Source) ([]bpf.Source, error) {
+	return m.r.AppendSources(dst), nil
+}
 
 func (m xdpMaps) AppendSourcesUntil(dst []bpf.Source, deadline time.Time) ([]bpf.Source, bool, error) {
-	return m.r.AppendSourcesUntil(dst, deadline)
+	out, complete := m.r.AppendSourcesUntil(dst, deadline)
+	return out, complete, nil
 }
 
 func (m xdpMaps) ReadFeatures(f *detector.Features) error { return m.fr.Read(f) }

@@ -81,7 +81,7 @@ func (f *fakeMaps) AppendSourcesUntil(dst []bpf.Source, deadline time.Time) ([]b
 	return dst, true, nil
 }
 
-func (f *fakeMaps) AdvanceEpoch() { f.epochs++ }
+func (f *fakeMaps) AdvanceEpoch() error { f.epochs++; return nil }
 
 func (f *fakeMaps) Epoch() uint32 { return uint32(f.epochs) }
 
