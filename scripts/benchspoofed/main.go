@@ -7,7 +7,8 @@
 // binary and round it starts `floodguard run` on the server's veth in
 // native XDP mode and, after its warm-up:
 //
-//   - measures its CPU over an idle window (the benign client running);
+//   - measures its CPU over an idle window (no traffic at all), then
+//     starts the benign client, which runs through every flood;
 //   - floods it from one fixed source (UDP, 60 kpps) on the quiet server,
 //     the reference time to a ban;
 //   - floods it with TCP SYNs from random sources (IPv6 across

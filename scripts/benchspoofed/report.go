@@ -34,7 +34,7 @@ func (b *bench) report(bins []binary, rs []result) string {
 		from, netip.AddrPortFrom(dst, synPort), sender, o.flood, o.quiet)
 	fmt.Fprintf(&head, "- single-source floods: UDP, %d-byte frames, %.0f pps until banned and stopped in the kernel (at most %s): from %v on the quiet server, from %v %s into the spoofed flood, from %v %s after it (or once the previous one ended)\n",
 		singleFrame, o.singleRate, o.single, quietSource, duringSrc, o.during, afterSource, o.after)
-	fmt.Fprintf(&head, "- daemon: shipped defaults but warm_up %s, attach_mode native, bans.ttl 10m; idle window %s after the warm-up; benign HTTP client at %d requests/s all along; %d rounds, binaries taking turns\n",
+	fmt.Fprintf(&head, "- daemon: shipped defaults but warm_up %s, attach_mode native, bans.ttl 10m; idle window %s after the warm-up, no traffic; benign HTTP client at %d requests/s from then on; %d rounds, binaries taking turns\n",
 		o.warmUp, o.idle, clientRate, o.rounds)
 	return head.String() + formatResults(rs)
 }

@@ -72,11 +72,14 @@ type measurer struct {
 }
 
 func (m *measurer) start() error {
+	// Scrape first: serving the scrape is the daemon's CPU, not the
+	// window's.
+	m0 := m.metrics.scrape()
 	c, err := procstat.CPU(m.pid)
 	if err != nil {
 		return fmt.Errorf("daemon gone: %w", err)
 	}
-	m.cpu0, m.m0, m.t0 = c, m.metrics.scrape(), time.Now()
+	m.cpu0, m.m0, m.t0 = c, m0, time.Now()
 	return nil
 }
 
@@ -109,12 +112,6 @@ func (b *bench) round(ctx context.Context, bin binary, round int) (result, error
 	if err := os.WriteFile(config, []byte(daemonConfig(b.opt.warmUp, filepath.Join(b.pins, name), dir)), 0o644); err != nil {
 		return res, fmt.Errorf("config: %w", err)
 	}
-	benign, err := b.client.StartClient(lab.ClientOptions{URL: b.http.URL + "/", Local: clientAddr,
-		Rate: clientRate, Timeout: time.Second, MaxDuration: 10 * time.Minute})
-	if err != nil {
-		return res, fmt.Errorf("benign client: %w", err)
-	}
-	defer benign.Stop()
 	p, err := b.server.Start(bin.path, "run", "--interface", "eth0", "--config", config, "--log-format", "json", "--detach-on-exit")
 	if err != nil {
 		return res, fmt.Errorf("start floodguard: %w", err)
@@ -160,6 +157,17 @@ func (b *bench) round(ctx context.Context, bin binary, round int) (result, error
 		return res, err
 	}
 	res.rssIdle = procstat.Memory(m.pid).RSS
+	// The idle window is bare (issue #14's idle target); the benign
+	// client runs from here on, through every flood.
+	benign, err := b.client.StartClient(lab.ClientOptions{URL: b.http.URL + "/", Local: clientAddr,
+		Rate: clientRate, Timeout: time.Second, MaxDuration: 10 * time.Minute})
+	if err != nil {
+		return res, fmt.Errorf("benign client: %w", err)
+	}
+	defer benign.Stop()
+	if err := ctxtime.Sleep(ctx, 2*time.Second); err != nil {
+		return res, err
+	}
 	logf("  idle: CPU %.2f%%; single-source flood on the quiet server", 100*res.idle.cpu)
 	if res.quietBan, err = b.singleFlood(ctx, p, quietSource); err != nil {
 		return res, err
