@@ -224,7 +224,7 @@ func TestAdmissionModel(t *testing.T) {
 					want[src] = &c
 				}
 			})
-			got := x.NewSourceReader().AppendSources(nil)
+			got := readSources(t, x)
 			if len(got) != len(want) {
 				t.Errorf("program admitted %d sources, model %d", len(got), len(want))
 			}

@@ -29,7 +29,10 @@ func ExampleLoad() {
 		log.Fatal(err)
 	}
 
-	sources := x.NewSourceReader().AppendSources(nil)
+	sources, err := x.NewSourceReader().AppendSources(nil)
+	if err != nil {
+		log.Fatal(err)
+	}
 	stats, err := x.ReadStats()
 	if err != nil {
 		log.Fatal(err)

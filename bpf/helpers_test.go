@@ -200,6 +200,16 @@ func addr(s string) detector.Addr {
 	return detector.AddrFrom(netip.MustParseAddr(s))
 }
 
+// readSources reads every per-source entry.
+func readSources(t testing.TB, x *XDP) []Source {
+	t.Helper()
+	got, err := x.NewSourceReader().AppendSources(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return got
+}
+
 // run runs the program once on frame and returns the XDP action.
 func run(t testing.TB, x *XDP, frame []byte) uint32 {
 	t.Helper()

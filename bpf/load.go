@@ -54,17 +54,19 @@ type XDP struct {
 	admitMem    []byte          // mmap of admission
 	admit       *AdmissionValue // inside admitMem
 	tripLevels  *ebpf.Map
-	trips       *ebpf.Map   // ring buffer
-	sigMem      []byte      // mmap of sigRules
-	indexMem    []byte      // mmap of sigIndex
-	portsMem    []byte      // mmap of featPorts (read only)
-	touchMem    []byte      // mmap of featTouched
-	dstsMem     []byte      // mmap of featDsts
-	slotMem     []byte      // mmap of slots
-	slotVals    []SlotValue // inside slotMem
-	slotMu      sync.Mutex  // guards freed
-	freed       [2][]uint32 // slots freed this tick and the tick before
-	sigMu       sync.Mutex  // serializes signature and exempt writes
+	trips       *ebpf.Map     // ring buffer
+	sigMem      []byte        // mmap of sigRules
+	indexMem    []byte        // mmap of sigIndex
+	portsMem    []byte        // mmap of featPorts (read only)
+	touchMem    []byte        // mmap of featTouched
+	dstsMem     []byte        // mmap of featDsts
+	slotMem     []byte        // address space reserved for slots (slots.go)
+	slotVals    []SlotValue   // over slotMem; valid below slotsMapped
+	slotsMapped atomic.Uint32 // slots mapped so far
+	mapMu       sync.Mutex    // serializes mapping slots
+	slotMu      sync.Mutex    // guards freed
+	freed       [2][]uint32   // slots freed this tick and the tick before
+	sigMu       sync.Mutex    // serializes signature and exempt writes
 	lnk         link.Link
 	ifindex     int
 	mode        AttachMode

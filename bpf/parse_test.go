@@ -27,7 +27,10 @@ func TestParse(t *testing.T) {
 		delta := diffStats(readStats(t, x), before)
 		n := uint64(len(frame))
 
-		sources = reader.AppendSources(sources[:0])
+		var err error
+		if sources, err = reader.AppendSources(sources[:0]); err != nil {
+			t.Fatal(err)
+		}
 		if tc.Src == "" {
 			want := Stats{UnparsedPackets: 1, UnparsedBytes: n}
 			if delta != want {

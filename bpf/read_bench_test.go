@@ -56,7 +56,10 @@ func BenchmarkRead1MSources(b *testing.B) {
 
 	r := x.NewSourceReader()
 	add("scan", "AppendSources: scan of the mapped slots (the reader)", func() int {
-		dst = r.AppendSources(dst[:0])
+		var err error
+		if dst, err = r.AppendSources(dst[:0]); err != nil {
+			b.Fatal(err)
+		}
 		return len(dst)
 	})
 	keys, slots := make([]detector.Addr, readBatch), make([]uint32, readBatch)

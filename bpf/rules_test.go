@@ -406,7 +406,7 @@ func TestFullSourceMap(t *testing.T) {
 	if st.DroppedPackets != 2 {
 		t.Errorf("dropped %d, want 2 (the banned, untracked source)", st.DroppedPackets)
 	}
-	got := x.NewSourceReader().AppendSources(nil)
+	got := readSources(t, x)
 	if len(got) != capacity {
 		t.Errorf("%d sources tracked, want %d", len(got), capacity)
 	}

@@ -3,10 +3,12 @@ package bpf
 import (
 	"errors"
 	"fmt"
+	"os"
 	"sync/atomic"
 	"unsafe"
 
 	"github.com/cilium/ebpf"
+	"golang.org/x/sys/unix"
 
 	"github.com/floodguard/floodguard/detector"
 )
@@ -20,17 +22,56 @@ import (
 // the address, and pushes it back on fg_free_slots a tick later, once no
 // program can still be counting into it.
 
-// mapSlots memory-maps the slots, read and write (user space clears Live).
+// slotChunk is how many slots are mapped at a time: 65536 slots of 200
+// bytes are 3200 pages, so every chunk starts on a page boundary of the map.
+const slotChunk = 1 << 16
+
+// mapSlots reserves address space for every slot, mapped chunk by chunk
+// as slots come into use (mapSlotsUpTo): the kernel maps every page of a
+// mapping of a BPF array at once, so mapping the whole table would put all
+// of it (200 MiB at the default size) in the daemon's resident memory.
 func (x *XDP) mapSlots() error {
-	var err error
-	if x.slotMem, err = mmapMap(x.slots, mapSlots, true); err != nil {
-		return err
+	if x.slots.Flags()&bpfFMmapable == 0 {
+		return fmt.Errorf("map %s: %w: not mmapable (needs Linux 5.5)", mapSlots, ErrKernelTooOld)
+	}
+	if x.slots.ValueSize() != uint32(unsafe.Sizeof(SlotValue{})) || slotChunk*unsafe.Sizeof(SlotValue{})%uintptr(os.Getpagesize()) != 0 {
+		return fmt.Errorf("map %s: %w: %d-byte slots", mapSlots, ErrABIMismatch, x.slots.ValueSize())
 	}
 	n := int(x.slots.MaxEntries())
-	if uintptr(len(x.slotMem)) < uintptr(n)*unsafe.Sizeof(SlotValue{}) {
-		return fmt.Errorf("map %s: %w: mapping of %d bytes for %d slots", mapSlots, ErrABIMismatch, len(x.slotMem), n)
+	page := os.Getpagesize()
+	size := (n*int(unsafe.Sizeof(SlotValue{})) + page - 1) &^ (page - 1)
+	mem, err := unix.Mmap(-1, 0, size, unix.PROT_NONE, unix.MAP_PRIVATE|unix.MAP_ANONYMOUS|unix.MAP_NORESERVE)
+	if err != nil {
+		return fmt.Errorf("reserve %d bytes for %s: %w", size, mapSlots, err)
 	}
-	x.slotVals = unsafe.Slice((*SlotValue)(unsafe.Pointer(&x.slotMem[0])), n)
+	x.slotMem = mem
+	x.slotVals = unsafe.Slice((*SlotValue)(unsafe.Pointer(&mem[0])), n)
+	return nil
+}
+
+// mapSlotsUpTo maps the slots below n (at least), in whole chunks, over
+// the reserved address space. Mapped chunks stay until Close, so a reader
+// never sees one go.
+func (x *XDP) mapSlotsUpTo(n uint32) error {
+	if n <= x.slotsMapped.Load() {
+		return nil
+	}
+	x.mapMu.Lock()
+	defer x.mapMu.Unlock()
+	have := x.slotsMapped.Load()
+	if n <= have {
+		return nil
+	}
+	total := uint32(len(x.slotVals))
+	want := min((n+slotChunk-1)/slotChunk*slotChunk, total)
+	size := unsafe.Sizeof(SlotValue{})
+	off := uintptr(have) * size
+	_, err := unix.MmapPtr(x.slots.FD(), int64(off), unsafe.Pointer(&x.slotMem[off]), uintptr(want-have)*size,
+		unix.PROT_READ|unix.PROT_WRITE, unix.MAP_SHARED|unix.MAP_FIXED)
+	if err != nil {
+		return classify(fmt.Sprintf("mmap slots %d-%d of %s", have, want, mapSlots), err)
+	}
+	x.slotsMapped.Store(want)
 	return nil
 }
 
@@ -38,6 +79,17 @@ func (x *XDP) mapSlots() error {
 // below it.
 func (x *XDP) slotsUsed() uint32 {
 	return min(atomic.LoadUint32(&x.admit.SlotsNext), uint32(len(x.slotVals)))
+}
+
+// slot returns slot i (from fg_sources), mapping it if need be.
+func (x *XDP) slot(i uint32) (*SlotValue, error) {
+	if i >= uint32(len(x.slotVals)) {
+		return nil, fmt.Errorf("slot %d out of range (%d slots)", i, len(x.slotVals))
+	}
+	if err := x.mapSlotsUpTo(i + 1); err != nil {
+		return nil, err
+	}
+	return &x.slotVals[i], nil
 }
 
 // keepSourceMapsTogether makes the maps of the per-source entries all
@@ -92,9 +144,20 @@ func (x *XDP) takeStockOfSlots() error {
 		}
 		used[v] = true
 		high = max(high, v+1)
-		s := &x.slotVals[v]
-		s.Addr = key
-		atomic.StoreUint32(&s.Live, 1)
+	}
+	if err := it.Err(); err != nil {
+		return fmt.Errorf("take stock of slots: read %s: %w", mapSources, err)
+	}
+	if err := x.mapSlotsUpTo(high); err != nil {
+		return fmt.Errorf("take stock of slots: %w", err)
+	}
+	it = x.sources.Iterate()
+	for it.Next(&key, &v) {
+		if v < n && used[v] {
+			s := &x.slotVals[v]
+			s.Addr = key
+			atomic.StoreUint32(&s.Live, 1)
+		}
 	}
 	if err := it.Err(); err != nil {
 		return fmt.Errorf("take stock of slots: read %s: %w", mapSources, err)

@@ -16,7 +16,11 @@ func slotOf(t *testing.T, x *XDP, src string) uint32 {
 	if err := x.sources.Lookup(&a, &slot); err != nil {
 		t.Fatalf("slot of %s: %v", src, err)
 	}
-	if v := &x.slotVals[slot]; v.Addr != a || v.Live != 1 {
+	v, err := x.slot(slot)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if v.Addr != a || v.Live != 1 {
 		t.Fatalf("slot %d of %s holds %v, live %d", slot, src, v.Addr, v.Live)
 	}
 	return slot
@@ -68,7 +72,7 @@ func TestSlots(t *testing.T) {
 		t.Errorf("the new source took slot %d, want the freed 1", got)
 	}
 	got := map[string]uint64{}
-	for _, s := range x.NewSourceReader().AppendSources(nil) {
+	for _, s := range readSources(t, x) {
 		got[s.Addr.String()] = s.Packets[detector.ClassUDP]
 	}
 	want := map[string]uint64{src(0): 1, src(2): 3, src(3): 4, src(9): 1}
@@ -117,11 +121,35 @@ func TestTakeStockOfSlots(t *testing.T) {
 		}
 	}
 	got := map[string]uint64{}
-	for _, s := range x.NewSourceReader().AppendSources(nil) {
+	for _, s := range readSources(t, x) {
 		got[s.Addr.String()] = s.Packets[detector.ClassUDP]
 	}
 	want := map[string]uint64{src(0): 1, src(2): 1, src(3): 2, "198.18.5.0": 1, "198.18.5.1": 1, "198.18.5.2": 1, "198.18.5.3": 1}
 	if fmt.Sprint(got) != fmt.Sprint(want) {
 		t.Errorf("read %v, want %v", got, want)
+	}
+}
+
+// TestSlotsMappedOnDemand: the slots are mapped chunk by chunk as they come
+// into use, not all at load (the kernel maps every page of a BPF array's
+// mapping at once: all of it would be resident in the daemon).
+func TestSlotsMappedOnDemand(t *testing.T) {
+	x := loadAdmitting(t, 1, 0, Options{MaxSources: 4 * slotChunk})
+	if got := x.slotsMapped.Load(); got != 0 {
+		t.Errorf("%d slots mapped at load, want none", got)
+	}
+	run(t, x, udp4Frame("198.18.6.1"))
+	if got := len(readSources(t, x)); got != 1 {
+		t.Errorf("read %d sources, want 1", got)
+	}
+	if got := x.slotsMapped.Load(); got != slotChunk {
+		t.Errorf("%d slots mapped for one source, want a chunk (%d)", got, slotChunk)
+	}
+	fillSources(t, x, slotChunk+10)
+	if got := len(readSources(t, x)); got != slotChunk+11 {
+		t.Errorf("read %d sources, want %d", got, slotChunk+11)
+	}
+	if got := x.slotsMapped.Load(); got != 2*slotChunk {
+		t.Errorf("%d slots mapped for %d sources, want two chunks", got, slotChunk+11)
 	}
 }

@@ -47,9 +47,9 @@ func (x *XDP) NewSourceReader() *SourceReader { return &SourceReader{x: x} }
 // extended slice. Pass the previous result sliced to zero length to reuse
 // its storage. Entries inserted or deleted during the read may or may not
 // be seen; none is seen twice.
-func (r *SourceReader) AppendSources(dst []Source) []Source {
-	dst, _ = r.AppendSourcesUntil(dst, time.Time{})
-	return dst
+func (r *SourceReader) AppendSources(dst []Source) ([]Source, error) {
+	dst, _, err := r.AppendSourcesUntil(dst, time.Time{})
+	return dst, err
 }
 
 // deadlineEvery is how many slots a read scans between looks at the clock.
@@ -59,14 +59,18 @@ const deadlineEvery = 4096
 // it, the read stops and returns complete false; the next call goes on
 // from there, and the one that reaches the end returns complete true. A
 // full pass then spans several calls: each entry is seen once per pass
-// (entries inserted or deleted meanwhile may or may not be).
-func (r *SourceReader) AppendSourcesUntil(dst []Source, deadline time.Time) (_ []Source, complete bool) {
+// (entries inserted or deleted meanwhile may or may not be). It fails only
+// if the slots in use cannot be mapped.
+func (r *SourceReader) AppendSourcesUntil(dst []Source, deadline time.Time) (_ []Source, complete bool, err error) {
 	if !r.resume {
 		r.next = 0
 	}
 	r.resume = false
-	vals := r.x.slotVals
 	high := r.x.slotsUsed()
+	if err := r.x.mapSlotsUpTo(high); err != nil {
+		return dst, true, fmt.Errorf("read sources: %w", err)
+	}
+	vals := r.x.slotVals
 	for i := r.next; i < high; i++ {
 		v := &vals[i]
 		if atomic.LoadUint32(&v.Live) != 0 {
@@ -74,10 +78,10 @@ func (r *SourceReader) AppendSourcesUntil(dst []Source, deadline time.Time) (_ [
 		}
 		if i%deadlineEvery == deadlineEvery-1 && !deadline.IsZero() && time.Now().After(deadline) {
 			r.next, r.resume = i+1, true
-			return dst, false
+			return dst, false, nil
 		}
 	}
-	return dst, true
+	return dst, true, nil
 }
 
 // LookupSource returns the entry for addr, and false if the source is not
@@ -90,10 +94,11 @@ func (x *XDP) LookupSource(addr detector.Addr) (Source, bool, error) {
 		}
 		return Source{}, false, fmt.Errorf("lookup source %v: %w", addr, err)
 	}
-	if slot >= uint32(len(x.slotVals)) {
-		return Source{}, false, fmt.Errorf("lookup source %v: slot %d out of range", addr, slot)
+	v, err := x.slot(slot)
+	if err != nil {
+		return Source{}, false, fmt.Errorf("lookup source %v: %w", addr, err)
 	}
-	return sourceOf(&addr, &x.slotVals[slot].SourceValue), true, nil
+	return sourceOf(&addr, &v.SourceValue), true, nil
 }
 
 // DeleteSources deletes the entries for keys (idle sources) and returns how

@@ -35,6 +35,9 @@ func fillSources(t testing.TB, x *XDP, n int) {
 	if int(next)+n > len(x.slotVals) {
 		t.Fatalf("fill sources: %d slots in use, room for %d, not %d more", next, len(x.slotVals), n)
 	}
+	if err := x.mapSlotsUpTo(next + uint32(n)); err != nil {
+		t.Fatal(err)
+	}
 	for i := range n {
 		v.Addr = sourceKey(i)
 		x.slotVals[next] = v
@@ -61,7 +64,7 @@ func TestReadSources(t *testing.T) {
 			run(t, x, f(s))
 		}
 	}
-	got := x.NewSourceReader().AppendSources(nil)
+	got := readSources(t, x)
 	var names []string
 	for _, s := range got {
 		names = append(names, s.Addr.String())
@@ -80,7 +83,7 @@ func TestReadSources(t *testing.T) {
 	if err != nil || n != 2 {
 		t.Errorf("delete: %d, %v; want 2", n, err)
 	}
-	got = x.NewSourceReader().AppendSources(got[:0])
+	got = readSources(t, x)
 	if len(got) != len(srcs)-2 {
 		t.Errorf("after delete: %v", got)
 	}
@@ -98,7 +101,10 @@ func TestReadSourcesUntil(t *testing.T) {
 	reads := 0
 	for complete := false; !complete && reads < n; reads++ {
 		var got []Source
-		got, complete = r.AppendSourcesUntil(nil, past)
+		var err error
+		if got, complete, err = r.AppendSourcesUntil(nil, past); err != nil {
+			t.Fatal(err)
+		}
 		for _, s := range got {
 			seen[s.Addr]++
 		}
@@ -112,9 +118,9 @@ func TestReadSourcesUntil(t *testing.T) {
 		}
 	}
 	// The next pass starts afresh and reads everything at once.
-	got, complete := r.AppendSourcesUntil(nil, time.Time{})
-	if !complete || len(got) != n {
-		t.Errorf("next pass %d sources, complete %v", len(got), complete)
+	got, complete, err := r.AppendSourcesUntil(nil, time.Time{})
+	if err != nil || !complete || len(got) != n {
+		t.Errorf("next pass %d sources, complete %v, %v", len(got), complete, err)
 	}
 }
 
@@ -123,12 +129,15 @@ func TestReadSourcesReuse(t *testing.T) {
 	x := loadTest(t, Options{MaxSources: 1 << 14})
 	fillSources(t, x, 10000)
 	r := x.NewSourceReader()
-	buf := r.AppendSources(nil)
+	buf := readSources(t, x)
 	if len(buf) != 10000 {
 		t.Fatalf("read: %d", len(buf))
 	}
 	allocs := testing.AllocsPerRun(5, func() {
-		buf = r.AppendSources(buf[:0])
+		var err error
+		if buf, err = r.AppendSources(buf[:0]); err != nil {
+			t.Fatal(err)
+		}
 	})
 	if allocs != 0 {
 		t.Errorf("%v allocations per read of 10000 entries", allocs)
@@ -140,13 +149,16 @@ func BenchmarkReadSources(b *testing.B) {
 	x := loadTest(b, Options{MaxSources: n})
 	fillSources(b, x, n)
 	r := x.NewSourceReader()
-	buf := r.AppendSources(nil)
+	buf := readSources(b, x)
 	if len(buf) != n {
 		b.Fatalf("read: %d", len(buf))
 	}
 	b.ReportAllocs()
 	for b.Loop() {
-		buf = r.AppendSources(buf[:0])
+		var err error
+		if buf, err = r.AppendSources(buf[:0]); err != nil {
+			b.Fatal(err)
+		}
 	}
 	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/n, "ns/entry")
 }

@@ -20,10 +20,11 @@ func (x *XDP) TakeSources(keys []detector.Addr, dst []Source) ([]Source, error) 
 		err := x.sources.LookupAndDelete(&keys[i], &slot)
 		switch {
 		case err == nil:
-			if slot >= uint32(len(x.slotVals)) {
-				return dst, fmt.Errorf("take source %v: slot %d out of range", keys[i], slot)
+			v, err := x.slot(slot)
+			if err != nil {
+				return dst, fmt.Errorf("take source %v: %w", keys[i], err)
 			}
-			dst = append(dst, sourceOf(&keys[i], &x.slotVals[slot].SourceValue))
+			dst = append(dst, sourceOf(&keys[i], &v.SourceValue))
 			x.releaseSlot(slot)
 		case errors.Is(err, ebpf.ErrKeyNotExist):
 		default:

@@ -378,7 +378,7 @@ func TestVethTraffic(t *testing.T) {
 	checkCounts("first traffic", x)
 	// Nothing else crossed the pair from an address of its own (the
 	// kernel may send MLD reports from ::, having no link-local address).
-	all := x.NewSourceReader().AppendSources(nil)
+	all := readSources(t, x)
 	for _, e := range all {
 		if a := e.Addr.Netip(); !slices.Contains(srcs, a) && !a.IsUnspecified() {
 			t.Errorf("traffic from %s crossed the pair: %+v", a, e.Counters)

@@ -209,7 +209,9 @@ func FuzzXDPAgreesWithReplay(f *testing.F) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		sources = r.AppendSources(sources[:0])
+		if sources, err = r.AppendSources(sources[:0]); err != nil {
+			t.Fatal(err)
+		}
 		// Leave the map empty for the next frame.
 		for _, s := range sources {
 			if _, err := x.DeleteSources([]detector.Addr{s.Addr}); err != nil {

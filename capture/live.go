@@ -462,15 +462,10 @@ func LiveMapsOf(x *bpf.XDP) LiveMaps {
 	return xdpMaps{XDP: x, r: x.NewSourceReader(), fr: x.NewFeatureReader()}
 }
 
-// The reader scans mapped memory: it cannot fail.
-
-func (m xdpMaps) AppendSources(dst []bpf.Source) ([]bpf.Source, error) {
-	return m.r.AppendSources(dst), nil
-}
+func (m xdpMaps) AppendSources(dst []bpf.Source) ([]bpf.Source, error) { return m.r.AppendSources(dst) }
 
 func (m xdpMaps) AppendSourcesUntil(dst []bpf.Source, deadline time.Time) ([]bpf.Source, bool, error) {
-	out, complete := m.r.AppendSourcesUntil(dst, deadline)
-	return out, complete, nil
+	return m.r.AppendSourcesUntil(dst, deadline)
 }
 
 func (m xdpMaps) ReadFeatures(f *detector.Features) error { return m.fr.Read(f) }

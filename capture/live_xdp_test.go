@@ -193,8 +193,9 @@ func TestLiveWithXDP(t *testing.T) {
 	if st := live.Stats(); st.Evicted != 4 {
 		t.Errorf("evicted %d sources, want 4", st.Evicted)
 	}
-	if left := x.NewSourceReader().AppendSources(nil); len(left) != 0 {
-		t.Fatalf("after eviction the map holds %+v", left)
+	left, err := x.NewSourceReader().AppendSources(nil)
+	if err != nil || len(left) != 0 {
+		t.Fatalf("after eviction the map holds %+v (%v)", left, err)
 	}
 	checkTick(t, "after eviction", collect(), sent{total: late.total})
 
