@@ -34,6 +34,7 @@ export READ_ROUNDS=${READ_ROUNDS:-5}
 VARIANTS="$OUT/xdp-variants"
 BASE=${BASE:-c233fd2}
 PRE14=${PRE14:-cef0adb}
+PRESLOTS=${PRESLOTS:-42eb72b}
 rm -rf "$VARIANTS"; mkdir -p "$VARIANTS"
 CFLAGS=(-O2 -g -Wall -Wno-unused-function -Wno-unused-but-set-variable -target bpfel -fno-ident -I/usr/include/x86_64-linux-gnu)
 variant() { # name sed-expression [patch-file]
@@ -73,15 +74,20 @@ if command -v clang >/dev/null; then
 	else
 		echo "bench-xdp.sh: no commit $BASE; base left out" >&2
 	fi
-	# The program before issue #14 (per-CPU per-source entries, no
-	# admission), from commit $PRE14.
-	mkdir -p "$VARIANTS/src-pre14"
-	if git archive "$PRE14" bpf | tar -x -C "$VARIANTS/src-pre14" --strip-components=1 2>/dev/null; then
-		clang "${CFLAGS[@]}" -mcpu=v3 -I"$VARIANTS/src-pre14" -c "$VARIANTS/src-pre14/floodguard.c" -o "$VARIANTS/floodguard-pre14.o" ||
-			echo "bench-xdp.sh: pre14 ($PRE14) does not compile; left out" >&2
-	else
-		echo "bench-xdp.sh: no commit $PRE14; pre14 left out" >&2
-	fi
+	# Earlier designs, from the commit's bpf/: before issue #14 (per-CPU
+	# per-source entries, no admission), and before slots (the entry as
+	# the hash's value).
+	commit_variant() { # name commit
+		mkdir -p "$VARIANTS/src-$1"
+		if git archive "$2" bpf | tar -x -C "$VARIANTS/src-$1" --strip-components=1 2>/dev/null; then
+			clang "${CFLAGS[@]}" -mcpu=v3 -I"$VARIANTS/src-$1" -c "$VARIANTS/src-$1/floodguard.c" -o "$VARIANTS/floodguard-$1.o" ||
+				echo "bench-xdp.sh: $1 ($2) does not compile; left out" >&2
+		else
+			echo "bench-xdp.sh: no commit $2; $1 left out" >&2
+		fi
+	}
+	commit_variant pre14 "$PRE14"
+	commit_variant preslots "$PRESLOTS"
 	export FLOODGUARD_XDP_VARIANTS="$VARIANTS"
 else
 	echo "bench-xdp.sh: no clang: design variants left out" >&2
