@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"sync/atomic"
+	"time"
 	"unsafe"
 
 	"github.com/cilium/ebpf"
@@ -122,16 +123,17 @@ func (x *XDP) keepSourceMapsTogether(pinned map[string]*ebpf.Map, replace map[st
 func (x *XDP) takeStockOfSlots() error {
 	n := uint32(len(x.slotVals))
 	atomic.StoreUint32(&x.admit.SlotCount, 0)
-	var v uint32
-	for {
-		err := x.free.LookupAndDelete(nil, &v)
-		if errors.Is(err, ebpf.ErrKeyNotExist) {
-			break
-		}
-		if err != nil {
-			return fmt.Errorf("take stock of slots: drain %s: %w", mapFree, err)
-		}
+	// Drain twice: a running program that popped a slot before the first
+	// drain may push it back (losing an insert race) after it; a program
+	// runs for microseconds, and nothing else can refill the stack now.
+	if err := x.drainFreeSlots(); err != nil {
+		return err
 	}
+	time.Sleep(slotGrace)
+	if err := x.drainFreeSlots(); err != nil {
+		return err
+	}
+	var v uint32
 	used := make([]bool, n)
 	var high uint32
 	var key detector.Addr
@@ -185,6 +187,24 @@ func (x *XDP) takeStockOfSlots() error {
 	atomic.StoreUint32(&x.admit.SlotsNext, high)
 	atomic.StoreUint32(&x.admit.SlotCount, n)
 	return nil
+}
+
+// slotGrace is long enough for any program run that began before it to
+// have ended.
+const slotGrace = 10 * time.Millisecond
+
+// drainFreeSlots empties fg_free_slots.
+func (x *XDP) drainFreeSlots() error {
+	var v uint32
+	for {
+		err := x.free.LookupAndDelete(nil, &v)
+		if errors.Is(err, ebpf.ErrKeyNotExist) {
+			return nil
+		}
+		if err != nil {
+			return fmt.Errorf("take stock of slots: drain %s: %w", mapFree, err)
+		}
+	}
 }
 
 // releaseSlot marks a slot whose fg_sources entry was just deleted as free; it

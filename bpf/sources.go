@@ -19,12 +19,16 @@ type Source struct {
 	detector.Counters
 	// UDPSrcPort is the last UDP source port seen; 0 if none.
 	UDPSrcPort uint16
+	// Slot is the entry's slot (slots.go): a source keeps it until its
+	// entry is deleted, so a reader can key what it remembers of the
+	// source by it; a slot taken again belongs to another address.
+	Slot       uint32
 	LastSeenNs uint64
 }
 
-// sourceOf returns the Source of an entry.
-func sourceOf(addr *detector.Addr, v *SourceValue) Source {
-	s := Source{Addr: *addr, UDPSrcPort: v.UDPSrcPort, LastSeenNs: v.LastSeenNs}
+// sourceOf returns the Source of the entry in slot.
+func sourceOf(addr *detector.Addr, v *SourceValue, slot uint32) Source {
+	s := Source{Addr: *addr, UDPSrcPort: v.UDPSrcPort, Slot: slot, LastSeenNs: v.LastSeenNs}
 	s.Packets, s.Bytes = v.Packets, v.Bytes
 	s.DroppedPackets, s.DroppedBytes = v.DroppedPackets, v.DroppedBytes
 	return s
@@ -74,7 +78,7 @@ func (r *SourceReader) AppendSourcesUntil(dst []Source, deadline time.Time) (_ [
 	for i := r.next; i < high; i++ {
 		v := &vals[i]
 		if atomic.LoadUint32(&v.Live) != 0 {
-			dst = append(dst, sourceOf(&v.Addr, &v.SourceValue))
+			dst = append(dst, sourceOf(&v.Addr, &v.SourceValue, i))
 		}
 		if i%deadlineEvery == deadlineEvery-1 && !deadline.IsZero() && time.Now().After(deadline) {
 			r.next, r.resume = i+1, true
@@ -98,7 +102,7 @@ func (x *XDP) LookupSource(addr detector.Addr) (Source, bool, error) {
 	if err != nil {
 		return Source{}, false, fmt.Errorf("lookup source %v: %w", addr, err)
 	}
-	return sourceOf(&addr, &v.SourceValue), true, nil
+	return sourceOf(&addr, &v.SourceValue, slot), true, nil
 }
 
 // DeleteSources deletes the entries for keys (idle sources) and returns how

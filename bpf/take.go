@@ -24,7 +24,7 @@ func (x *XDP) TakeSources(keys []detector.Addr, dst []Source) ([]Source, error) 
 			if err != nil {
 				return dst, fmt.Errorf("take source %v: %w", keys[i], err)
 			}
-			dst = append(dst, sourceOf(&keys[i], &v.SourceValue))
+			dst = append(dst, sourceOf(&keys[i], &v.SourceValue, slot))
 			x.releaseSlot(slot)
 		case errors.Is(err, ebpf.ErrKeyNotExist):
 		default:

@@ -87,10 +87,16 @@ func (o *LiveOptions) setDefaults() error {
 	return nil
 }
 
-// snapshot is a source's cumulative counters at the previous read.
+// snapshot is what the live source remembers of the source in a slot
+// (bpf.Source.Slot): its address, and its cumulative counters at the read
+// of that epoch. Keyed by slot, the snapshots of a read are visited in the
+// order the read returns the sources, without hashing an address: with a
+// million sources a map took most of a tick's work.
 type snapshot struct {
+	addr  detector.Addr
 	c     detector.Counters
 	epoch uint32
+	used  bool
 }
 
 // Live turns the XDP program's cumulative counters into per-tick deltas: the
@@ -104,7 +110,8 @@ type Live struct {
 	opts  LiveOptions
 	timer *time.Ticker
 
-	prev      map[detector.Addr]*snapshot
+	prev      []snapshot // by slot
+	nprev     int        // snapshots in use
 	prevStats bpf.Stats
 	epoch     uint32 // reads so far
 	passStart uint32 // epoch of the first read of the current pass
@@ -149,7 +156,6 @@ func NewLive(ctx context.Context, maps LiveMaps, opts LiveOptions) (*Live, error
 	}
 	return &Live{
 		ctx: ctx, maps: maps, opts: opts,
-		prev:  make(map[detector.Addr]*snapshot),
 		idleI: make(map[detector.Addr]int32),
 	}, nil
 }
@@ -203,7 +209,7 @@ func (l *Live) trip(tr *bpf.Trip) error {
 	}
 	src := detector.Source{Addr: tr.Addr}
 	base := &detector.Counters{}
-	if snap, ok := l.prev[tr.Addr]; ok {
+	if snap, ok := l.snapOf(&cur); ok {
 		base = &snap.c
 	}
 	deltaCounters(&src.Counters, &cur.Counters, base)
@@ -318,10 +324,11 @@ func (l *Live) Collect(now time.Time) (*detector.Tick, error) {
 		// A pass over the map ended: entries it did not see vanished
 		// without passing through evictIdle (deleted by hand, or the map
 		// was replaced) and must not keep stale snapshots.
-		if len(l.prev) > len(l.buf) {
-			for a, s := range l.prev {
-				if s.epoch < l.passStart {
-					delete(l.prev, a)
+		if l.nprev > len(l.buf) {
+			for i := range l.prev {
+				if s := &l.prev[i]; s.used && s.epoch < l.passStart {
+					s.used = false
+					l.nprev--
 				}
 			}
 		}
@@ -362,11 +369,15 @@ func (l *Live) collectSources(mono uint64) {
 	var zero detector.Counters
 	for i := range l.buf {
 		s := &l.buf[i]
-		snap, ok := l.prev[s.Addr]
+		snap, ok := l.snapOf(s)
 		span := uint32(1)
 		if !ok {
-			snap = &snapshot{}
-			l.prev[s.Addr] = snap
+			// New, or the slot's previous source left unseen (deleted by
+			// hand): its snapshot is this source's from now on.
+			if !snap.used {
+				l.nprev++
+			}
+			*snap = snapshot{addr: s.Addr, used: true}
 			span = l.epoch - l.passStart + 1
 		} else if l.epoch-snap.epoch > 1 {
 			span = l.epoch - snap.epoch
@@ -396,6 +407,16 @@ func (l *Live) collectSources(mono uint64) {
 	}
 }
 
+// snapOf returns the snapshot of s's slot, and whether it is s's.
+func (l *Live) snapOf(s *bpf.Source) (*snapshot, bool) {
+	if int(s.Slot) >= len(l.prev) {
+		l.prev = append(l.prev, make([]snapshot, int(s.Slot)+1-len(l.prev))...)
+		l.prev = l.prev[:cap(l.prev)]
+	}
+	snap := &l.prev[s.Slot]
+	return snap, snap.used && snap.addr == s.Addr
+}
+
 // spread returns c divided by n (rounded down).
 func spread(c *detector.Counters, n uint64) detector.Counters {
 	var out detector.Counters
@@ -420,8 +441,8 @@ func (l *Live) evictIdle() error {
 	t := &l.tick
 	for i := range l.taken {
 		s := &l.taken[i]
-		snap := l.prev[s.Addr]
-		if snap == nil {
+		snap, ok := l.snapOf(s)
+		if !ok {
 			continue
 		}
 		var d detector.Counters
@@ -433,7 +454,8 @@ func (l *Live) evictIdle() error {
 				t.Sources = append(t.Sources, detector.Source{Addr: s.Addr, Counters: d, UDPSrcPort: tickPort(&d, s.UDPSrcPort)})
 			}
 		}
-		delete(l.prev, s.Addr)
+		snap.used = false
+		l.nprev--
 		l.stats.Evicted++
 	}
 	return nil

@@ -35,7 +35,7 @@ func (f *fakeMaps) count(a string, c detector.Class, pkts, bytes uint64, dropped
 	addr := detector.AddrFrom(netip.MustParseAddr(a))
 	s, ok := f.entries[addr]
 	if !ok {
-		s = &bpf.Source{Addr: addr}
+		s = &bpf.Source{Addr: addr, Slot: uint32(len(f.order))}
 		f.entries[addr] = s
 		f.order = append(f.order, addr)
 	}
@@ -198,7 +198,7 @@ func TestLiveCounterWrap(t *testing.T) {
 	f := newFakeMaps()
 	h := newLiveHarness(t, f)
 	a := detector.AddrFrom(netip.MustParseAddr("198.18.0.10"))
-	f.entries[a] = &bpf.Source{Addr: a, LastSeenNs: h.mono}
+	f.entries[a] = &bpf.Source{Addr: a, Slot: uint32(len(f.order)), LastSeenNs: h.mono}
 	f.entries[a].Packets[detector.ClassTCP] = ^uint64(0) - 2 // about to wrap
 	f.order = append(f.order, a)
 	h.collect()
@@ -207,6 +207,29 @@ func TestLiveCounterWrap(t *testing.T) {
 	if s := h.collect()["198.18.0.10"]; s.Packets[detector.ClassTCP] != 10 {
 		t.Fatalf("after wrap: %d packets, want 10", s.Packets[detector.ClassTCP])
 	}
+}
+
+// TestLiveSlotTakenByAnother: a source deleted by something else than the
+// live source (an operator, a replaced map) leaves its slot, and the next
+// source in it is counted from zero, not against the first one's counts.
+func TestLiveSlotTakenByAnother(t *testing.T) {
+	f := newFakeMaps()
+	h := newLiveHarness(t, f)
+	h.collect()
+	f.count("198.18.0.10", detector.ClassUDP, 500, 32000, false, h.mono)
+	h.collect()
+	a, b := addr("198.18.0.10"), addr("198.18.0.11")
+	slot := f.entries[a].Slot
+	delete(f.entries, a)
+	f.entries[b] = &bpf.Source{Addr: b, Slot: slot, LastSeenNs: h.mono}
+	f.entries[b].Packets[detector.ClassUDP] = 3
+	f.order = append(f.order, b)
+	f.stats.Packets[detector.ClassUDP] += 3
+	got := h.collect()
+	if s := got["198.18.0.11"]; s.Packets[detector.ClassUDP] != 3 || len(got) != 1 {
+		t.Fatalf("the slot's new source: %+v (tick %v), want its 3 packets alone", s, got)
+	}
+	h.sumsAgree()
 }
 
 func TestLiveIdleEvictionLosesNothing(t *testing.T) {

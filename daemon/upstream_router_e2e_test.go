@@ -119,8 +119,12 @@ func TestE2EUpstreamSignature(t *testing.T) {
 	d := e.start()
 	mix := &reflection{resolverEvery: 1 << 62} // reflectors only
 	for i := range reflectors {
+		// Answers go to the victim's ephemeral ports, as a real
+		// reflection's do: with one destination port, that port and
+		// source port 53 would carry the same excess and the rule could
+		// name either (it did, once, under load).
 		fr, err := lab.UDPFrames(lab.Packet{SrcMAC: e.snd.MAC, DstMAC: e.victimMAC, Src: reflectorAddr(i), Dst: victim4,
-			SrcPort: resolverPort, DstPort: sinkPort, Size: 600})
+			SrcPort: resolverPort, DstPort: sinkPort + uint16(i%64), Size: 600})
 		if err != nil {
 			t.Fatal(err)
 		}
