@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/floodguard/floodguard/bpf"
@@ -366,6 +367,9 @@ func (l *Live) collectSources(mono uint64) {
 	idleNs, fewNs := uint64(l.opts.IdleTimeout), uint64(fewPacketsIdle(l.opts.Tick))
 	l.idle = l.idle[:0]
 	clear(l.idleI)
+	// At most one per entry: one allocation when the map grows, not a
+	// series of copies of a tick that may hold a million sources.
+	t.Sources = slices.Grow(t.Sources, len(l.buf))
 	var zero detector.Counters
 	for i := range l.buf {
 		s := &l.buf[i]
