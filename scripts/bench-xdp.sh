@@ -79,7 +79,9 @@ if command -v clang >/dev/null; then
 	# the hash's value).
 	commit_variant() { # name commit
 		mkdir -p "$VARIANTS/src-$1"
-		if git archive "$2" bpf | tar -x -C "$VARIANTS/src-$1" --strip-components=1 2>/dev/null; then
+		# The C sources only: a copy of the Go package under out/ would be
+		# one more package for `go test ./...` to build.
+		if git archive "$2" bpf | tar -x -C "$VARIANTS/src-$1" --strip-components=1 --wildcards '*.c' '*.h' 2>/dev/null; then
 			clang "${CFLAGS[@]}" -mcpu=v3 -I"$VARIANTS/src-$1" -c "$VARIANTS/src-$1/floodguard.c" -o "$VARIANTS/floodguard-$1.o" ||
 				echo "bench-xdp.sh: $1 ($2) does not compile; left out" >&2
 		else
