@@ -160,7 +160,7 @@ func (e *Engine) distributed(t *Tick, c int, rate float64, st *aggState, ban boo
 		}
 		nsrc++
 		cpps := float64(cp) / e.scratch.secs
-		top = pushTop(top, Contributor{Target: src.Addr.String(), PPS: cpps, Share: cpps / excess}, 5)
+		top = pushTop(top, src.Addr, cpps, cpps/excess, 5)
 		if c == int(ClassUDP) || c == aggAll {
 			u := float64(src.Packets[ClassUDP]) / e.scratch.secs
 			if u > 0 && src.UDPSrcPort != 0 {
@@ -259,9 +259,11 @@ func (e *Engine) topPort(excess float64) (uint16, float64) {
 	return best, rate / excess
 }
 
-// pushTop keeps the n largest contributors, largest first.
-func pushTop(top []Contributor, c Contributor, n int) []Contributor {
-	i, _ := slices.BinarySearchFunc(top, c.PPS, func(x Contributor, v float64) int {
+// pushTop inserts a contributor into top, the n busiest so far, largest
+// first, and names it only if it gets in: formatting every source's
+// address, most of which never get in, was the loop's largest cost.
+func pushTop(top []Contributor, a Addr, pps, share float64, n int) []Contributor {
+	i, _ := slices.BinarySearchFunc(top, pps, func(x Contributor, v float64) int {
 		if x.PPS > v {
 			return -1
 		}
@@ -273,7 +275,7 @@ func pushTop(top []Contributor, c Contributor, n int) []Contributor {
 	if i >= n {
 		return top
 	}
-	top = slices.Insert(top, i, c)
+	top = slices.Insert(top, i, Contributor{Target: a.String(), PPS: pps, Share: share})
 	if len(top) > n {
 		top = top[:n]
 	}

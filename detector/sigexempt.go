@@ -66,11 +66,14 @@ func (e *Engine) exemptFor(t *Tick, m *Match) (float64, []Addr) {
 		if n == 0 || !ok(src.Addr) {
 			continue
 		}
-		if _, found := slices.BinarySearchFunc(out, src.Addr, compareAddr); !found {
+		if i, found := slices.BinarySearchFunc(out, src.Addr, compareAddr); !found {
 			if !add(src.Addr) {
 				break
 			}
-			slices.SortFunc(out, compareAddr)
+			// Keep out sorted: move the new address to its place (a
+			// sort per addition made a carpet's tick quadratic).
+			copy(out[i+1:], out[i:len(out)-1])
+			out[i] = src.Addr
 		}
 		rate += float64(n) / e.scratch.secs
 	}
