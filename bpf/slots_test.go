@@ -1,9 +1,17 @@
 package bpf
 
 import (
+	"errors"
 	"fmt"
+	"math/rand/v2"
+	"runtime"
+	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
+
+	"github.com/cilium/ebpf"
+	"golang.org/x/sys/unix"
 
 	"github.com/floodguard/floodguard/detector"
 )
@@ -152,4 +160,138 @@ func TestSlotsMappedOnDemand(t *testing.T) {
 	if got := x.slotsMapped.Load(); got != 2*slotChunk {
 		t.Errorf("%d slots mapped for %d sources, want two chunks", got, slotChunk+11)
 	}
+}
+
+// TestSlotsUnderConcurrency: two CPUs admit and count sources from a shared
+// pool (so they race to insert the same ones) while user space takes
+// sources, advances epochs and takes stock as a restarting daemon would.
+// Afterwards every address holds a live slot of its own, every live slot
+// belongs to an address, and every slot taken is held, free or waiting,
+// once. With a table smaller than the pool, the table is full half the
+// time.
+func TestSlotsUnderConcurrency(t *testing.T) {
+	for _, size := range []uint32{4096, 2048} {
+		t.Run(fmt.Sprint(size), func(t *testing.T) { testSlotsUnderConcurrency(t, size) })
+	}
+}
+
+func testSlotsUnderConcurrency(t *testing.T, size uint32) {
+	x := loadAdmitting(t, 1, 0, Options{MaxSources: size})
+	if x.ncpu < 2 || runtime.NumCPU() < 2 {
+		skipOrFail(t, "needs 2 CPUs: %d possible, %d usable", x.ncpu, runtime.NumCPU())
+	}
+	const pool = 3000
+	frames := make([][]byte, pool)
+	for i := range frames {
+		frames[i] = udp6Frame(fmt.Sprintf("2001:db8::%x", i+1))
+	}
+	deadline := time.Now().Add(time.Second)
+	var wg sync.WaitGroup
+	errs := make(chan error, 2)
+	for cpu := range 2 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			runtime.LockOSThread()
+			defer runtime.UnlockOSThread()
+			var set unix.CPUSet
+			set.Set(cpu)
+			if err := unix.SchedSetaffinity(0, &set); err != nil {
+				errs <- err
+				return
+			}
+			rng := rand.New(rand.NewPCG(uint64(cpu), 7))
+			for i := 0; i < 400_000 && time.Now().Before(deadline); i++ {
+				if _, err := x.Program().Run(&ebpf.RunOptions{Data: frames[rng.IntN(pool)]}); err != nil {
+					errs <- err
+					return
+				}
+			}
+		}()
+	}
+	rng := rand.New(rand.NewPCG(3, 9))
+	keys := make([]detector.Addr, 0, 64)
+	for i := 0; time.Now().Before(deadline); i++ {
+		keys = keys[:0]
+		for range 64 {
+			keys = append(keys, addr(fmt.Sprintf("2001:db8::%x", rng.IntN(pool)+1)))
+		}
+		if _, err := x.TakeSources(keys, nil); err != nil {
+			t.Fatal(err)
+		}
+		if i%5 == 0 {
+			if err := x.AdvanceEpoch(); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if i%200 == 199 {
+			if err := x.takeStockOfSlots(); err != nil {
+				t.Fatal(err)
+			}
+		}
+		time.Sleep(time.Millisecond)
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Fatal(err)
+	}
+
+	owner := map[uint32]detector.Addr{}
+	var key detector.Addr
+	var slot uint32
+	it := x.sources.Iterate()
+	for it.Next(&key, &slot) {
+		v, err := x.slot(slot)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if prev, dup := owner[slot]; dup {
+			t.Errorf("slot %d held by %v and %v", slot, prev, key)
+		}
+		owner[slot] = key
+		if v.Live != 1 || v.Addr != key {
+			t.Errorf("%v's slot %d: live %d, address %v", key, slot, v.Live, v.Addr)
+		}
+	}
+	if err := it.Err(); err != nil {
+		t.Fatal(err)
+	}
+	for i := range x.slotsUsed() {
+		if x.slotVals[i].Live == 1 && owner[i] == (detector.Addr{}) {
+			t.Errorf("slot %d live (%v) without an address", i, x.slotVals[i].Addr)
+		}
+	}
+	free := map[uint32]bool{}
+	for {
+		err := x.free.LookupAndDelete(nil, &slot)
+		if errors.Is(err, ebpf.ErrKeyNotExist) {
+			break
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		if free[slot] {
+			t.Errorf("slot %d free twice", slot)
+		}
+		if _, used := owner[slot]; used {
+			t.Errorf("slot %d free and held by %v", slot, owner[slot])
+		}
+		free[slot] = true
+	}
+	pending := 0
+	for _, list := range x.freed {
+		for _, slot := range list {
+			if _, used := owner[slot]; used || free[slot] {
+				t.Errorf("slot %d waiting to be pushed back, and held by %v or on the stack (%v)", slot, owner[slot], free[slot])
+			}
+			pending++
+		}
+	}
+	// Every slot ever taken is held, on the stack or waiting: none leaks.
+	if n := len(owner) + len(free) + pending; n != int(x.slotsUsed()) {
+		t.Errorf("%d sources + %d free + %d waiting = %d slots, want the %d taken", len(owner), len(free), pending, n, x.slotsUsed())
+	}
+	t.Logf("%d sources in slots below %d, %d free on the stack, %d waiting; %d frames not tracked (table full)",
+		len(owner), x.slotsUsed(), len(free), pending, readStats(t, x).SourceInsertFailures)
 }
