@@ -10,6 +10,8 @@ import (
 	"testing"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/floodguard/floodguard/internal/procstat"
 )
 
 // Knobs of the side-by-side benchmarks (scripts/bench-xdp.sh sets them).
@@ -79,11 +81,11 @@ func pinBenchCPU(tb testing.TB) int {
 // threadCPUTime returns the CPU time of the calling thread, in ns: time the
 // thread ran, user and kernel, not time other tasks ran while it waited.
 func threadCPUTime(tb testing.TB) int64 {
-	var ts unix.Timespec
-	if err := unix.ClockGettime(unix.CLOCK_THREAD_CPUTIME_ID, &ts); err != nil {
+	d, err := procstat.ThreadCPU()
+	if err != nil {
 		tb.Fatal(err)
 	}
-	return ts.Nano()
+	return d.Nanoseconds()
 }
 
 // writeBenchTable logs a benchmark's Markdown report and, if benchOutEnv

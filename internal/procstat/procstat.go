@@ -6,11 +6,25 @@ import (
 	"os"
 	"strconv"
 	"strings"
+	"time"
+
+	"golang.org/x/sys/unix"
 )
 
 // clkTck is sysconf(_SC_CLK_TCK), the unit of /proc's CPU times: 100 on
 // every Linux architecture Go supports, so it is not asked of libc.
 const clkTck = 100
+
+// ThreadCPU is the CPU time of the calling thread (CLOCK_THREAD_CPUTIME_ID):
+// time it ran, user and kernel, not time other tasks ran while it waited.
+// Lock the goroutine to its thread around what it measures.
+func ThreadCPU() (time.Duration, error) {
+	var ts unix.Timespec
+	if err := unix.ClockGettime(unix.CLOCK_THREAD_CPUTIME_ID, &ts); err != nil {
+		return 0, fmt.Errorf("thread CPU time: %w", err)
+	}
+	return time.Duration(ts.Nano()), nil
+}
 
 // CPU is a process's user plus system CPU seconds, all its threads.
 func CPU(pid int) (float64, error) {
