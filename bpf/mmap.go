@@ -49,11 +49,19 @@ func (x *XDP) mapControl() error {
 	return x.mapSlots()
 }
 
+// checkMmapable says why m cannot be memory-mapped, if it cannot.
+func checkMmapable(m *ebpf.Map, name string) error {
+	if m.Flags()&bpfFMmapable == 0 {
+		return fmt.Errorf("map %s: %w: not mmapable (needs Linux 5.5)", name, ErrKernelTooOld)
+	}
+	return nil
+}
+
 // mmapMap maps the whole of an mmapable array map (values are laid out
 // every round_up(value_size, 8) bytes from the start of the mapping).
 func mmapMap(m *ebpf.Map, name string, write bool) ([]byte, error) {
-	if m.Flags()&bpfFMmapable == 0 {
-		return nil, fmt.Errorf("map %s: %w: not mmapable (needs Linux 5.5)", name, ErrKernelTooOld)
+	if err := checkMmapable(m, name); err != nil {
+		return nil, err
 	}
 	size := (int(m.ValueSize()+7) &^ 7) * int(m.MaxEntries())
 	page := os.Getpagesize()

@@ -32,8 +32,8 @@ const slotChunk = 1 << 16
 // mapping of a BPF array at once, so mapping the whole table would put all
 // of it (200 MiB at the default size) in the daemon's resident memory.
 func (x *XDP) mapSlots() error {
-	if x.slots.Flags()&bpfFMmapable == 0 {
-		return fmt.Errorf("map %s: %w: not mmapable (needs Linux 5.5)", mapSlots, ErrKernelTooOld)
+	if err := checkMmapable(x.slots, mapSlots); err != nil {
+		return err
 	}
 	if x.slots.ValueSize() != uint32(unsafe.Sizeof(SlotValue{})) || slotChunk*unsafe.Sizeof(SlotValue{})%uintptr(os.Getpagesize()) != 0 {
 		return fmt.Errorf("map %s: %w: %d-byte slots", mapSlots, ErrABIMismatch, x.slots.ValueSize())
@@ -133,11 +133,14 @@ func (x *XDP) takeStockOfSlots() error {
 	if err := x.drainFreeSlots(); err != nil {
 		return err
 	}
-	var v uint32
+	// One walk of fg_sources: the slots in use, then (mapped up to the
+	// highest) their addresses and live flags.
 	used := make([]bool, n)
 	var high uint32
+	var keys, stale []detector.Addr
+	var slots []uint32
 	var key detector.Addr
-	var stale []detector.Addr
+	var v uint32
 	it := x.sources.Iterate()
 	for it.Next(&key, &v) {
 		if v >= n || used[v] {
@@ -146,6 +149,7 @@ func (x *XDP) takeStockOfSlots() error {
 		}
 		used[v] = true
 		high = max(high, v+1)
+		keys, slots = append(keys, key), append(slots, v)
 	}
 	if err := it.Err(); err != nil {
 		return fmt.Errorf("take stock of slots: read %s: %w", mapSources, err)
@@ -153,16 +157,10 @@ func (x *XDP) takeStockOfSlots() error {
 	if err := x.mapSlotsUpTo(high); err != nil {
 		return fmt.Errorf("take stock of slots: %w", err)
 	}
-	it = x.sources.Iterate()
-	for it.Next(&key, &v) {
-		if v < n && used[v] {
-			s := &x.slotVals[v]
-			s.Addr = key
-			atomic.StoreUint32(&s.Live, 1)
-		}
-	}
-	if err := it.Err(); err != nil {
-		return fmt.Errorf("take stock of slots: read %s: %w", mapSources, err)
+	for i, slot := range slots {
+		s := &x.slotVals[slot]
+		s.Addr = keys[i]
+		atomic.StoreUint32(&s.Live, 1)
 	}
 	for i := range stale {
 		if err := x.sources.Delete(&stale[i]); err != nil && !errors.Is(err, ebpf.ErrKeyNotExist) {
