@@ -187,16 +187,18 @@ func loadFloodguardSetup(variant *ebpf.CollectionSpec, setup func(*XDP) error) (
 	}
 	defer coll.Close()
 	if m := coll.Maps[mapAdmission]; m != nil && replace[mapAdmission] == nil {
-		// A variant with an admission map of its own (an older layout,
-		// the same first fields): the same trip level, so that it pays
-		// the comparison too.
-		v := make([]byte, m.ValueSize())
-		if len(v) >= 36 {
-			binary.LittleEndian.PutUint64(v[16:], 1<<62)
-			binary.LittleEndian.PutUint64(v[24:], 1<<62)
-			binary.LittleEndian.PutUint32(v[32:], DefaultTripCap)
+		// A variant with an admission map of its own (an older layout:
+		// the same leading fields, fewer of them) gets the loader's
+		// settings, trip level included, so that it pays the comparison
+		// too.
+		v, err := binary.Append(nil, binary.LittleEndian, *x.admit)
+		if err == nil && int(m.ValueSize()) > len(v) {
+			err = fmt.Errorf("%d bytes, more than this build's %d", m.ValueSize(), len(v))
 		}
-		if err := m.Update(uint32(0), v, ebpf.UpdateAny); err != nil {
+		if err == nil {
+			err = m.Update(uint32(0), v[:m.ValueSize()], ebpf.UpdateAny)
+		}
+		if err != nil {
 			x.Close()
 			return nil, nil, fmt.Errorf("variant's admission map: %w", err)
 		}
