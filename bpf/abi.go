@@ -220,7 +220,7 @@ const (
 	probeMul     = 0x9e3779b1
 )
 
-// ProbeValue is struct fg_probe: one CPU's probation slot.
+// ProbeValue is struct fg_probe: a probation slot of one CPU's region.
 type ProbeValue struct {
 	Addr     detector.Addr
 	Epoch    uint32
@@ -360,10 +360,11 @@ var abi = map[string]mapABI{
 	mapFeat:        {ebpf.PerCPUArray, uint32(0), FeatValue{}, 1},
 	mapFeatDsts:    {ebpf.Array, uint32(0), detector.Addr{}, FeatureDsts},
 	mapFeatTouched: {ebpf.Array, uint32(0), uint64(0), uint32(portTouchedWords)},
-	mapProbe:       {ebpf.PerCPUArray, uint32(0), ProbeValue{}, ProbeSlots},
-	mapAdmission:   {ebpf.Array, uint32(0), AdmissionValue{}, 1},
-	mapTripLevels:  {ebpf.Hash, detector.Addr{}, TripLevelValue{}, 0},
-	mapTrips:       {ebpf.RingBuf, nil, nil, 0},
+	// One region of ProbeSlots per possible CPU (prepareSpec).
+	mapProbe:      {ebpf.Array, uint32(0), ProbeValue{}, 0},
+	mapAdmission:  {ebpf.Array, uint32(0), AdmissionValue{}, 1},
+	mapTripLevels: {ebpf.Hash, detector.Addr{}, TripLevelValue{}, 0},
+	mapTrips:      {ebpf.RingBuf, nil, nil, 0},
 }
 
 // mapInfo is what checkABI needs from a MapSpec or a Map.

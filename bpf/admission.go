@@ -145,17 +145,7 @@ func (p *Probation) Admit(a *detector.Addr, class detector.Class, wire uint64, d
 	}
 	if uint32(s.Seen)+1 >= p.threshold {
 		rec.UDPSrcPort = s.UDPSport
-		for i := range int(s.N) {
-			c := s.Class[i] &^ probeDropped
-			if c < uint8(detector.NumClasses) {
-				rec.Packets[c]++
-				rec.Bytes[c] += uint64(s.Len[i])
-			}
-			if s.Class[i]&probeDropped != 0 {
-				rec.DroppedPackets++
-				rec.DroppedBytes += uint64(s.Len[i])
-			}
-		}
+		s.addRecords(&rec.Counters)
 		*s = ProbeValue{}
 		return true
 	}

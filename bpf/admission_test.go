@@ -1,9 +1,11 @@
 package bpf
 
 import (
+	"bytes"
 	"fmt"
 	"math/rand/v2"
 	"net/netip"
+	"slices"
 	"testing"
 	"time"
 
@@ -121,6 +123,66 @@ func TestAdmission(t *testing.T) {
 		}
 	})
 
+	t.Run("records", func(t *testing.T) {
+		// Frames of sources that stay on probation are readable by
+		// address once their epoch closes: what the detector counts in
+		// their prefixes. A second CPU keeps records of its own.
+		x := loadAdmitting(t, 3, 0, Options{})
+		b := "198.18.0.2"
+		if err := x.AddRule(netip.MustParsePrefix(b+"/32"), time.Hour); err != nil {
+			t.Fatal(err)
+		}
+		fb := udp4Frame(b)
+		onCPU(t, 0, func() {
+			run(t, x, frame)
+			run(t, x, frame)
+			expectAction(t, x, b, fb, xdpDrop)
+		})
+		cpus := 1
+		if x.ncpu > 1 {
+			cpus = 2
+			onCPU(t, 1, func() { run(t, x, frame) })
+		}
+		closed := x.Epoch()
+		if err := x.AdvanceEpoch(); err != nil {
+			t.Fatal(err)
+		}
+		var gotA detector.Counters
+		var na, nb int
+		for _, r := range x.AppendProbation(nil, closed) {
+			switch r.Addr {
+			case a:
+				na++
+				gotA.Add(&r.Counters)
+			case addr(b):
+				nb++
+				if r.Packets[detector.ClassUDP] != 1 || r.DroppedPackets != 1 || r.DroppedBytes != uint64(len(fb)) {
+					t.Errorf("%s: record %+v, want one dropped frame", b, r.Counters)
+				}
+			default:
+				t.Errorf("record of %v, which sent nothing", r.Addr)
+			}
+		}
+		if want := uint64(2 + cpus - 1); na != cpus || gotA.Packets[detector.ClassUDP] != want || gotA.Bytes[detector.ClassUDP] != want*size || gotA.DroppedPackets != 0 {
+			t.Errorf("198.18.0.1: %d records, %+v; want %d records, %d frames", na, gotA, cpus, want)
+		}
+		if nb != 1 {
+			t.Errorf("%s: %d records, want 1", b, nb)
+		}
+		// The source's next frame, in the new epoch, clears its records;
+		// admission (its third frame on CPU 0) frees the slot.
+		onCPU(t, 0, func() { run(t, x, frame) })
+		closed = x.Epoch()
+		if err := x.AdvanceEpoch(); err != nil {
+			t.Fatal(err)
+		}
+		for _, r := range x.AppendProbation(nil, closed) {
+			if r.Addr == a {
+				t.Errorf("record of an admitted source: %+v", r)
+			}
+		}
+	})
+
 	t.Run("budget", func(t *testing.T) {
 		x := loadAdmitting(t, 3, 2, Options{})
 		srcs := []string{"198.18.0.1", "198.18.0.2", "198.18.0.3"}
@@ -188,12 +250,11 @@ func TestAdmissionModel(t *testing.T) {
 			want := map[detector.Addr]*detector.Counters{}
 			var probation uint64
 			var rec Admitted
+			records := 0
 			onCPU(t, 0, func() {
 				for i := range 3000 {
 					if i%500 == 499 {
-						if err := x.AdvanceEpoch(); err != nil {
-							t.Fatal(err)
-						}
+						records += compareRecords(t, x, model)
 						model.AdvanceEpoch()
 					}
 					src := pool[rng.IntN(len(pool))]
@@ -224,6 +285,10 @@ func TestAdmissionModel(t *testing.T) {
 					want[src] = &c
 				}
 			})
+			records += compareRecords(t, x, model)
+			if records == 0 && c.after > 1 {
+				t.Error("no probation record: the test exercised too little")
+			}
 			got := readSources(t, x)
 			if len(got) != len(want) {
 				t.Errorf("program admitted %d sources, model %d", len(got), len(want))
@@ -241,6 +306,26 @@ func TestAdmissionModel(t *testing.T) {
 			}
 		})
 	}
+}
+
+// compareRecords closes the program's epoch and checks that its probation
+// records are the model's, which the caller then advances; it returns how
+// many there were.
+func compareRecords(t *testing.T, x *XDP, model *Probation) int {
+	t.Helper()
+	want := model.AppendEpoch(nil)
+	closed := x.Epoch()
+	if err := x.AdvanceEpoch(); err != nil {
+		t.Fatal(err)
+	}
+	got := x.AppendProbation(nil, closed)
+	byAddr := func(a, b detector.Source) int { return bytes.Compare(a.Addr[:], b.Addr[:]) }
+	slices.SortFunc(got, byAddr)
+	slices.SortFunc(want, byAddr)
+	if !slices.Equal(got, want) {
+		t.Errorf("epoch %d: program's probation records %+v, model's %+v", closed, got, want)
+	}
+	return len(want)
 }
 
 // TestAdmissionFullMap: admission into a full per-source map fails

@@ -3,7 +3,7 @@
  * Admission of new sources (DESIGN.md, "Admission"), included by
  * floodguard.c after the maps. A source without an entry in fg_sources is
  * admitted at once while this CPU's budget of free admissions for the epoch
- * lasts; past it, on probation in its slot of fg_probe (this CPU's copy)
+ * lasts; past it, on probation in its slot of fg_probe (this CPU's region)
  * until it has sent fg_admission.threshold frames; then the frame that
  * reached the threshold inserts its entry, with the frames recorded in the
  * current epoch.
@@ -89,7 +89,8 @@ static __always_inline bool admit(const struct fg_pkt *pkt, __u32 class, __u64 l
 		zero_counts(fresh, ad->epoch);
 		return true;
 	}
-	idx = probe_slot(&pkt->src, ad->seed);
+	/* This CPU's region: no other CPU writes it, as with a per-CPU map. */
+	idx = bpf_get_smp_processor_id() * FG_PROBE_SLOTS + probe_slot(&pkt->src, ad->seed);
 	p = bpf_map_lookup_elem(&fg_probe, &idx);
 	if (!p) {
 		zero_counts(fresh, ad->epoch);

@@ -86,9 +86,13 @@ struct {
 
 /* Admission: sources on probation, per CPU, and the threshold, epoch and
  * hash seed user space sets. Layouts in floodguard.h. */
+/* One region of FG_PROBE_SLOTS per possible CPU (max_entries set at load):
+ * a plain array rather than a per-CPU one so that user space can map it and
+ * read the closed epoch's records every tick (DESIGN.md, "Admission"). */
 struct {
-	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(type, BPF_MAP_TYPE_ARRAY);
 	__uint(max_entries, FG_PROBE_SLOTS);
+	__uint(map_flags, BPF_F_MMAPABLE);
 	__type(key, __u32);
 	__type(value, struct fg_probe);
 } fg_probe SEC(".maps");

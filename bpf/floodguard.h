@@ -104,14 +104,16 @@ struct fg_slot {
  * Admission (DESIGN.md, "Admission"): each CPU admits the first
  * fg_admission.budget new sources of a tick epoch at their first frame, as
  * every source was before admission existed. Past that budget (a spoofed
- * flood), a source that is not in fg_sources is on probation in a per-CPU
- * table of FG_PROBE_SLOTS slots (fg_probe, BPF_MAP_TYPE_PERCPU_ARRAY), one
- * slot per hash of its address, where its frames are counted until it has
- * sent fg_admission.threshold frames; the frame that reaches the threshold
- * inserts its entry, carrying the frames the slot recorded in the same
- * epoch. A slot taken by another source restarts the count. Spoofed
- * sources that send a frame or two never get an entry; their frames are
- * counted in fg_stats (exact) and as probation_packets.
+ * flood), a source that is not in fg_sources is on probation in its CPU's
+ * table of FG_PROBE_SLOTS slots (its region of fg_probe, an mmapable
+ * BPF_MAP_TYPE_ARRAY), one slot per hash of its address, where its frames
+ * are counted until it has sent fg_admission.threshold frames; the frame
+ * that reaches the threshold inserts its entry, carrying the frames the
+ * slot recorded in the same epoch. A slot taken by another source restarts
+ * the count. Spoofed sources that send a frame or two never get an entry;
+ * their frames are counted in fg_stats (exact) and as probation_packets,
+ * and user space reads the closed epoch's records to count them in their
+ * prefixes.
  */
 #define FG_PROBE_BITS 14
 #define FG_PROBE_SLOTS (1 << FG_PROBE_BITS)

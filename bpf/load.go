@@ -48,7 +48,8 @@ type XDP struct {
 	feat        *ebpf.Map
 	featDsts    *ebpf.Map
 	featTouched *ebpf.Map
-	probe       *ebpf.Map // program only
+	probe       *ebpf.Map
+	probeMem    []byte // mmap of probe (read only)
 	admission   *ebpf.Map
 	admitMem    []byte          // mmap of admission
 	admit       *AdmissionValue // inside admitMem
@@ -181,6 +182,7 @@ func prepareSpec(spec *ebpf.CollectionSpec, opts Options, ncpu int) error {
 	spec.Maps[mapPrefix6].MaxEntries = opts.MaxRules
 	spec.Maps[mapTripLevels].MaxEntries = opts.MaxRules
 	spec.Maps[mapFeatPorts].MaxEntries = uint32(ncpu * portCounters)
+	spec.Maps[mapProbe].MaxEntries = uint32(ncpu * ProbeSlots)
 	return nil
 }
 
@@ -520,7 +522,7 @@ func (x *XDP) Close() error {
 }
 
 func (x *XDP) close() {
-	for _, mem := range []*[]byte{&x.ctlMem, &x.sigMem, &x.indexMem, &x.portsMem, &x.touchMem, &x.dstsMem, &x.admitMem, &x.slotMem} {
+	for _, mem := range []*[]byte{&x.ctlMem, &x.sigMem, &x.indexMem, &x.portsMem, &x.touchMem, &x.dstsMem, &x.admitMem, &x.probeMem, &x.slotMem} {
 		if *mem != nil {
 			unix.Munmap(*mem)
 			*mem = nil

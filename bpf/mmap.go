@@ -10,8 +10,9 @@ import (
 )
 
 // Memory-mapped maps: the control word, the signature rules and their
-// index, the feature counters, the admission settings and the slots
-// (slots.go), which user space reads and writes in place.
+// index, the feature counters, the admission settings and probation table
+// (probation.go) and the slots (slots.go), which user space reads and
+// writes in place.
 
 // bpfFMmapable is BPF_F_MMAPABLE, which golang.org/x/sys/unix does not
 // export.
@@ -43,6 +44,9 @@ func (x *XDP) mapControl() error {
 		return err
 	}
 	if x.admitMem, err = mmapMap(x.admission, mapAdmission, true); err != nil {
+		return err
+	}
+	if x.probeMem, err = mmapMap(x.probe, mapProbe, false); err != nil {
 		return err
 	}
 	x.admit = (*AdmissionValue)(unsafe.Pointer(&x.admitMem[0]))

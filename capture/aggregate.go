@@ -49,7 +49,8 @@ type aggregator struct {
 	tripStats tripStats
 	// adm, if not nil, models the program's admission of new sources;
 	// nil admits every source at its first packet.
-	adm *admission
+	adm       *admission
+	probation []detector.Source // storage of the tick's Probation
 	// verdicts, if not nil, gets one byte per packet (verdict*); the
 	// first write error is kept in verr.
 	verdicts *bufio.Writer
@@ -357,6 +358,8 @@ func (a *aggregator) close() *detector.Tick {
 	a.cur.Sources = a.srcs
 	if a.adm != nil {
 		a.adm.closed(a.srcs)
+		a.cur.Probation = a.adm.probe.AppendEpoch(a.probation[:0])
+		a.probation = a.cur.Probation
 	}
 	a.feat.finish(&a.cur.Features)
 	return &a.cur

@@ -94,6 +94,17 @@ func bySource(tk *detector.Tick) map[detector.Addr]detector.Source {
 	return m
 }
 
+// probationByAddr sums a tick's probation records by address.
+func probationByAddr(tk *detector.Tick) map[detector.Addr]detector.Counters {
+	m := make(map[detector.Addr]detector.Counters)
+	for i := range tk.Probation {
+		c := m[tk.Probation[i].Addr]
+		c.Add(&tk.Probation[i].Counters)
+		m[tk.Probation[i].Addr] = c
+	}
+	return m
+}
+
 // TestXDPAndReplayAgree sends every shared vector, several times over,
 // through the real XDP program (BPF_PROG_TEST_RUN) read back by the live
 // source, and through the replay decoder and aggregator: the per-source
@@ -164,6 +175,14 @@ func testXDPAndReplayAgree(t *testing.T, after, budget int) {
 	}
 	if got.ProbationPackets != want.ProbationPackets {
 		t.Errorf("packets on probation: XDP %d, replay %d", got.ProbationPackets, want.ProbationPackets)
+	}
+	// What the detector counts in prefixes on top of the sources.
+	gp, wp := probationByAddr(got), probationByAddr(want)
+	if !maps.Equal(gp, wp) {
+		t.Errorf("probation records: XDP %+v, replay %+v", gp, wp)
+	}
+	if want.ProbationPackets > 0 && len(wp) == 0 {
+		t.Error("frames on probation but no record of them")
 	}
 	if got.UnparsedPackets != want.UnparsedPackets || got.UnparsedBytes != want.UnparsedBytes {
 		t.Errorf("unparsed: XDP %d/%d B, replay %d/%d B", got.UnparsedPackets, got.UnparsedBytes, want.UnparsedPackets, want.UnparsedBytes)

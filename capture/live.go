@@ -36,6 +36,9 @@ type LiveMaps interface {
 	LookupSource(addr detector.Addr) (bpf.Source, bool, error)
 	// Epoch returns the current admission epoch (bpf.XDP.Epoch).
 	Epoch() uint32
+	// AppendProbation appends the frames recorded on probation in epoch,
+	// by source (bpf.XDP.AppendProbation).
+	AppendProbation(dst []detector.Source, epoch uint32) []detector.Source
 }
 
 // LiveOptions configure the live source.
@@ -266,10 +269,14 @@ func (l *Live) Collect(now time.Time) (*detector.Tick, error) {
 		return nil, fmt.Errorf("live source: %w", err)
 	}
 	// Frames on probation from here on belong to this tick or later, not
-	// to one already read.
+	// to one already read. The closed epoch's records are read at once:
+	// the next frame hashed to a slot clears them.
+	closed := l.maps.Epoch()
 	if err := l.maps.AdvanceEpoch(); err != nil {
 		return nil, fmt.Errorf("live source: %w", err)
 	}
+	t := &l.tick
+	t.Probation = l.maps.AppendProbation(t.Probation[:0], closed)
 	st, err := l.maps.ReadStats()
 	if err != nil {
 		return nil, fmt.Errorf("live source: %w", err)
@@ -284,13 +291,13 @@ func (l *Live) Collect(now time.Time) (*detector.Tick, error) {
 		return nil, fmt.Errorf("live source: %w", err)
 	}
 	l.stats.Partial = !complete
-	t := &l.tick
 	if err := l.maps.ReadFeatures(&t.Features); err != nil {
 		return nil, fmt.Errorf("live source: %w", err)
 	}
 	if !l.primed {
 		// History, like the counters' first read.
 		t.Features = detector.Features{Ports: t.Features.Ports[:0], Dsts: t.Features.Dsts[:0]}
+		t.Probation = t.Probation[:0]
 	}
 	t.Sources = t.Sources[:0]
 	t.Total = detector.Counters{}

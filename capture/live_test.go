@@ -85,6 +85,10 @@ func (f *fakeMaps) AdvanceEpoch() error { f.epochs++; return nil }
 
 func (f *fakeMaps) Epoch() uint32 { return uint32(f.epochs) }
 
+func (f *fakeMaps) AppendProbation(dst []detector.Source, epoch uint32) []detector.Source {
+	return dst
+}
+
 func (f *fakeMaps) LookupSource(a detector.Addr) (bpf.Source, bool, error) {
 	if s, ok := f.entries[a]; ok {
 		return *s, true, nil

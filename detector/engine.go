@@ -283,6 +283,16 @@ func (e *Engine) Step(t *Tick) []Event {
 			e.judgeSource(&batch[i], slots[i])
 		}
 	}
+	// Frames of sources on probation (no entry yet) count in their
+	// prefixes, as if from sources seen for the first time, and what
+	// rules dropped of them is not judged in the aggregate; they get no
+	// baseline of their own until admitted.
+	for i := range t.Probation {
+		p := &t.Probation[i]
+		pkts, bytes := totals(&p.Counters)
+		e.countDropped(p, pkts, bytes)
+		e.accumulatePrefixes(p, pkts, bytes, false, false)
+	}
 	e.absentSources()
 	e.judgePrefixes()
 	e.absentPrefixes()

@@ -64,6 +64,9 @@ type traffic struct {
 	pps   uint64
 	size  uint64
 	port  uint16
+	// probation: the sources have no entry (admission), so the tick
+	// carries their frames as probation records, not as sources.
+	probation bool
 }
 
 func (w *world) step(groups ...traffic) []Event {
@@ -80,7 +83,12 @@ func (w *world) step(groups ...traffic) []Event {
 					s.DroppedPackets, s.DroppedBytes = g.pps, g.pps*g.size
 				}
 			}
-			tk.Sources = append(tk.Sources, s)
+			if g.probation {
+				tk.Probation = append(tk.Probation, s)
+				tk.ProbationPackets += g.pps
+			} else {
+				tk.Sources = append(tk.Sources, s)
+			}
 			tk.Total.Add(&s.Counters)
 		}
 	}
@@ -360,6 +368,15 @@ func TestDistributedFloods(t *testing.T) {
 				return []traffic{{addrs: hosts(fmt.Sprintf("2001:db8:bad:1::%x:0", tick+1), 400), class: ClassUDP, pps: 50, size: 100}}
 			},
 			wantBans: -1, wantPrefix: []string{"2001:db8:bad:1::/64"}, noAggregate: true,
+		},
+		{
+			// Spoofed within one /64, two frames per source: none is
+			// admitted, the prefix still sees them all.
+			name: "ipv6 carpet on probation in one /64",
+			flood: func(tick int) []traffic {
+				return []traffic{{addrs: hosts(fmt.Sprintf("2001:db8:bad:2::%x:0", tick+1), 10000), class: ClassUDP, pps: 2, size: 100, probation: true}}
+			},
+			wantBans: -1, wantPrefix: []string{"2001:db8:bad:2::/64"}, noAggregate: true,
 		},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

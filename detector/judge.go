@@ -86,6 +86,19 @@ func (e *Engine) judgeSource(src *Source, slot int32) {
 	e.judgeSourceSlow(src, s, 0, pkts, bytes)
 }
 
+// countDropped adds what rules dropped of a source's tick (pkts and bytes
+// are its totals) to the tick's dropped traffic by class, which the
+// aggregate does not judge.
+func (e *Engine) countDropped(src *Source, pkts, bytes uint64) {
+	if src.DroppedPackets == 0 {
+		return
+	}
+	for c := range NumClasses {
+		e.scratch.dropP[c] += float64(src.Packets[c]) * float64(src.DroppedPackets) / float64(max(pkts, 1))
+		e.scratch.dropB[c] += float64(src.Bytes[c]) * float64(src.DroppedBytes) / float64(max(bytes, 1))
+	}
+}
+
 // totals returns c.TotalPackets() and c.TotalBytes() in one pass (and
 // without the copy of the arrays that ranging over them by value makes).
 func totals(c *Counters) (pkts, bytes uint64) {
@@ -147,12 +160,7 @@ func (e *Engine) judgeSourceSlow(src *Source, s *keyState, h uint64, pkts, bytes
 			}
 		}
 	}
-	if src.DroppedPackets > 0 {
-		for c := range NumClasses {
-			e.scratch.dropP[c] += float64(src.Packets[c]) * float64(src.DroppedPackets) / float64(max(pkts, 1))
-			e.scratch.dropB[c] += float64(src.Bytes[c]) * float64(src.DroppedBytes) / float64(max(bytes, 1))
-		}
-	}
+	e.countDropped(src, pkts, bytes)
 	if flagged {
 		for c := range NumClasses {
 			p := float64(src.Packets[c]) / e.scratch.secs

@@ -38,7 +38,8 @@ func (e *Engine) KeyBaseline(p netip.Prefix) (meanPPS float64, tracked bool) {
 // TickPrefix is one source prefix's traffic in the last tick.
 type TickPrefix struct {
 	Prefix netip.Prefix
-	// Sources is how many sources of the tick it holds.
+	// Sources is how many sources of the tick it holds, those on
+	// probation included (Tick.Probation: one per record).
 	Sources int
 	// Counters sum its sources' counters (dropped packets included).
 	Counters *Counters

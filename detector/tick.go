@@ -112,6 +112,12 @@ type Tick struct {
 	// replay models): in Total, under no Source. Each may be a source of
 	// its own (a spoofed flood).
 	ProbationPackets uint64
+	// Probation holds what the data source recorded of those packets by
+	// source address (bpf DESIGN.md, "Admission": most of them, within a
+	// documented bound; an address may appear more than once). They are
+	// counted in their prefixes, never judged as sources: a source gets
+	// its own baseline only once admitted.
+	Probation []Source
 	// Features are the tick's traffic by port, length and destination,
 	// for signature rules.
 	Features Features

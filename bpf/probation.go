@@ -1,0 +1,87 @@
+package bpf
+
+import (
+	"sync/atomic"
+	"unsafe"
+
+	"github.com/floodguard/floodguard/detector"
+)
+
+// Probation records (DESIGN.md, "Admission"): the frames a probation slot
+// recorded in an epoch, by source address. Sources on probation have no
+// entry, so without these their frames would be in the totals only; with
+// them, the detector counts them in their prefixes. The program's table is
+// read through its memory mapping (XDP.AppendProbation), the replay's model
+// the same way (Probation.AppendEpoch).
+
+// addRecords adds the frames recorded in s to c.
+func (s *ProbeValue) addRecords(c *detector.Counters) {
+	for i := range min(int(s.N), probeRecords) {
+		k := s.Class[i] &^ probeDropped
+		if k < uint8(detector.NumClasses) {
+			c.Packets[k]++
+			c.Bytes[k] += uint64(s.Len[i])
+		}
+		if s.Class[i]&probeDropped != 0 {
+			c.DroppedPackets++
+			c.DroppedBytes += uint64(s.Len[i])
+		}
+	}
+}
+
+// appendRecord appends s's records to dst as a source of its own.
+func appendRecord(dst []detector.Source, s *ProbeValue) []detector.Source {
+	dst = append(dst, detector.Source{Addr: s.Addr, UDPSrcPort: s.UDPSport})
+	s.addRecords(&dst[len(dst)-1].Counters)
+	return dst
+}
+
+// probeSlots returns the program's probation slots, every CPU's region one
+// after the other, over the read-only mapping of fg_probe.
+func (x *XDP) probeSlots() []ProbeValue {
+	if len(x.probeMem) == 0 {
+		return nil
+	}
+	return unsafe.Slice((*ProbeValue)(unsafe.Pointer(&x.probeMem[0])), x.probe.MaxEntries())
+}
+
+// AppendProbation appends to dst the frames recorded on probation in
+// epoch, one Source per probation slot that holds some (a source whose
+// frames ran on two CPUs has a record on each), and returns it. Call it
+// right after AdvanceEpoch closed epoch: a slot keeps its records until the
+// next frame hashed to it on its CPU, which in the new epoch clears them
+// (or, for a new address, takes the slot); frames lost that way, and those
+// of addresses that took a slot from another within the epoch, are the
+// error bound of probation records. Nothing is allocated beyond dst's
+// growth, and no system call is made.
+func (x *XDP) AppendProbation(dst []detector.Source, epoch uint32) []detector.Source {
+	slots := x.probeSlots()
+	for i := range slots {
+		s := &slots[i]
+		// The epoch is read before and after the copy: the program
+		// rewrites the epoch whenever it reuses the slot, so a copy torn
+		// by such a rewrite is left out (a rewrite caught between the two
+		// reads in the same epoch is within the bound above).
+		if atomic.LoadUint32(&s.Epoch) != epoch || s.N == 0 {
+			continue
+		}
+		v := *s
+		if atomic.LoadUint32(&s.Epoch) != epoch || v.Epoch != epoch || v.N == 0 {
+			continue
+		}
+		dst = appendRecord(dst, &v)
+	}
+	return dst
+}
+
+// AppendEpoch is AppendProbation for the model: it appends the frames
+// recorded in the current epoch (the replay calls it when a tick closes,
+// before AdvanceEpoch).
+func (p *Probation) AppendEpoch(dst []detector.Source) []detector.Source {
+	for i := range p.slots {
+		if s := &p.slots[i]; s.N > 0 && s.Epoch == p.epoch {
+			dst = appendRecord(dst, s)
+		}
+	}
+	return dst
+}
