@@ -67,6 +67,12 @@ type LiveOptions struct {
 	// runs the detector, so it may call the engine.
 	Trips  <-chan bpf.Trip
 	OnTrip func(src *detector.Source, at time.Time)
+	// MaxProbationRecords bounds the probation records of a tick
+	// (default DefaultMaxProbationRecords; negative: no bound). Past it
+	// an even sample is kept, each record scaled to stand for those left
+	// out (LiveStats.SampledTicks): prefixes see the right rates on
+	// average, and the detector's work stays bounded.
+	MaxProbationRecords int
 }
 
 func (o *LiveOptions) setDefaults() error {
@@ -87,6 +93,9 @@ func (o *LiveOptions) setDefaults() error {
 	}
 	if o.Monotonic == nil {
 		o.Monotonic = bpf.MonotonicNow
+	}
+	if o.MaxProbationRecords == 0 {
+		o.MaxProbationRecords = DefaultMaxProbationRecords
 	}
 	return nil
 }
@@ -150,6 +159,12 @@ type LiveStats struct {
 	// source had no entry any more or that belonged to an earlier tick.
 	Trips      uint64
 	TripsStale uint64
+	// SampledTicks counts ticks whose probation records were more than
+	// LiveOptions.MaxProbationRecords and were sampled; Sampled says the
+	// last one was, ProbationRecords how many the last read found.
+	SampledTicks     uint64
+	Sampled          bool
+	ProbationRecords int
 }
 
 // NewLive returns a live source over maps. Next blocks until the next tick
@@ -277,6 +292,12 @@ func (l *Live) Collect(now time.Time) (*detector.Tick, error) {
 	}
 	t := &l.tick
 	t.Probation = l.maps.AppendProbation(t.Probation[:0], closed)
+	l.stats.ProbationRecords = len(t.Probation)
+	l.stats.Sampled = l.opts.MaxProbationRecords > 0 && len(t.Probation) > l.opts.MaxProbationRecords
+	if l.stats.Sampled {
+		t.Probation = sampleProbation(t.Probation, l.opts.MaxProbationRecords)
+		l.stats.SampledTicks++
+	}
 	st, err := l.maps.ReadStats()
 	if err != nil {
 		return nil, fmt.Errorf("live source: %w", err)

@@ -27,6 +27,10 @@ type fakeMaps struct {
 	perRead int
 	cursor  int
 	epochs  int
+	// probation is what AppendProbation returns for the epoch just
+	// closed; probationEpoch the epoch it was last asked for.
+	probation      []detector.Source
+	probationEpoch uint32
 }
 
 func newFakeMaps() *fakeMaps { return &fakeMaps{entries: map[detector.Addr]*bpf.Source{}} }
@@ -86,7 +90,8 @@ func (f *fakeMaps) AdvanceEpoch() error { f.epochs++; return nil }
 func (f *fakeMaps) Epoch() uint32 { return uint32(f.epochs) }
 
 func (f *fakeMaps) AppendProbation(dst []detector.Source, epoch uint32) []detector.Source {
-	return dst
+	f.probationEpoch = epoch
+	return append(dst, f.probation...)
 }
 
 func (f *fakeMaps) LookupSource(a detector.Addr) (bpf.Source, bool, error) {
@@ -408,4 +413,52 @@ func TestLiveFewPacketsEviction(t *testing.T) {
 		t.Errorf("an entry with %d packets left before the idle timeout", FewPackets)
 	}
 	h.sumsAgree()
+}
+
+// TestLiveProbationRecords: the records of the epoch the read closes reach
+// the tick; past LiveOptions.MaxProbationRecords they are sampled, standing
+// for the same frames, and the stats say so.
+func TestLiveProbationRecords(t *testing.T) {
+	f := newFakeMaps()
+	live, err := NewLive(context.Background(), f, LiveOptions{MaxProbationRecords: 4})
+	if err != nil {
+		t.Fatal(err)
+	}
+	now := time.Unix(1_700_000_000, 0)
+	if _, err := live.Collect(now); err != nil { // prime
+		t.Fatal(err)
+	}
+	for i := range 10 {
+		var r detector.Source
+		r.Addr = detector.AddrFrom4([4]byte{198, 18, 9, byte(i)})
+		r.Packets[detector.ClassSYN], r.Bytes[detector.ClassSYN] = 1, 60
+		f.probation = append(f.probation, r)
+	}
+	for _, c := range []struct {
+		n, want int
+		sampled bool
+	}{{3, 3, false}, {10, 4, true}} {
+		f.probation = f.probation[:c.n]
+		closed := f.Epoch()
+		now = now.Add(time.Second)
+		tk, err := live.Collect(now)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if f.probationEpoch != closed {
+			t.Errorf("records asked for epoch %d, want the one the read closed, %d", f.probationEpoch, closed)
+		}
+		var frames uint64
+		for i := range tk.Probation {
+			frames += tk.Probation[i].TotalPackets()
+		}
+		st := live.Stats()
+		if len(tk.Probation) != c.want || frames != uint64(c.n) || st.Sampled != c.sampled || st.ProbationRecords != c.n {
+			t.Errorf("%d records, bound 4: tick has %d standing for %d frames, stats %+v; want %d for %d, sampled %v",
+				c.n, len(tk.Probation), frames, st, c.want, c.n, c.sampled)
+		}
+	}
+	if st := live.Stats(); st.SampledTicks != 1 {
+		t.Errorf("sampled ticks %d, want 1", st.SampledTicks)
+	}
 }

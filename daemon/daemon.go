@@ -87,11 +87,12 @@ type daemon struct {
 	// warm is set once the warm-up is over and that has been logged.
 	warm bool
 	// partialRead: reads of the per-source map are partial (the
-	// partial_map_read warning was logged); the episode ends after two
-	// whole reads in a row (a pass spread over ticks ends with a read
-	// that is not partial).
-	partialRead bool
-	wholeReads  int // reads in a row that were not partial
+	// partial_map_read warning was logged); sampledProbation: the
+	// probation records are sampled (probation_sampled). Each episode
+	// ends after two reads in a row without it (a pass spread over ticks
+	// ends with a read that is not partial).
+	partialRead      episode
+	sampledProbation episode
 	// tripLevels is syncTripLevels' reused buffer.
 	tripLevels []bpf.SourceTripLevel
 	// metrics is nil unless daemon.metrics_listen is set.
@@ -492,20 +493,58 @@ func (d *daemon) logEvents(t *detector.Tick, evs []detector.Event, live *capture
 	// the next (capture.LiveOptions.ReadBudget): the per-source view is
 	// then spread over ticks. Say so once per episode, and when it ends.
 	ls := live.Stats()
-	if ls.Partial {
-		d.wholeReads = 0
-	} else {
-		d.wholeReads++
-	}
-	if ls.Partial && !d.partialRead {
-		d.partialRead = true
+	switch d.partialRead.step(ls.Partial) {
+	case episodeStarted:
 		d.log.Warn().Str("event", "partial_map_read").Str("read_time", ls.LastReadTime.String()).Int("sources_read", ls.Sources).
 			Msg("the kernel's per-source map takes more than half a tick to read: reading it over several ticks (per-source detection slower; totals, signatures and rules unaffected); consider a smaller daemon.max_sources or a longer tick")
-	} else if d.partialRead && d.wholeReads >= 2 {
-		d.partialRead = false
+	case episodeEnded:
 		d.log.Info().Str("event", "partial_map_read_end").Uint64("partial_reads", ls.PartialReads).
 			Msg("the per-source map is read within half a tick again")
 	}
+	// Past capture.DefaultMaxProbationRecords records of sources on
+	// probation (a spoofed flood on a host with many CPUs), a sample
+	// stands for them in their prefixes.
+	switch d.sampledProbation.step(ls.Sampled) {
+	case episodeStarted:
+		d.log.Warn().Str("event", "probation_sampled").Int("records", ls.ProbationRecords).Int("kept", capture.DefaultMaxProbationRecords).
+			Msg("more sources on probation than the detector takes one by one in a tick (a spoofed flood): a sample of them, scaled up, is counted in their prefixes (prefix rates estimated; totals, sources, signatures and rules unaffected)")
+	case episodeEnded:
+		d.log.Info().Str("event", "probation_sampled_end").Uint64("sampled_ticks", ls.SampledTicks).
+			Msg("every source on probation is counted in its prefixes again")
+	}
+}
+
+// episode follows a condition of the reads that the log reports once when
+// it starts and once when it is over: after two reads in a row without it.
+type episode struct {
+	on    bool
+	clear int // reads in a row without the condition
+}
+
+type episodeChange int
+
+const (
+	episodeSame episodeChange = iota
+	episodeStarted
+	episodeEnded
+)
+
+// step records whether the condition held in this read.
+func (e *episode) step(now bool) episodeChange {
+	if now {
+		e.clear = 0
+	} else {
+		e.clear++
+	}
+	switch {
+	case now && !e.on:
+		e.on = true
+		return episodeStarted
+	case e.on && e.clear >= 2:
+		e.on = false
+		return episodeEnded
+	}
+	return episodeSame
 }
 
 func round(v float64) float64 { return float64(int64(v*10+0.5)) / 10 }

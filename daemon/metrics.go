@@ -67,6 +67,8 @@ type metricsSnapshot struct {
 	mapCapacity     uint32
 	evictions       uint64
 	partialReads    uint64
+	probRecords     int
+	sampledTicks    uint64
 	bansRefused     uint64
 }
 
@@ -122,7 +124,7 @@ var (
 	descUnparsP = newDesc("unparsed_packets_total", "Frames passed without a readable IP source address (never dropped).", "interface")
 	descUnparsB = newDesc("unparsed_bytes_total", "Wire bytes of the frames passed without a readable IP source address.", "interface")
 	descInsFail = newDesc("source_insert_failures_total", "Frames whose source could not be tracked because the per-source map was full.", "interface")
-	descProbP   = newDesc("probation_packets_total", "Frames of new sources on probation (not yet given a per-source entry: past the admission budget, fewer frames than daemon.admit_after), counted in the totals only.", "interface")
+	descProbP   = newDesc("probation_packets_total", "Frames of new sources on probation (not yet given a per-source entry: past the admission budget, fewer frames than daemon.admit_after), counted in the totals and, through floodguard_probation_records, in their prefixes.", "interface")
 	descAdmit   = newDesc("sources_admitted_total", "Sources given a per-source entry by the XDP program.", "interface")
 	descTrips   = newDesc("trips_total", "Sources the XDP program reported mid-tick as having reached their trip level (the count at which the tick's end would find them over threshold).", "interface")
 	descTripCap = newDesc("trips_capped_total", "Trips not reported: over the per-CPU cap per tick, or the ring buffer full (the tick's end judges those sources).", "interface")
@@ -148,6 +150,8 @@ var (
 	descMapCap   = newDesc("source_map_capacity", "Capacity of the kernel's per-source map.")
 	descEvict    = newDesc("source_map_evictions_total", "Idle sources removed from the kernel's per-source map.")
 	descPartial  = newDesc("source_reads_partial_total", "Ticks whose read of the per-source map stopped at half a tick, leaving the rest to the next (per-source view spread over ticks; totals and rules unaffected).")
+	descProbRec  = newDesc("probation_records", "Records of sources on probation (frames by address, counted in their prefixes) read in the last tick.")
+	descSampled  = newDesc("probation_records_sampled_total", "Ticks with more probation records than the detector takes one by one, of which a scaled sample was counted in the prefixes (prefix rates estimated; totals and rules unaffected).")
 	descRefused  = newDesc("bans_refused_total", "Bans the detector decided but did not install (allowlist, limits, rule write errors).")
 
 	descPageOK    = newDesc("paging_deliveries_total", "Pages delivered, by sink.", "sink", "type")
@@ -301,6 +305,8 @@ func (m *metrics) Collect(ch chan<- prometheus.Metric) {
 	gauge(descMapCap, float64(s.mapCapacity))
 	counter(descEvict, s.evictions)
 	counter(descPartial, s.partialReads)
+	gauge(descProbRec, float64(s.probRecords))
+	counter(descSampled, s.sampledTicks)
 	counter(descRefused, s.bansRefused)
 }
 
@@ -406,6 +412,8 @@ func (m *metrics) observe(in *tickInput) {
 		mapCapacity:     in.capacity,
 		evictions:       in.live.Evicted,
 		partialReads:    in.live.PartialReads,
+		probRecords:     in.live.ProbationRecords,
+		sampledTicks:    in.live.SampledTicks,
 		bansRefused:     in.stats.BansRefused,
 	}
 	for i := range in.book {

@@ -1,6 +1,7 @@
 package detector
 
 import (
+	"encoding/binary"
 	"fmt"
 	"net/netip"
 	"runtime"
@@ -100,6 +101,52 @@ func BenchmarkStepCarpet(b *testing.B) {
 				flood.Start = flood.Start.Add(time.Second)
 			}
 			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/float64(n), "ns/source")
+		})
+	}
+}
+
+// BenchmarkStepProbation measures a tick of a random-source flood past the
+// admission budget: 1000 ordinary sources and n probation records
+// (Tick.Probation) from addresses spread over 2001:db8::/32, new every
+// tick, as the live source reads them from the program's probation tables
+// (at most 16384 per CPU per tick).
+func BenchmarkStepProbation(b *testing.B) {
+	for _, n := range []int{32_768, 1 << 20} {
+		b.Run(fmt.Sprintf("records=%d", n), func(b *testing.B) {
+			tk := benchTick(1000)
+			eng, err := New(DefaultConfig(), nopEnforcer{})
+			if err != nil {
+				b.Fatal(err)
+			}
+			for range 30 { // baselines learnt
+				eng.Step(tk)
+				tk.Start = tk.Start.Add(time.Second)
+			}
+			tk.Probation = make([]Source, n)
+			x := uint64(0x9e3779b97f4a7c15)
+			fill := func() {
+				for i := range tk.Probation {
+					x ^= x << 13
+					x ^= x >> 7
+					x ^= x << 17
+					r := &tk.Probation[i]
+					r.Addr = Addr{0x20, 0x01, 0x0d, 0xb8}
+					binary.LittleEndian.PutUint64(r.Addr[4:], x)
+					binary.LittleEndian.PutUint32(r.Addr[12:], uint32(x>>17))
+					r.Packets[ClassSYN], r.Bytes[ClassSYN] = 1, 74
+				}
+			}
+			b.ReportAllocs()
+			b.ResetTimer()
+			for b.Loop() {
+				b.StopTimer()
+				fill()
+				b.StartTimer()
+				eng.Step(tk)
+				tk.Start = tk.Start.Add(time.Second)
+			}
+			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/float64(n), "ns/record")
+			b.ReportMetric(float64(eng.Stats().TrackedKeys), "keys")
 		})
 	}
 }

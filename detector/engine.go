@@ -68,13 +68,14 @@ type prefixSlot struct {
 // prefixAcc sums one prefix's sources within a tick. The fields every
 // source adds to come first.
 type prefixAcc struct {
-	key     prefixKey
-	slot    uint8
-	sources uint32
-	legit   uint64 // packets of legitimate-looking sources
-	total   Counters
-	flagged [NumClasses]uint64 // passed packets of flagged sources
-	flagB   [NumClasses]uint64 // and their bytes
+	key       prefixKey
+	slot      uint8
+	sources   uint32
+	probation uint32 // of sources, the probation records (Tick.Probation)
+	legit     uint64 // packets of legitimate-looking sources
+	total     Counters
+	flagged   [NumClasses]uint64 // passed packets of flagged sources
+	flagB     [NumClasses]uint64 // and their bytes
 }
 
 // Engine is the detector. It is not safe for concurrent use; one goroutine
@@ -291,7 +292,7 @@ func (e *Engine) Step(t *Tick) []Event {
 		p := &t.Probation[i]
 		pkts, bytes := totals(&p.Counters)
 		e.countDropped(p, pkts, bytes)
-		e.accumulatePrefixes(p, pkts, bytes, false, false)
+		e.accumulateProbation(p)
 	}
 	e.absentSources()
 	e.judgePrefixes()

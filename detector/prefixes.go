@@ -146,12 +146,7 @@ func (t *tickPrefixes) grow(n int) {
 // traffic is already attack traffic (so it does not count again towards
 // its prefixes' own judgement).
 func (e *Engine) accumulatePrefixes(src *Source, pkts, bytes uint64, flagged, legit bool) {
-	lo := binary.LittleEndian.Uint64(src.Addr[:8])
-	hi := binary.LittleEndian.Uint64(src.Addr[8:])
-	slots := e.slots6
-	if lo == 0 && uint32(hi) == 0xffff_0000 { // src.Addr.Is4()
-		slots = e.slots4
-	}
+	lo, hi, slots := e.prefixSlotsOf(&src.Addr)
 	for _, sl := range slots {
 		a := e.scratch.tickPfx[sl].get(lo, hi)
 		a.total.Add(&src.Counters)
@@ -170,6 +165,29 @@ func (e *Engine) accumulatePrefixes(src *Source, pkts, bytes uint64, flagged, le
 				a.flagB[c] += b
 			}
 		}
+	}
+}
+
+// prefixSlotsOf returns a's words, as the prefix index hashes them, and
+// the tracked prefix lengths of its family.
+func (e *Engine) prefixSlotsOf(a *Addr) (lo, hi uint64, slots []uint8) {
+	lo = binary.LittleEndian.Uint64(a[:8])
+	hi = binary.LittleEndian.Uint64(a[8:])
+	if lo == 0 && uint32(hi) == 0xffff_0000 { // a.Is4()
+		return lo, hi, e.slots4
+	}
+	return lo, hi, e.slots6
+}
+
+// accumulateProbation adds a probation record (Tick.Probation: frames of a
+// source without an entry) to each tracked prefix holding its address.
+func (e *Engine) accumulateProbation(rec *Source) {
+	lo, hi, slots := e.prefixSlotsOf(&rec.Addr)
+	for _, sl := range slots {
+		a := e.scratch.tickPfx[sl].get(lo, hi)
+		a.total.Add(&rec.Counters)
+		a.sources++
+		a.probation++
 	}
 }
 
@@ -239,7 +257,11 @@ func (e *Engine) judgePrefix(thr *Thresholds, a *prefixAcc) {
 		return // partly under a broader rule: nothing clean to learn
 	}
 	if s == nil {
-		if e.sources.len()+e.prefixes.len() >= e.cfg.Tracking.MaxKeys {
+		// A prefix holding only sources on probation (a spoofed flood
+		// spread thin: every forged /64 its own) gets no key, so that
+		// forged addresses cost no baselines; it is judged as a new
+		// prefix again if it comes back.
+		if a.probation == a.sources || e.sources.len()+e.prefixes.len() >= e.cfg.Tracking.MaxKeys {
 			return
 		}
 		s = e.prefixes.add(a.key, e.tick)
