@@ -413,7 +413,7 @@ func TestFullSourceMap(t *testing.T) {
 }
 
 // onCPU runs fn on the calling goroutine's thread pinned to cpu.
-func onCPU(t *testing.T, cpu int, fn func()) {
+func onCPU(t testing.TB, cpu int, fn func()) {
 	t.Helper()
 	runtime.LockOSThread()
 	defer runtime.UnlockOSThread()

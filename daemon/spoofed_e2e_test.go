@@ -12,6 +12,7 @@ import (
 	dto "github.com/prometheus/client_model/go"
 
 	"github.com/floodguard/floodguard/bpf"
+	"github.com/floodguard/floodguard/capture"
 	"github.com/floodguard/floodguard/internal/lab"
 )
 
@@ -100,9 +101,10 @@ func TestE2ESpoofedFlood(t *testing.T) {
 	w := window(t, all, sp.Start, sp.End.Add(tick))
 	checkTicksOnTime(t, w)
 	first, last := w[0], w[len(w)-1]
-	maxEntries := 0.0
+	maxEntries, maxRecords := 0.0, 0.0
 	for _, m := range w {
 		maxEntries = max(maxEntries, m.entries)
+		maxRecords = max(maxRecords, m.records)
 	}
 	// Each CPU admits at most admit_budget new sources per tick (an
 	// epoch); past that a forged source never sends the admit_after
@@ -122,10 +124,20 @@ func TestE2ESpoofedFlood(t *testing.T) {
 	if probation < float64(sp.Sent)/2 {
 		t.Errorf("floodguard_probation_packets_total grew by %.0f during a flood of %d forged frames, want most of them", probation, sp.Sent)
 	}
+	// The forged sources' frames reach their prefixes as probation
+	// records.
+	t.Logf("probation records: at most %.0f in a tick", maxRecords)
+	if maxRecords == 0 {
+		t.Error("floodguard_probation_records stayed 0 during the flood: the forged sources' frames reached no prefix")
+	}
 	if p := last.partial - first.partial; p != 0 {
 		t.Errorf("floodguard_source_reads_partial_total grew by %v: reads of the map did not fit in half a tick", p)
 	}
-	for _, ev := range d.Log.Events("partial_map_read", "sources_lost") {
+	unexpected := []string{"partial_map_read", "sources_lost"}
+	if ncpu*bpf.ProbeSlots <= capture.DefaultMaxProbationRecords {
+		unexpected = append(unexpected, "probation_sampled") // cannot happen with so few CPUs
+	}
+	for _, ev := range d.Log.Events(unexpected...) {
 		t.Errorf("unexpected %s: %s", ev.Event(), ev.Line)
 	}
 	// Only the single source was banned: never a forged source, nor a
@@ -153,6 +165,7 @@ type metricsSample struct {
 	ticks, lastTick              float64
 	entries, probation           float64
 	admitted, partial            float64
+	records                      float64 // probation records in the last tick
 	cpu                          float64 // the daemon's CPU seconds
 	tickSlow, tickCount, tickSum float64 // tick_duration_seconds: over a tick (~1 s bucket), count, sum
 }
@@ -175,6 +188,7 @@ func (s *metricsScraper) sample(ctx context.Context, every time.Duration) []metr
 				probation: series(fams, "floodguard_probation_packets_total", "interface", "vb"),
 				admitted:  series(fams, "floodguard_sources_admitted_total", "interface", "vb"),
 				partial:   series(fams, "floodguard_source_reads_partial_total"),
+				records:   series(fams, "floodguard_probation_records"),
 				cpu:       series(fams, "process_cpu_seconds_total"),
 			}
 			m.tickSlow, m.tickCount, m.tickSum = histOver(fams["floodguard_tick_duration_seconds"], tick.Seconds())

@@ -213,7 +213,6 @@ func (e *Engine) judgePrefixes() {
 
 // judgePrefix judges one prefix's tick.
 func (e *Engine) judgePrefix(thr *Thresholds, a *prefixAcc) {
-	p := a.key.prefix()
 	pr := &e.pfxPrior[a.slot]
 	s := e.prefixes.get(a.key)
 	if s != nil {
@@ -221,6 +220,7 @@ func (e *Engine) judgePrefix(thr *Thresholds, a *prefixAcc) {
 	}
 	pkts, bytes := a.total.TotalPackets(), a.total.TotalBytes()
 	if s != nil && s.flags&flagBanned != 0 {
+		p := a.key.prefix()
 		totP, totB := float64(pkts)/e.scratch.secs, float64(bytes)*8/e.scratch.secs
 		e.bans.observe(p, totP, e.tick)
 		e.followAttack(s, ScopePrefix, p.String(), thr, pr, totP, totB)
@@ -246,7 +246,7 @@ func (e *Engine) judgePrefix(thr *Thresholds, a *prefixAcc) {
 		if e.scratch.legitPPS > 0 {
 			e.scratch.banLegitShare = float64(a.legit) / e.scratch.secs / e.scratch.legitPPS
 		}
-		flagged = e.stepAttack(s, ScopePrefix, p, thr, &pb, &bb, pps, bps, over)
+		flagged = e.stepAttack(s, ScopePrefix, a.key.prefix(), thr, &pb, &bb, pps, bps, over)
 		e.scratch.banLegitShare = 0
 	}
 	if flagged {
