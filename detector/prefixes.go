@@ -213,12 +213,21 @@ func (e *Engine) judgePrefixes() {
 
 // judgePrefix judges one prefix's tick.
 func (e *Engine) judgePrefix(thr *Thresholds, a *prefixAcc) {
+	pkts, bytes := a.total.TotalPackets(), a.total.TotalBytes()
+	if a.probation == a.sources && a.total.DroppedPackets == 0 &&
+		e.perSec(float64(pkts)) < thr.FloorPPS*thr.ExitFraction && e.perSec(float64(bytes)*8) < thr.FloorBPS*thr.ExitFraction {
+		// Nothing but sources on probation, under half the floor: no
+		// threshold is this low, so it is not over, and an attack on it
+		// would count the tick calm; judged as a tick without traffic
+		// (absentPrefixes), without looking its key up. Under a spoofed
+		// flood that is nearly every prefix of the tick.
+		return
+	}
 	pr := &e.pfxPrior[a.slot]
 	s := e.prefixes.get(a.key)
 	if s != nil {
 		e.catchUp(s)
 	}
-	pkts, bytes := a.total.TotalPackets(), a.total.TotalBytes()
 	if s != nil && s.flags&flagBanned != 0 {
 		p := a.key.prefix()
 		totP, totB := float64(pkts)/e.scratch.secs, float64(bytes)*8/e.scratch.secs
