@@ -522,7 +522,11 @@ func (x *XDP) Close() error {
 }
 
 func (x *XDP) close() {
-	for _, mem := range []*[]byte{&x.ctlMem, &x.sigMem, &x.indexMem, &x.portsMem, &x.touchMem, &x.dstsMem, &x.admitMem, &x.probeMem, &x.slotMem} {
+	mems := []*[]byte{&x.slotMem}
+	for _, mp := range x.mappings() {
+		mems = append(mems, mp.mem)
+	}
+	for _, mem := range mems {
 		if *mem != nil {
 			unix.Munmap(*mem)
 			*mem = nil

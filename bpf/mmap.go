@@ -18,37 +18,43 @@ import (
 // export.
 const bpfFMmapable = 0x400
 
+// mapping is a map user space keeps memory-mapped, and where.
+type mapping struct {
+	mem   *[]byte
+	m     *ebpf.Map
+	name  string
+	write bool
+}
+
+// mappings lists the maps mapControl maps whole, for it and for close (the
+// slots, mapped chunk by chunk, are apart: slots.go).
+func (x *XDP) mappings() []mapping {
+	return []mapping{
+		{&x.ctlMem, x.bss, mapBSS, true},
+		{&x.sigMem, x.sigRules, mapSigRules, true},
+		{&x.indexMem, x.sigIndex, mapSigIndex, true},
+		{&x.portsMem, x.featPorts, mapFeatPorts, false},
+		{&x.touchMem, x.featTouched, mapFeatTouched, true},
+		{&x.dstsMem, x.featDsts, mapFeatDsts, true},
+		{&x.admitMem, x.admission, mapAdmission, true},
+		{&x.probeMem, x.probe, mapProbe, false},
+	}
+}
+
 // mapControl memory-maps the .bss map so that fg_control can be updated
 // with atomic instructions, visible to the program at once, and the maps
 // user space reads or writes in place: the signature rules and their index
-// (sig.go) and the port counters (features.go).
+// (sig.go), the feature counters (features.go), the admission settings and
+// the probation table (probation.go); then the slots.
 func (x *XDP) mapControl() error {
-	var err error
-	if x.ctlMem, err = mmapMap(x.bss, mapBSS, true); err != nil {
-		return err
+	for _, mp := range x.mappings() {
+		mem, err := mmapMap(mp.m, mp.name, mp.write)
+		if err != nil {
+			return err
+		}
+		*mp.mem = mem
 	}
 	x.ctl = (*uint64)(unsafe.Pointer(&x.ctlMem[0]))
-	if x.sigMem, err = mmapMap(x.sigRules, mapSigRules, true); err != nil {
-		return err
-	}
-	if x.indexMem, err = mmapMap(x.sigIndex, mapSigIndex, true); err != nil {
-		return err
-	}
-	if x.portsMem, err = mmapMap(x.featPorts, mapFeatPorts, false); err != nil {
-		return err
-	}
-	if x.touchMem, err = mmapMap(x.featTouched, mapFeatTouched, true); err != nil {
-		return err
-	}
-	if x.dstsMem, err = mmapMap(x.featDsts, mapFeatDsts, true); err != nil {
-		return err
-	}
-	if x.admitMem, err = mmapMap(x.admission, mapAdmission, true); err != nil {
-		return err
-	}
-	if x.probeMem, err = mmapMap(x.probe, mapProbe, false); err != nil {
-		return err
-	}
 	x.admit = (*AdmissionValue)(unsafe.Pointer(&x.admitMem[0]))
 	return x.mapSlots()
 }

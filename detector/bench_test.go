@@ -69,6 +69,21 @@ func BenchmarkStep(b *testing.B) {
 	}
 }
 
+// learntEngine returns an engine that has learnt its baselines from 30
+// ticks of tk, whose Start it moves on a second each.
+func learntEngine(b *testing.B, tk *Tick) *Engine {
+	b.Helper()
+	eng, err := New(DefaultConfig(), nopEnforcer{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	for range 30 {
+		eng.Step(tk)
+		tk.Start = tk.Start.Add(time.Second)
+	}
+	return eng
+}
+
 // BenchmarkStepCarpet measures a tick of a carpet: n established sources
 // (100k IPv4 and the rest IPv6, as benchTick) all sending ten times their
 // usual UDP rate from one source port, past the aggregate threshold, so
@@ -78,14 +93,7 @@ func BenchmarkStepCarpet(b *testing.B) {
 	for _, n := range []int{10_000, 65_536} {
 		b.Run(fmt.Sprintf("sources=%d", n), func(b *testing.B) {
 			calm := benchTick(n)
-			eng, err := New(DefaultConfig(), nopEnforcer{})
-			if err != nil {
-				b.Fatal(err)
-			}
-			for range 30 { // baselines learnt
-				eng.Step(calm)
-				calm.Start = calm.Start.Add(time.Second)
-			}
+			eng := learntEngine(b, calm)
 			flood := benchTick(n)
 			flood.Total = Counters{}
 			for i := range flood.Sources {
@@ -114,14 +122,7 @@ func BenchmarkStepProbation(b *testing.B) {
 	for _, n := range []int{32_768, 1 << 20} {
 		b.Run(fmt.Sprintf("records=%d", n), func(b *testing.B) {
 			tk := benchTick(1000)
-			eng, err := New(DefaultConfig(), nopEnforcer{})
-			if err != nil {
-				b.Fatal(err)
-			}
-			for range 30 { // baselines learnt
-				eng.Step(tk)
-				tk.Start = tk.Start.Add(time.Second)
-			}
+			eng := learntEngine(b, tk)
 			tk.Probation = make([]Source, n)
 			x := uint64(0x9e3779b97f4a7c15)
 			fill := func() {
