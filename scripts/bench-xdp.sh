@@ -63,6 +63,12 @@ if command -v clang >/dev/null; then
 	variant nodropcount 's/s\(t\)\{0,1\}->dropped_\(packets\|bytes\) += [a-z0-9]*;//'
 	variant nofeatures 's/count_features(&pkt, class, len);//'
 	variant notrip 's/check_trip(s, pkt, class, len, ctl, st);/;/g'
+	# What any per-source design costs by itself: the per-source work of
+	# this one without #13's features, #17's trip check and the clock; then
+	# also with plain adds for the entry's counters (as a per-CPU entry).
+	LEAN='s/count_features(&pkt, class, len);//; s/bpf_ktime_get_coarse_ns()/0/; s/check_trip(s, pkt, class, len, ctl, st);/;/g'
+	variant lean "$LEAN"
+	variant leanplain "$LEAN"'; s/__sync_fetch_and_add(&s->\(packets\[class\]\|bytes\[class\]\), \(1\|len\));/s->\1 += \2;/'
 	variant ratelimitpercpu '' ratelimit-percpu.patch
 	variant ratelimitfetchadd '' ratelimit-fetchadd.patch
 	# The program as it was before issue #13, built as it was then.
@@ -96,7 +102,11 @@ else
 fi
 
 go test -c -o "$OUT/bpf.test" ./bpf/
+# ONLY=xdp-compare (or a space-separated list of the log names below) runs
+# just those, e.g. to re-measure the variants without the slower reads.
+ONLY=${ONLY:-xdp-compare xdp-signatures xdp-read xdp-maps}
 bench() { # log-name benchmark what
+	case " $ONLY " in *" $1 "*) ;; *) return 0 ;; esac
 	echo "== $3" >&2
 	(cd bpf && "$OUT/bpf.test" -test.run '^$' -test.bench "^$2\$" -test.benchtime 1x -test.cpu 1) >"$OUT/$1.log" 2>&1 ||
 		{ cat "$OUT/$1.log" >&2; echo "bench-xdp.sh: $2 failed" >&2; exit 1; }
@@ -108,7 +118,7 @@ bench xdp-maps BenchmarkMapMemory "map memory at default sizes"
 
 echo
 echo "machine: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ *//'), $(nproc) CPUs; kernel $(uname -r); $(go version | cut -d' ' -f3); clang $(clang --version 2>/dev/null | sed -n 's/.*version \([0-9.]*\).*/\1/p;q'); xdp-tools $(dpkg-query -W -f '${Version}' xdp-tools 2>/dev/null || echo '?')"
-for f in xdp-compare xdp-signatures xdp-read xdp-maps; do
+for f in $ONLY; do
 	echo
 	if [ -s "$OUT/$f.md" ]; then cat "$OUT/$f.md"; else echo "($f: no table; see $OUT/$f.log)"; cat "$OUT/$f.log"; fi
 done
