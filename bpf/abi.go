@@ -82,10 +82,14 @@ const (
 	// numPortKinds and numPorts size fg_sig_index and fg_feat_ports.
 	numPortKinds = int(detector.NumPortKinds)
 	numPorts     = 1 << 16
-	// portCounters is FG_PORT_COUNTERS, the port counters per CPU.
+	// portCounters is FG_PORT_COUNTERS, one per (kind, port); they come
+	// in blocks of portBlock (FG_PORT_BLOCK), portBlocks (FG_PORT_BLOCKS)
+	// of them.
 	portCounters = numPortKinds * numPorts
+	portBlock    = 64
+	portBlocks   = portCounters / portBlock
 	// portTouchedWords is FG_PORT_TOUCHED_WORDS.
-	portTouchedWords = portCounters / 64 / 64
+	portTouchedWords = portBlocks / 64
 	// MaxExempt is FG_MAX_EXEMPT, the capacity of fg_exempt.
 	MaxExempt = 1024
 	// FeatureDsts is FG_FEAT_DST_SLOTS, the most destinations counted by
@@ -292,6 +296,11 @@ type PortCountValue struct {
 	Bytes   uint64
 }
 
+// PortBlockValue is struct fg_port_block: the counters of 64 consecutive
+// (kind, port) pairs, a value of fg_feat_ports (one per CPU) and of the
+// port summer's fg_port_sums.
+type PortBlockValue [portBlock]PortCountValue
+
 // FeatValue is struct fg_feat: one CPU's cumulative length buckets and
 // destination counts.
 type FeatValue struct {
@@ -350,13 +359,12 @@ var abi = map[string]mapABI{
 	mapPrefix6: {ebpf.LPMTrie, LPM6Key{}, PrefixRuleValue{}, 0},
 	mapBSS:     {ebpf.Array, uint32(0), uint64(0), 1},
 
-	mapSigRules:   {ebpf.Array, uint32(0), SigRuleValue{}, SigSlots},
-	mapSigIndex:   {ebpf.Array, uint32(0), uint64(0), uint32(numPortKinds * numPorts)},
-	mapSigStats:   {ebpf.PerCPUArray, uint32(0), SigStatsValue{}, SigSlots},
-	mapSigScratch: {ebpf.PerCPUArray, uint32(0), [40]byte{}, 1},
-	mapExempt:     {ebpf.Hash, detector.Addr{}, uint8(0), MaxExempt},
-	// One region of portCounters per possible CPU (prepareSpec).
-	mapFeatPorts:   {ebpf.Array, uint32(0), PortCountValue{}, 0},
+	mapSigRules:    {ebpf.Array, uint32(0), SigRuleValue{}, SigSlots},
+	mapSigIndex:    {ebpf.Array, uint32(0), uint64(0), uint32(numPortKinds * numPorts)},
+	mapSigStats:    {ebpf.PerCPUArray, uint32(0), SigStatsValue{}, SigSlots},
+	mapSigScratch:  {ebpf.PerCPUArray, uint32(0), [40]byte{}, 1},
+	mapExempt:      {ebpf.Hash, detector.Addr{}, uint8(0), MaxExempt},
+	mapFeatPorts:   {ebpf.PerCPUArray, uint32(0), PortBlockValue{}, uint32(portBlocks)},
 	mapFeat:        {ebpf.PerCPUArray, uint32(0), FeatValue{}, 1},
 	mapFeatDsts:    {ebpf.Array, uint32(0), detector.Addr{}, FeatureDsts},
 	mapFeatTouched: {ebpf.Array, uint32(0), uint64(0), uint32(portTouchedWords)},

@@ -33,6 +33,7 @@ func TestABIMatchesBTF(t *testing.T) {
 		"fg_sig_rule":    SigRuleValue{},
 		"fg_sig_stats":   SigStatsValue{},
 		"fg_port_count":  PortCountValue{},
+		"fg_port_block":  PortBlockValue{},
 		"fg_feat":        FeatValue{},
 	}
 	for cname, mirror := range mirrors {
@@ -76,7 +77,7 @@ func TestABIMatchesBTF(t *testing.T) {
 		mapSigRules:  {"", "fg_sig_rule"},
 		mapSigStats:  {"", "fg_sig_stats"},
 		mapExempt:    {"fg_addr", ""},
-		mapFeatPorts: {"", "fg_port_count"},
+		mapFeatPorts: {"", "fg_port_block"},
 		mapFeat:      {"", "fg_feat"},
 		mapFeatDsts:  {"", "fg_addr"},
 	} {
@@ -97,6 +98,22 @@ func TestABIMatchesBTF(t *testing.T) {
 	}
 	if err := prepareSpec(spec, Options{}.withDefaults(), 2); err != nil {
 		t.Error(err)
+	}
+
+	// The port summer's object declares the program's fg_feat_ports
+	// (replaced at load) and sums into blocks of the same layout.
+	sum, err := loadSumports()
+	if err != nil {
+		t.Fatal(err)
+	}
+	ports := sum.Maps[sumportsMapFgFeatPorts]
+	if err := checkABI(mapFeatPorts, specInfo{ports}); err != nil {
+		t.Errorf("sumports: %v", err)
+	}
+	for _, ms := range []*ebpf.MapSpec{ports, sum.Maps[sumportsMapFgPortSums]} {
+		if got := ms.Value.TypeName(); got != "fg_port_block" {
+			t.Errorf("sumports %s value %s, want fg_port_block", ms.Name, got)
+		}
 	}
 }
 
@@ -126,6 +143,8 @@ func TestCheckABI(t *testing.T) {
 		{mapSources, fakeMap{ebpf.Hash, 4, 176, 1 << 20}},
 		{mapSources, fakeMap{ebpf.Hash, 16, 120, 1 << 20}},
 		{mapProbe, fakeMap{ebpf.PerCPUArray, 4, 40, 1024}},
+		// The port counters before the port summer: a region per CPU.
+		{mapFeatPorts, fakeMap{ebpf.Array, 4, 16, uint32(2 * portCounters)}},
 		// The shared index layout fixes the size of these.
 		{mapSigRules, fakeMap{ebpf.Array, 4, 192, 128}},
 		{mapFeatTouched, fakeMap{ebpf.Array, 4, 8, 65536}},

@@ -322,10 +322,44 @@ func runOlderProgram(t *testing.T, pins string) {
 	}
 }
 
-// TestAttachStatsLayoutUpgrade leaves a pinned fg_stats of another layout
-// (an older build's, before drops were counted by class) behind an older
-// program: Load replaces that map alone, says so, and keeps the rules.
-func TestAttachStatsLayoutUpgrade(t *testing.T) {
+// TestAttachLayoutUpgrade leaves a pinned counter map of another layout
+// behind an older program, as an older build would have: fg_stats before
+// drops were counted by class, fg_feat_ports as one mmapable region per CPU
+// before the port summer. Load replaces that map alone, says so, keeps the
+// rules, and the next start adopts everything as it is.
+func TestAttachLayoutUpgrade(t *testing.T) {
+	ncpu, err := ebpf.PossibleCPU()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		name  string
+		old   ebpf.MapSpec
+		check func(t *testing.T, y *XDP)
+	}{
+		{mapStats, ebpf.MapSpec{Type: ebpf.PerCPUArray, KeySize: 4, ValueSize: 96, MaxEntries: 1},
+			func(t *testing.T, y *XDP) {
+				if st := readStats(t, y); st.DroppedPackets != 1 || st.DroppedClassPackets[detector.ClassUDP] != 1 {
+					t.Errorf("stats after one drop: %+v", st)
+				}
+			}},
+		{mapFeatPorts, ebpf.MapSpec{Type: ebpf.Array, KeySize: 4, ValueSize: 16,
+			MaxEntries: uint32(ncpu * portCounters), Flags: bpfFMmapable},
+			func(t *testing.T, y *XDP) {
+				// The dropped frame's ports, counted in the new map.
+				ports := portsOf(t, readFeatures(t, y.NewFeatureReader()))
+				if p := ports[[2]int{int(detector.UDPSrcPort), 53}]; p.Packets != 1 {
+					t.Errorf("udp sport 53 after one frame: %+v", p)
+				}
+			}},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			testAttachLayoutUpgrade(t, c.name, c.old, c.check)
+		})
+	}
+}
+
+func testAttachLayoutUpgrade(t *testing.T, name string, old ebpf.MapSpec, check func(*testing.T, *XDP)) {
 	testNetns(t)
 	pins := testPinDir(t)
 	opts := Options{Interface: "fgv0", PinDir: pins, MaxSources: 1024, MaxRules: 64}
@@ -335,25 +369,24 @@ func TestAttachStatsLayoutUpgrade(t *testing.T) {
 	}
 	x.Close()
 
-	// The older build: its program behind the link, its 96-byte counters
-	// pinned as fg_stats.
+	// The older build: its program behind the link, its map pinned.
 	runOlderProgram(t, pins)
-	oldStats, err := ebpf.NewMap(&ebpf.MapSpec{Type: ebpf.PerCPUArray, KeySize: 4, ValueSize: 96, MaxEntries: 1})
+	oldMap, err := ebpf.NewMap(&old)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer oldStats.Close()
-	statsPin := filepath.Join(pins, mapStats)
-	if err := os.Remove(statsPin); err != nil {
+	defer oldMap.Close()
+	pin := filepath.Join(pins, pinNames[name])
+	if err := os.Remove(pin); err != nil {
 		t.Fatal(err)
 	}
-	if err := oldStats.Pin(statsPin); err != nil {
+	if err := oldMap.Pin(pin); err != nil {
 		t.Fatal(err)
 	}
 
 	y := loadAttached(t, opts)
 	if err := y.StatsReplaced(); !errors.Is(err, ErrABIMismatch) {
-		t.Errorf("stats replaced: %v, want ErrABIMismatch", err)
+		t.Errorf("replaced: %v, want ErrABIMismatch", err)
 	}
 	if !y.Adopted() {
 		t.Errorf("not adopted")
@@ -361,26 +394,23 @@ func TestAttachStatsLayoutUpgrade(t *testing.T) {
 	if st := xdpOn(t, "fgv0"); st.progID != progID(t, y) {
 		t.Errorf("kernel runs %+v, want the upgraded program %d", st, progID(t, y))
 	}
-	m, err := ebpf.LoadPinnedMap(statsPin, nil)
+	m, err := ebpf.LoadPinnedMap(pin, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := checkABI(mapStats, m); err != nil {
-		t.Errorf("pinned fg_stats after upgrade: %v", err)
+	if err := checkABI(name, m); err != nil {
+		t.Errorf("pinned %s after upgrade: %v", name, err)
 	}
 	m.Close()
-	expectAction(t, y, "rule kept across the stats upgrade", udp4Frame("198.18.9.1"), xdpDrop)
-	if st := readStats(t, y); st.DroppedPackets != 1 || st.DroppedClassPackets[detector.ClassUDP] != 1 {
-		t.Errorf("stats after one drop: %+v", st)
-	}
+	expectAction(t, y, "rule kept across the upgrade", udp4Frame("198.18.9.1"), xdpDrop)
+	check(t, y)
 	y.Close()
 
 	// The next start adopts everything as it is.
 	z := loadAttached(t, opts)
+	defer z.Close()
 	if z.StatsReplaced() != nil || !z.Adopted() {
-		t.Errorf("third load: stats replaced %v, adopted %v", z.StatsReplaced(), z.Adopted())
+		t.Errorf("third load: replaced %v, adopted %v", z.StatsReplaced(), z.Adopted())
 	}
-	if st := readStats(t, z); st.DroppedClassPackets[detector.ClassUDP] != 1 {
-		t.Errorf("counters not kept by the third load: %+v", st)
-	}
+	check(t, z)
 }

@@ -23,8 +23,8 @@ import (
 // have one reader (the live source's). It is not safe for concurrent use.
 type FeatureReader struct {
 	x       *XDP
-	regions int // per-CPU regions of fg_feat_ports
-	ports   []PortCountValue
+	sums    []PortCountValue // fg_port_sums: the CPUs' counters summed
+	want    []uint64         // fg_port_want: the blocks to sum
 	touched []uint64
 	owners  []detector.Addr // fg_feat_dsts, written here only
 
@@ -40,11 +40,10 @@ type FeatureReader struct {
 
 // NewFeatureReader returns the reader of x's features.
 func (x *XDP) NewFeatureReader() *FeatureReader {
-	regions := int(x.featPorts.MaxEntries()) / portCounters
 	return &FeatureReader{
 		x:         x,
-		regions:   regions,
-		ports:     unsafe.Slice((*PortCountValue)(unsafe.Pointer(&x.portsMem[0])), regions*portCounters),
+		sums:      unsafe.Slice((*PortCountValue)(unsafe.Pointer(&x.sumsMem[0])), portCounters),
+		want:      unsafe.Slice((*uint64)(unsafe.Pointer(&x.wantMem[0])), portTouchedWords),
 		touched:   unsafe.Slice((*uint64)(unsafe.Pointer(&x.touchMem[0])), portTouchedWords),
 		owners:    unsafe.Slice((*detector.Addr)(unsafe.Pointer(&x.dstsMem[0])), FeatureDsts),
 		prevPorts: make([]PortCountValue, portCounters),
@@ -61,6 +60,14 @@ func (r *FeatureReader) Read(f *detector.Features) error {
 	if err := r.x.feat.Lookup(uint32(0), r.vals); err != nil {
 		return fmt.Errorf("read features: %w", err)
 	}
+	// The ports before anything is consumed: if summing them fails, the
+	// next read sums every block (the touched bits are taken already).
+	ports, err := r.readPorts(f.Ports[:0])
+	if err != nil {
+		r.primed = false
+		return fmt.Errorf("read features: %w", err)
+	}
+	f.Ports = ports
 	var (
 		lengths [NumClasses][numLenBuckets]uint64
 		dsts    [FeatureDsts]uint64
@@ -108,14 +115,14 @@ func (r *FeatureReader) Read(f *detector.Features) error {
 	r.prevOther = other
 	r.assignDsts(&delta, f.DstsOther)
 
-	f.Ports = r.readPorts(f.Ports[:0])
 	r.primed = true
 	return nil
 }
 
 // readPorts appends the port counts of the blocks touched since the
 // previous read, or, the first time, of every block.
-func (r *FeatureReader) readPorts(dst []detector.PortCount) []detector.PortCount {
+func (r *FeatureReader) readPorts(dst []detector.PortCount) ([]detector.PortCount, error) {
+	some := false
 	for w := range r.touched {
 		// Blocks touched in this interval or the previous one: a count
 		// stored just after the previous read took the bit is read
@@ -126,24 +133,29 @@ func (r *FeatureReader) readPorts(dst []detector.PortCount) []detector.PortCount
 		if !r.primed {
 			blocks = ^uint64(0)
 		}
+		r.want[w] = blocks
+		some = some || blocks != 0
+	}
+	if !some {
+		return dst, nil
+	}
+	if err := r.x.summer.sum(); err != nil {
+		return dst, err
+	}
+	for w, blocks := range r.want {
 		for blocks != 0 {
 			b := bits.TrailingZeros64(blocks)
 			blocks &^= 1 << b
 			dst = r.readBlock(dst, (w*64+b)*64)
 		}
 	}
-	return dst
+	return dst, nil
 }
 
 // readBlock appends the counts of the 64 counters from first.
 func (r *FeatureReader) readBlock(dst []detector.PortCount, first int) []detector.PortCount {
 	for i := first; i < first+64; i++ {
-		var sum PortCountValue
-		for c := range r.regions {
-			pc := &r.ports[c*portCounters+i]
-			sum.Packets += atomic.LoadUint64(&pc.Packets)
-			sum.Bytes += atomic.LoadUint64(&pc.Bytes)
-		}
+		sum := r.sums[i]
 		prev := &r.prevPorts[i]
 		if sum.Packets != prev.Packets {
 			dst = append(dst, detector.PortCount{

@@ -14,15 +14,17 @@
  * count_port adds a frame to this CPU's counter idx (kind * FG_NUM_PORTS +
  * port) and marks its block touched.
  */
-static __always_inline void count_port(__u32 cpu, __u32 idx, __u64 len)
+static __always_inline void count_port(__u32 idx, __u64 len)
 {
-	__u32 k = cpu * FG_PORT_COUNTERS + idx, w = idx >> 12;
-	__u64 bit = 1ULL << ((idx >> 6) & 63);
+	__u32 blk = idx / FG_PORT_BLOCK, w = blk / 64;
+	__u64 bit = 1ULL << (blk & 63);
+	struct fg_port_block *b;
 	struct fg_port_count *pc;
 	__u64 *t;
 
-	pc = bpf_map_lookup_elem(&fg_feat_ports, &k);
-	if (pc) {
+	b = bpf_map_lookup_elem(&fg_feat_ports, &blk);
+	if (b) {
+		pc = &b->c[idx & (FG_PORT_BLOCK - 1)];
 		pc->packets += 1;
 		pc->bytes += len;
 	}
@@ -76,10 +78,9 @@ static __always_inline void count_features(const struct fg_pkt *pkt, __u32 class
 
 	if (pkt->l4) {
 		__u32 kind = pkt->proto == IPPROTO_TCP ? FG_PORT_TCP_SRC : FG_PORT_UDP_SRC;
-		__u32 cpu = bpf_get_smp_processor_id();
 
-		count_port(cpu, kind * FG_NUM_PORTS + pkt->sport, len);
-		count_port(cpu, (kind + 1) * FG_NUM_PORTS + pkt->dport, len);
+		count_port(kind * FG_NUM_PORTS + pkt->sport, len);
+		count_port((kind + 1) * FG_NUM_PORTS + pkt->dport, len);
 	}
 	count_dst(f, pkt);
 }

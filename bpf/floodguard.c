@@ -162,16 +162,14 @@ struct {
 	__type(value, __u8);
 } fg_exempt SEC(".maps");
 
-/* Features: per-CPU port counters and the blocks touched (read by user
- * space through memory mappings), per-CPU length buckets and destination
- * counts, the destinations counted. Layouts in floodguard.h. */
+/* Features: per-CPU port counters and the blocks touched (summed for user
+ * space by sumports.c), per-CPU length buckets and destination counts, the
+ * destinations counted. Layouts in floodguard.h. */
 struct {
-	__uint(type, BPF_MAP_TYPE_ARRAY);
-	/* One region per possible CPU: the loader sets the size. */
-	__uint(max_entries, FG_PORT_COUNTERS);
-	__uint(map_flags, BPF_F_MMAPABLE);
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, FG_PORT_BLOCKS);
 	__type(key, __u32);
-	__type(value, struct fg_port_count);
+	__type(value, struct fg_port_block);
 } fg_feat_ports SEC(".maps");
 
 struct {

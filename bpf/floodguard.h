@@ -407,23 +407,30 @@ struct fg_sig_stats {
  * user space reads and diffs them every tick. DESIGN.md, "Features", has
  * the measurements behind the layout.
  *
- * fg_feat_ports (BPF_MAP_TYPE_ARRAY, BPF_F_MMAPABLE) holds one region of
- * FG_PORT_COUNTERS struct fg_port_count per possible CPU (max_entries is
- * set by the loader): entry cpu * FG_PORT_COUNTERS + kind * FG_NUM_PORTS +
- * port, written by that CPU alone without atomics. Only frames whose
- * transport header was read count. fg_feat_touched (BPF_MAP_TYPE_ARRAY,
- * BPF_F_MMAPABLE, FG_PORT_TOUCHED_WORDS __u64, shared by the CPUs) has one
- * bit per block of 64 counters (block = index / 64, word = block / 64): the
+ * fg_feat_ports (BPF_MAP_TYPE_PERCPU_ARRAY, FG_PORT_BLOCKS entries) counts
+ * frames by (kind, port): counter kind * FG_NUM_PORTS + port is c[counter %
+ * 64] of block counter / 64, each CPU counting in its own copy without
+ * atomics. Only frames whose transport header was read count.
+ * fg_feat_touched (BPF_MAP_TYPE_ARRAY, BPF_F_MMAPABLE, FG_PORT_TOUCHED_WORDS
+ * __u64, shared by the CPUs) has one bit per block (word = block / 64): the
  * program sets it (atomic or, only when it is clear) after counting in the
- * block, user space takes and clears the words every tick and reads only
- * the blocks touched since, so an idle read costs next to nothing.
+ * block, user space takes and clears the words every tick and has only the
+ * blocks touched since summed over the CPUs (fg_sum_ports, sumports.c, into
+ * fg_port_sums, laid out as one CPU's fg_feat_ports), so an idle read costs
+ * next to nothing.
  */
 #define FG_PORT_COUNTERS (FG_NUM_PORT_KINDS * FG_NUM_PORTS)
-#define FG_PORT_TOUCHED_WORDS (FG_PORT_COUNTERS / 64 / 64)
+#define FG_PORT_BLOCK 64
+#define FG_PORT_BLOCKS (FG_PORT_COUNTERS / FG_PORT_BLOCK)
+#define FG_PORT_TOUCHED_WORDS (FG_PORT_BLOCKS / 64)
 
 struct fg_port_count {
 	__u64 packets;
 	__u64 bytes;
+};
+
+struct fg_port_block {
+	struct fg_port_count c[FG_PORT_BLOCK];
 };
 
 /* IP length buckets: 64 bytes wide, the last from 1536 up

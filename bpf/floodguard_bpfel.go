@@ -57,10 +57,13 @@ type floodguardFgLpm6Key struct {
 	Addr      [16]uint8
 }
 
-type floodguardFgPortCount struct {
-	_       structs.HostLayout
-	Packets uint64
-	Bytes   uint64
+type floodguardFgPortBlock struct {
+	_ structs.HostLayout
+	C [64]struct {
+		_       structs.HostLayout
+		Packets uint64
+		Bytes   uint64
+	}
 }
 
 type floodguardFgPrefixRule struct {

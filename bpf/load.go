@@ -57,7 +57,9 @@ type XDP struct {
 	trips       *ebpf.Map     // ring buffer
 	sigMem      []byte        // mmap of sigRules
 	indexMem    []byte        // mmap of sigIndex
-	portsMem    []byte        // mmap of featPorts (read only)
+	summer      *portSummer   // sums featPorts over the CPUs (portsums.go)
+	sumsMem     []byte        // mmap of the summer's sums (read only)
+	wantMem     []byte        // mmap of the summer's request
 	touchMem    []byte        // mmap of featTouched
 	dstsMem     []byte        // mmap of featDsts
 	slotMem     []byte        // address space reserved for slots (slots.go)
@@ -181,7 +183,6 @@ func prepareSpec(spec *ebpf.CollectionSpec, opts Options, ncpu int) error {
 	spec.Maps[mapPrefix4].MaxEntries = opts.MaxRules
 	spec.Maps[mapPrefix6].MaxEntries = opts.MaxRules
 	spec.Maps[mapTripLevels].MaxEntries = opts.MaxRules
-	spec.Maps[mapFeatPorts].MaxEntries = uint32(ncpu * portCounters)
 	spec.Maps[mapProbe].MaxEntries = uint32(ncpu * ProbeSlots)
 	return nil
 }
@@ -492,6 +493,7 @@ var replaceable = map[string]string{
 	mapFree:      sourcesRestart,
 	mapProbe:     "sources on probation start again",
 	mapAdmission: "admission epochs restart",
+	mapFeatPorts: "port counters restart from zero",
 }
 
 const sourcesRestart = "per-source counters restart (sources are admitted again)"
@@ -533,6 +535,8 @@ func (x *XDP) close() {
 		}
 	}
 	x.ctl, x.admit, x.slotVals = nil, nil, nil
+	x.summer.close()
+	x.summer = nil
 	if x.lnk != nil {
 		x.lnk.Close()
 		x.lnk = nil

@@ -4,7 +4,9 @@ import (
 	"cmp"
 	"fmt"
 	"math/bits"
+	"os"
 	"slices"
+	"unsafe"
 
 	"github.com/cilium/ebpf"
 )
@@ -66,7 +68,7 @@ func pow2(n uint64) uint64 {
 
 // EstimateMapMemory returns each map's estimated kernel memory, largest
 // first, and their total, for the maps Load would create with opts on a
-// host with ncpu possible CPUs.
+// host with ncpu possible CPUs (the port summer's included).
 func EstimateMapMemory(opts Options, ncpu int) ([]MapMemory, uint64, error) {
 	opts = opts.withDefaults()
 	if err := opts.validate(); err != nil {
@@ -79,12 +81,25 @@ func EstimateMapMemory(opts Options, ncpu int) ([]MapMemory, uint64, error) {
 	if err := prepareSpec(spec, opts, ncpu); err != nil {
 		return nil, 0, err
 	}
+	sum, err := loadSumports()
+	if err != nil {
+		return nil, 0, fmt.Errorf("load object: %w", err)
+	}
 	var out []MapMemory
 	var total uint64
-	for name, ms := range spec.Maps {
+	add := func(name string, ms *ebpf.MapSpec) {
 		b := mapMemory(ms, ncpu)
 		out = append(out, MapMemory{Name: name, Type: ms.Type, Bytes: b})
 		total += b
+	}
+	for name, ms := range spec.Maps {
+		add(name, ms)
+	}
+	// The port summer's own maps (its fg_feat_ports is the program's).
+	for name, ms := range sum.Maps {
+		if name != sumportsMapFgFeatPorts {
+			add(name, ms)
+		}
 	}
 	slices.SortFunc(out, func(a, b MapMemory) int {
 		if a.Bytes != b.Bytes {
@@ -96,4 +111,52 @@ func EstimateMapMemory(opts Options, ncpu int) ([]MapMemory, uint64, error) {
 		return cmp.Compare(a.Name, b.Name)
 	})
 	return out, total, nil
+}
+
+// MappedMemory is what a process that opens the program keeps mapped, and
+// so resident (the kernel maps every page of a BPF array's mapping at
+// once): the maps mapControl maps whole, by name, and the first chunk of
+// slots (the slots are mapped chunk by chunk as they come into use, so
+// their share grows with the admitted sources, not with the CPUs).
+type MappedMemory struct {
+	Maps       []MapMemory
+	SlotChunk  uint64
+	TotalBytes uint64
+}
+
+// EstimateMappedMemory returns what the daemon keeps mapped on a host with
+// ncpu possible CPUs at the sizes opts gives, from the objects' map specs.
+func EstimateMappedMemory(opts Options, ncpu int) (MappedMemory, error) {
+	var out MappedMemory
+	opts = opts.withDefaults()
+	if err := opts.validate(); err != nil {
+		return out, err
+	}
+	spec, err := loadFloodguard()
+	if err != nil {
+		return out, fmt.Errorf("load object: %w", err)
+	}
+	if err := prepareSpec(spec, opts, ncpu); err != nil {
+		return out, err
+	}
+	sum, err := loadSumports()
+	if err != nil {
+		return out, fmt.Errorf("load object: %w", err)
+	}
+	page := uint64(os.Getpagesize())
+	for _, mp := range (&XDP{}).mappings() {
+		ms := spec.Maps[mp.name]
+		if ms == nil {
+			ms = sum.Maps[mp.name]
+		}
+		if ms == nil {
+			return out, fmt.Errorf("mapped map %s: in neither object", mp.name)
+		}
+		b := (roundUp8(ms.ValueSize)*uint64(ms.MaxEntries) + page - 1) &^ (page - 1)
+		out.Maps = append(out.Maps, MapMemory{Name: mp.name, Type: ms.Type, Bytes: b})
+		out.TotalBytes += b
+	}
+	out.SlotChunk = slotChunk * uint64(unsafe.Sizeof(SlotValue{}))
+	out.TotalBytes += out.SlotChunk
+	return out, nil
 }

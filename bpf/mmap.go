@@ -10,9 +10,10 @@ import (
 )
 
 // Memory-mapped maps: the control word, the signature rules and their
-// index, the feature counters, the admission settings and probation table
-// (probation.go) and the slots (slots.go), which user space reads and
-// writes in place.
+// index, the features' touched bits, destinations and port sums (the
+// per-CPU port counters are summed in the kernel: portsums.go), the
+// admission settings and probation table (probation.go) and the slots
+// (slots.go), which user space reads and writes in place.
 
 // bpfFMmapable is BPF_F_MMAPABLE, which golang.org/x/sys/unix does not
 // export.
@@ -29,11 +30,16 @@ type mapping struct {
 // mappings lists the maps mapControl maps whole, for it and for close (the
 // slots, mapped chunk by chunk, are apart: slots.go).
 func (x *XDP) mappings() []mapping {
+	var sums, want *ebpf.Map
+	if x.summer != nil {
+		sums, want = x.summer.sums, x.summer.want
+	}
 	return []mapping{
 		{&x.ctlMem, x.bss, mapBSS, true},
 		{&x.sigMem, x.sigRules, mapSigRules, true},
 		{&x.indexMem, x.sigIndex, mapSigIndex, true},
-		{&x.portsMem, x.featPorts, mapFeatPorts, false},
+		{&x.sumsMem, sums, sumportsMapFgPortSums, false},
+		{&x.wantMem, want, sumportsMapFgPortWant, true},
 		{&x.touchMem, x.featTouched, mapFeatTouched, true},
 		{&x.dstsMem, x.featDsts, mapFeatDsts, true},
 		{&x.admitMem, x.admission, mapAdmission, true},
@@ -44,9 +50,16 @@ func (x *XDP) mappings() []mapping {
 // mapControl memory-maps the .bss map so that fg_control can be updated
 // with atomic instructions, visible to the program at once, and the maps
 // user space reads or writes in place: the signature rules and their index
-// (sig.go), the feature counters (features.go), the admission settings and
-// the probation table (probation.go); then the slots.
+// (sig.go), the feature maps (features.go), the admission settings and
+// the probation table (probation.go); then the slots. It first loads the
+// port summer, whose maps are among them: each process that opens the
+// program has its own.
 func (x *XDP) mapControl() error {
+	summer, err := loadPortSummer(x.featPorts)
+	if err != nil {
+		return err
+	}
+	x.summer = summer
 	for _, mp := range x.mappings() {
 		mem, err := mmapMap(mp.m, mp.name, mp.write)
 		if err != nil {

@@ -35,6 +35,7 @@ VARIANTS="$OUT/xdp-variants"
 BASE=${BASE:-c233fd2}
 PRE14=${PRE14:-cef0adb}
 PRESLOTS=${PRESLOTS:-42eb72b}
+PREPORTS=${PREPORTS:-a2345e5}
 rm -rf "$VARIANTS"; mkdir -p "$VARIANTS"
 CFLAGS=(-O2 -g -Wall -Wno-unused-function -Wno-unused-but-set-variable -target bpfel -fno-ident -I/usr/include/x86_64-linux-gnu)
 variant() { # name sed-expression [patch-file]
@@ -81,8 +82,9 @@ if command -v clang >/dev/null; then
 		echo "bench-xdp.sh: no commit $BASE; base left out" >&2
 	fi
 	# Earlier designs, from the commit's bpf/: before issue #14 (per-CPU
-	# per-source entries, no admission), and before slots (the entry as
-	# the hash's value).
+	# per-source entries, no admission), before slots (the entry as the
+	# hash's value), and before the port summer (the port counters as a
+	# mapped region per CPU).
 	commit_variant() { # name commit
 		mkdir -p "$VARIANTS/src-$1"
 		# The C sources only: a copy of the Go package under out/ would be
@@ -96,6 +98,7 @@ if command -v clang >/dev/null; then
 	}
 	commit_variant pre14 "$PRE14"
 	commit_variant preslots "$PRESLOTS"
+	commit_variant preports "$PREPORTS"
 	export FLOODGUARD_XDP_VARIANTS="$VARIANTS"
 else
 	echo "bench-xdp.sh: no clang: design variants left out" >&2
