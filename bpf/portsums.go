@@ -6,10 +6,11 @@ import (
 	"github.com/cilium/ebpf"
 )
 
-// The port summer: fg_sum_ports (sumports.c) adds up the per-CPU regions of
-// fg_feat_ports in the kernel, for the blocks the features reader asks for,
-// into fg_port_sums, which the reader maps. The regions themselves (4 MiB
-// per CPU) are never mapped into the daemon (DESIGN.md, "Features").
+// The port summer: fg_sum_ports (sumports.c) adds up the CPUs' copies of
+// the per-CPU fg_feat_ports in the kernel, for the blocks the features
+// reader asks for, into fg_port_sums, which the reader maps. The per-CPU
+// counters themselves (4 MiB per CPU) are never mapped into the daemon
+// (DESIGN.md, "Features").
 
 // portSummer is the loaded fg_sum_ports and its two maps. The reader writes
 // the request into want (mapped) and reads the sums (mapped) after sum.
