@@ -161,10 +161,12 @@ type LiveStats struct {
 	TripsStale uint64
 	// SampledTicks counts ticks whose probation records were more than
 	// LiveOptions.MaxProbationRecords and were sampled; Sampled says the
-	// last one was, ProbationRecords how many the last read found.
+	// last one was, ProbationRecords how many the last read found and
+	// ProbationKept how many of them the tick kept.
 	SampledTicks     uint64
 	Sampled          bool
 	ProbationRecords int
+	ProbationKept    int
 }
 
 // NewLive returns a live source over maps. Next blocks until the next tick
@@ -298,6 +300,7 @@ func (l *Live) Collect(now time.Time) (*detector.Tick, error) {
 		t.Probation = sampleProbation(t.Probation, l.opts.MaxProbationRecords)
 		l.stats.SampledTicks++
 	}
+	l.stats.ProbationKept = len(t.Probation)
 	st, err := l.maps.ReadStats()
 	if err != nil {
 		return nil, fmt.Errorf("live source: %w", err)

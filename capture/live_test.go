@@ -453,7 +453,7 @@ func TestLiveProbationRecords(t *testing.T) {
 			frames += tk.Probation[i].TotalPackets()
 		}
 		st := live.Stats()
-		if len(tk.Probation) != c.want || frames != uint64(c.n) || st.Sampled != c.sampled || st.ProbationRecords != c.n {
+		if len(tk.Probation) != c.want || frames != uint64(c.n) || st.Sampled != c.sampled || st.ProbationRecords != c.n || st.ProbationKept != c.want {
 			t.Errorf("%d records, bound 4: tick has %d standing for %d frames, stats %+v; want %d for %d, sampled %v",
 				c.n, len(tk.Probation), frames, st, c.want, c.n, c.sampled)
 		}

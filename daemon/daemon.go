@@ -501,12 +501,12 @@ func (d *daemon) logEvents(t *detector.Tick, evs []detector.Event, live *capture
 		d.log.Info().Str("event", "partial_map_read_end").Uint64("partial_reads", ls.PartialReads).
 			Msg("the per-source map is read within half a tick again")
 	}
-	// Past capture.DefaultMaxProbationRecords records of sources on
-	// probation (a spoofed flood on a host with many CPUs), a sample
-	// stands for them in their prefixes.
+	// Past the live source's bound on records of sources on probation
+	// (a spoofed flood on a host with many CPUs), a sample stands for
+	// them in their prefixes.
 	switch d.sampledProbation.step(ls.Sampled) {
 	case episodeStarted:
-		d.log.Warn().Str("event", "probation_sampled").Int("records", ls.ProbationRecords).Int("kept", capture.DefaultMaxProbationRecords).
+		d.log.Warn().Str("event", "probation_sampled").Int("records", ls.ProbationRecords).Int("kept", ls.ProbationKept).
 			Msg("more sources on probation than the detector takes one by one in a tick (a spoofed flood): a sample of them, scaled up, is counted in their prefixes (prefix rates estimated; totals, sources, signatures and rules unaffected)")
 	case episodeEnded:
 		d.log.Info().Str("event", "probation_sampled_end").Uint64("sampled_ticks", ls.SampledTicks).
