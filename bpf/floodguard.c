@@ -165,12 +165,7 @@ struct {
 /* Features: per-CPU port counters and the blocks touched (summed for user
  * space by sumports.c), per-CPU length buckets and destination counts, the
  * destinations counted. Layouts in floodguard.h. */
-struct {
-	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
-	__uint(max_entries, FG_PORT_BLOCKS);
-	__type(key, __u32);
-	__type(value, struct fg_port_block);
-} fg_feat_ports SEC(".maps");
+#include "featports.h"
 
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);

@@ -21,13 +21,8 @@
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";
 
-/* As declared in floodguard.c; replaced by the loaded map. */
-struct {
-	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
-	__uint(max_entries, FG_PORT_BLOCKS);
-	__type(key, __u32);
-	__type(value, struct fg_port_block);
-} fg_feat_ports SEC(".maps");
+/* The program's counters: replaced by the loaded map. */
+#include "featports.h"
 
 /* The sums over the CPUs, valid for the blocks of the latest request. */
 struct {
