@@ -48,6 +48,13 @@ func checkKernel() error {
 		{"bpf_ktime_get_coarse_ns (Linux 5.11)", func() error {
 			return features.HaveProgramHelper(ebpf.XDP, asm.FnKtimeGetCoarseNs)
 		}},
+		// The port summer (sumports.c): a syscall program with bpf_loop
+		// and bpf_map_lookup_percpu_elem.
+		{"BPF_PROG_TYPE_SYSCALL programs (Linux 5.14)", func() error { return features.HaveProgramType(ebpf.Syscall) }},
+		{"bpf_loop (Linux 5.17)", func() error { return features.HaveProgramHelper(ebpf.Syscall, asm.FnLoop) }},
+		{"bpf_map_lookup_percpu_elem (Linux 5.19)", func() error {
+			return features.HaveProgramHelper(ebpf.Syscall, asm.FnMapLookupPercpuElem)
+		}},
 	} {
 		if err := c.probe(); errors.Is(err, ebpf.ErrNotSupported) {
 			return fmt.Errorf("%w: no %s: %w", ErrKernelTooOld, c.what, err)
