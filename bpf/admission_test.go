@@ -149,7 +149,7 @@ func TestAdmission(t *testing.T) {
 		}
 		var gotA detector.Counters
 		var na, nb int
-		for _, r := range x.AppendProbation(nil, closed) {
+		for _, r := range appendProbation(t, x, closed) {
 			switch r.Addr {
 			case a:
 				na++
@@ -176,7 +176,7 @@ func TestAdmission(t *testing.T) {
 		if err := x.AdvanceEpoch(); err != nil {
 			t.Fatal(err)
 		}
-		for _, r := range x.AppendProbation(nil, closed) {
+		for _, r := range appendProbation(t, x, closed) {
 			if r.Addr == a {
 				t.Errorf("record of an admitted source: %+v", r)
 			}
@@ -318,7 +318,7 @@ func compareRecords(t *testing.T, x *XDP, model *Probation) int {
 	if err := x.AdvanceEpoch(); err != nil {
 		t.Fatal(err)
 	}
-	got := x.AppendProbation(nil, closed)
+	got := appendProbation(t, x, closed)
 	byAddr := func(a, b detector.Source) int { return bytes.Compare(a.Addr[:], b.Addr[:]) }
 	slices.SortFunc(got, byAddr)
 	slices.SortFunc(want, byAddr)

@@ -39,44 +39,45 @@ type XDP struct {
 	ctl     *uint64 // fg_control inside ctlMem
 
 	// Signature rules and features (sig.go, features.go).
-	sigRules    *ebpf.Map
-	sigIndex    *ebpf.Map
-	sigStats    *ebpf.Map
-	sigScratch  *ebpf.Map // program only
-	exempt      *ebpf.Map
-	featPorts   *ebpf.Map
-	feat        *ebpf.Map
-	featDsts    *ebpf.Map
-	featTouched *ebpf.Map
-	probe       *ebpf.Map
-	probeMem    []byte // mmap of probe (read only)
-	admission   *ebpf.Map
-	admitMem    []byte          // mmap of admission
-	admit       *AdmissionValue // inside admitMem
-	tripLevels  *ebpf.Map
-	trips       *ebpf.Map     // ring buffer
-	sigMem      []byte        // mmap of sigRules
-	indexMem    []byte        // mmap of sigIndex
-	summer      *portSummer   // sums featPorts over the CPUs (portsums.go)
-	sumsMem     []byte        // mmap of the summer's sums (read only)
-	wantMem     []byte        // mmap of the summer's request
-	touchMem    []byte        // mmap of featTouched
-	dstsMem     []byte        // mmap of featDsts
-	slotMem     []byte        // address space reserved for slots (slots.go)
-	slotVals    []SlotValue   // over slotMem; valid below slotsMapped
-	slotsMapped atomic.Uint32 // slots mapped so far
-	mapMu       sync.Mutex    // serializes mapping slots
-	slotMu      sync.Mutex    // guards freed
-	freed       [2][]uint32   // slots freed this tick and the tick before
-	sigMu       sync.Mutex    // serializes signature and exempt writes
-	lnk         link.Link
-	ifindex     int
-	mode        AttachMode
-	adopted     bool
-	fallback    error
-	replaced    []error // why pinned counter maps were replaced (StatsReplaced)
-	pinned      bool
-	ncpu        int
+	sigRules     *ebpf.Map
+	sigIndex     *ebpf.Map
+	sigStats     *ebpf.Map
+	sigScratch   *ebpf.Map // program only
+	exempt       *ebpf.Map
+	featPorts    *ebpf.Map
+	feat         *ebpf.Map
+	featDsts     *ebpf.Map
+	featTouched  *ebpf.Map
+	probe        *ebpf.Map
+	probeMem     []byte       // mmap of probe (read only)
+	probeRegions probeRegions // which regions of probe to read (probation.go)
+	admission    *ebpf.Map
+	admitMem     []byte          // mmap of admission
+	admit        *AdmissionValue // inside admitMem
+	tripLevels   *ebpf.Map
+	trips        *ebpf.Map     // ring buffer
+	sigMem       []byte        // mmap of sigRules
+	indexMem     []byte        // mmap of sigIndex
+	summer       *portSummer   // sums featPorts over the CPUs (portsums.go)
+	sumsMem      []byte        // mmap of the summer's sums (read only)
+	wantMem      []byte        // mmap of the summer's request
+	touchMem     []byte        // mmap of featTouched
+	dstsMem      []byte        // mmap of featDsts
+	slotMem      []byte        // address space reserved for slots (slots.go)
+	slotVals     []SlotValue   // over slotMem; valid below slotsMapped
+	slotsMapped  atomic.Uint32 // slots mapped so far
+	mapMu        sync.Mutex    // serializes mapping slots
+	slotMu       sync.Mutex    // guards freed
+	freed        [2][]uint32   // slots freed this tick and the tick before
+	sigMu        sync.Mutex    // serializes signature and exempt writes
+	lnk          link.Link
+	ifindex      int
+	mode         AttachMode
+	adopted      bool
+	fallback     error
+	replaced     []error // why pinned counter maps were replaced (StatsReplaced)
+	pinned       bool
+	ncpu         int
 }
 
 // Load loads floodguard_xdp and its maps. With Options.Interface set it

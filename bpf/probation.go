@@ -1,6 +1,8 @@
 package bpf
 
 import (
+	"fmt"
+	"sync"
 	"sync/atomic"
 	"unsafe"
 
@@ -45,6 +47,19 @@ func (x *XDP) probeSlots() []ProbeValue {
 	return unsafe.Slice((*ProbeValue)(unsafe.Pointer(&x.probeMem[0])), x.probe.MaxEntries())
 }
 
+// probeRegions follows which CPUs' regions of fg_probe may hold records:
+// those whose probation frame counter (fg_stats) moved since the read
+// before the last. Only those are scanned, so that a read without a
+// spoofed flood costs one lookup rather than a scan of every CPU's 640 KiB
+// (DESIGN.md, "Admission").
+type probeRegions struct {
+	mu      sync.Mutex
+	vals    []Stats  // fg_stats, per CPU
+	seen    []uint64 // each CPU's probation_packets at the last read
+	moved   []bool   // whether it had moved at the last read
+	scanned uint64   // regions scanned so far (tests)
+}
+
 // AppendProbation appends to dst the frames recorded on probation in
 // epoch, one Source per probation slot that holds some (a source whose
 // frames ran on two CPUs has a record on each), and returns it. Call it
@@ -52,10 +67,42 @@ func (x *XDP) probeSlots() []ProbeValue {
 // next frame hashed to it on its CPU, which in the new epoch clears them
 // (or, for a new address, takes the slot); frames lost that way, and those
 // of addresses that took a slot from another within the epoch, are the
-// error bound of probation records. Nothing is allocated beyond dst's
-// growth, and no system call is made.
-func (x *XDP) AppendProbation(dst []detector.Source, epoch uint32) []detector.Source {
+// error bound of probation records. A region whose CPU recorded nothing
+// since the read before the last is skipped: without a spoofed flood a
+// read costs one lookup of fg_stats (its per-CPU buffer, ~600 B on two
+// CPUs, is all it allocates beyond dst's growth).
+func (x *XDP) AppendProbation(dst []detector.Source, epoch uint32) ([]detector.Source, error) {
+	r := &x.probeRegions
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if len(r.vals) != x.ncpu {
+		r.vals = make([]Stats, x.ncpu)
+		r.seen = make([]uint64, x.ncpu)
+		r.moved = make([]bool, x.ncpu)
+	}
+	if err := x.stats.Lookup(uint32(0), r.vals); err != nil {
+		return dst, fmt.Errorf("read probation records: %w", err)
+	}
 	slots := x.probeSlots()
+	for cpu := range x.ncpu {
+		// Records of the closed epoch were written after the previous
+		// AdvanceEpoch, which came after the read before the last.
+		n := r.vals[cpu].ProbationPackets
+		moved := n != r.seen[cpu]
+		busy := moved || r.moved[cpu]
+		r.seen[cpu], r.moved[cpu] = n, moved
+		if !busy || len(slots) < (cpu+1)*ProbeSlots {
+			continue
+		}
+		r.scanned++
+		dst = appendEpochRecords(dst, slots[cpu*ProbeSlots:(cpu+1)*ProbeSlots], epoch)
+	}
+	return dst, nil
+}
+
+// appendEpochRecords appends the records of epoch among slots, which the
+// program may be writing.
+func appendEpochRecords(dst []detector.Source, slots []ProbeValue, epoch uint32) []detector.Source {
 	for i := range slots {
 		s := &slots[i]
 		// The epoch is read before and after the copy: the program

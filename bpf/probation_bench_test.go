@@ -6,11 +6,23 @@ import (
 	"github.com/floodguard/floodguard/detector"
 )
 
+// appendProbation is XDP.AppendProbation into a new slice, failing tb on
+// an error.
+func appendProbation(tb testing.TB, x *XDP, epoch uint32) []detector.Source {
+	tb.Helper()
+	got, err := x.AppendProbation(nil, epoch)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return got
+}
+
 // BenchmarkAppendProbation measures the read of the probation records each
-// tick (XDP.AppendProbation): a scan of every CPU's region of the mapped
-// table, here with each CPU's region filled as a spoofed flood fills it
-// (16384 frames from distinct addresses on each CPU, no admission), into a
-// reused slice.
+// tick (XDP.AppendProbation), here with each CPU's region filled as a
+// spoofed flood fills it (16384 frames from distinct addresses on each CPU,
+// no admission), into a reused slice: "busy", every region scanned, as
+// under the flood; "idle", no CPU recorded anything since the read before
+// the last, as without one.
 //
 //	go test -run '^$' -bench AppendProbation ./bpf/
 func BenchmarkAppendProbation(b *testing.B) {
@@ -29,12 +41,27 @@ func BenchmarkAppendProbation(b *testing.B) {
 		})
 	}
 	epoch := x.Epoch()
-	dst := x.AppendProbation(nil, epoch)
-	b.ReportAllocs()
-	b.ResetTimer()
-	for b.Loop() {
-		dst = x.AppendProbation(dst[:0], epoch)
+	records := len(appendProbation(b, x, epoch))
+	for _, c := range []struct {
+		name string
+		busy bool
+	}{{"busy", true}, {"idle", false}} {
+		busy := c.busy
+		b.Run(c.name, func(b *testing.B) {
+			dst := make([]detector.Source, 0, records)
+			var err error
+			b.ReportAllocs()
+			for b.Loop() {
+				if busy {
+					for c := range x.probeRegions.moved {
+						x.probeRegions.moved[c] = true
+					}
+				}
+				if dst, err = x.AppendProbation(dst[:0], epoch); err != nil {
+					b.Fatal(err)
+				}
+			}
+			b.ReportMetric(float64(len(dst)), "records")
+		})
 	}
-	b.ReportMetric(float64(len(dst)), "records")
-	b.ReportMetric(float64(x.probe.MaxEntries()), "slots")
 }

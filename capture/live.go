@@ -38,7 +38,7 @@ type LiveMaps interface {
 	Epoch() uint32
 	// AppendProbation appends the frames recorded on probation in epoch,
 	// by source (bpf.XDP.AppendProbation).
-	AppendProbation(dst []detector.Source, epoch uint32) []detector.Source
+	AppendProbation(dst []detector.Source, epoch uint32) ([]detector.Source, error)
 }
 
 // LiveOptions configure the live source.
@@ -293,7 +293,9 @@ func (l *Live) Collect(now time.Time) (*detector.Tick, error) {
 		return nil, fmt.Errorf("live source: %w", err)
 	}
 	t := &l.tick
-	t.Probation = l.maps.AppendProbation(t.Probation[:0], closed)
+	if t.Probation, err = l.maps.AppendProbation(t.Probation[:0], closed); err != nil {
+		return nil, fmt.Errorf("live source: %w", err)
+	}
 	l.stats.ProbationRecords = len(t.Probation)
 	l.stats.Sampled = l.opts.MaxProbationRecords > 0 && len(t.Probation) > l.opts.MaxProbationRecords
 	if l.stats.Sampled {

@@ -89,9 +89,9 @@ func (f *fakeMaps) AdvanceEpoch() error { f.epochs++; return nil }
 
 func (f *fakeMaps) Epoch() uint32 { return uint32(f.epochs) }
 
-func (f *fakeMaps) AppendProbation(dst []detector.Source, epoch uint32) []detector.Source {
+func (f *fakeMaps) AppendProbation(dst []detector.Source, epoch uint32) ([]detector.Source, error) {
 	f.probationEpoch = epoch
-	return append(dst, f.probation...)
+	return append(dst, f.probation...), nil
 }
 
 func (f *fakeMaps) LookupSource(a detector.Addr) (bpf.Source, bool, error) {
