@@ -63,14 +63,15 @@ type probeRegions struct {
 // AppendProbation appends to dst the frames recorded on probation in
 // epoch, one Source per probation slot that holds some (a source whose
 // frames ran on two CPUs has a record on each), and returns it. Call it
-// right after AdvanceEpoch closed epoch: a slot keeps its records until the
-// next frame hashed to it on its CPU, which in the new epoch clears them
-// (or, for a new address, takes the slot); frames lost that way, and those
-// of addresses that took a slot from another within the epoch, are the
-// error bound of probation records. A region whose CPU recorded nothing
-// since the read before the last is skipped: without a spoofed flood a
-// read costs one lookup of fg_stats (its per-CPU buffer, ~600 B on two
-// CPUs, is all it allocates beyond dst's growth).
+// once per epoch (the regions to read are judged from one call to the
+// next), right after AdvanceEpoch closed epoch: a slot keeps its records
+// until the next frame hashed to it on its CPU, which in the new epoch
+// clears them (or, for a new address, takes the slot); frames lost that
+// way, and those of addresses that took a slot from another within the
+// epoch, are the error bound of probation records. A region whose CPU
+// recorded nothing since the read before the last is skipped: without a
+// spoofed flood a read costs one lookup of fg_stats (its per-CPU buffer,
+// ~600 B on two CPUs, is all it allocates beyond dst's growth).
 func (x *XDP) AppendProbation(dst []detector.Source, epoch uint32) ([]detector.Source, error) {
 	r := &x.probeRegions
 	r.mu.Lock()
