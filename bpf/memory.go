@@ -4,7 +4,6 @@ import (
 	"cmp"
 	"fmt"
 	"math/bits"
-	"os"
 	"slices"
 	"unsafe"
 
@@ -70,20 +69,9 @@ func pow2(n uint64) uint64 {
 // first, and their total, for the maps Load would create with opts on a
 // host with ncpu possible CPUs (the port summer's included).
 func EstimateMapMemory(opts Options, ncpu int) ([]MapMemory, uint64, error) {
-	opts = opts.withDefaults()
-	if err := opts.validate(); err != nil {
-		return nil, 0, err
-	}
-	spec, err := loadFloodguard()
+	spec, sum, err := sizedSpecs(opts, ncpu)
 	if err != nil {
-		return nil, 0, fmt.Errorf("load object: %w", err)
-	}
-	if err := prepareSpec(spec, opts, ncpu); err != nil {
 		return nil, 0, err
-	}
-	sum, err := loadSumports()
-	if err != nil {
-		return nil, 0, fmt.Errorf("load object: %w", err)
 	}
 	var out []MapMemory
 	var total uint64
@@ -128,22 +116,10 @@ type MappedMemory struct {
 // ncpu possible CPUs at the sizes opts gives, from the objects' map specs.
 func EstimateMappedMemory(opts Options, ncpu int) (MappedMemory, error) {
 	var out MappedMemory
-	opts = opts.withDefaults()
-	if err := opts.validate(); err != nil {
+	spec, sum, err := sizedSpecs(opts, ncpu)
+	if err != nil {
 		return out, err
 	}
-	spec, err := loadFloodguard()
-	if err != nil {
-		return out, fmt.Errorf("load object: %w", err)
-	}
-	if err := prepareSpec(spec, opts, ncpu); err != nil {
-		return out, err
-	}
-	sum, err := loadSumports()
-	if err != nil {
-		return out, fmt.Errorf("load object: %w", err)
-	}
-	page := uint64(os.Getpagesize())
 	for _, mp := range (&XDP{}).mappings() {
 		ms := spec.Maps[mp.name]
 		if ms == nil {
@@ -152,11 +128,30 @@ func EstimateMappedMemory(opts Options, ncpu int) (MappedMemory, error) {
 		if ms == nil {
 			return out, fmt.Errorf("mapped map %s: in neither object", mp.name)
 		}
-		b := (roundUp8(ms.ValueSize)*uint64(ms.MaxEntries) + page - 1) &^ (page - 1)
+		b := uint64(mappingSize(ms.ValueSize, ms.MaxEntries))
 		out.Maps = append(out.Maps, MapMemory{Name: mp.name, Type: ms.Type, Bytes: b})
 		out.TotalBytes += b
 	}
 	out.SlotChunk = slotChunk * uint64(unsafe.Sizeof(SlotValue{}))
 	out.TotalBytes += out.SlotChunk
 	return out, nil
+}
+
+// sizedSpecs returns the program's and the port summer's map specs, sized
+// as Load would size them with opts on a host with ncpu possible CPUs.
+func sizedSpecs(opts Options, ncpu int) (spec, sum *ebpf.CollectionSpec, err error) {
+	opts = opts.withDefaults()
+	if err := opts.validate(); err != nil {
+		return nil, nil, err
+	}
+	if spec, err = loadFloodguard(); err != nil {
+		return nil, nil, fmt.Errorf("load object: %w", err)
+	}
+	if err := prepareSpec(spec, opts, ncpu); err != nil {
+		return nil, nil, err
+	}
+	if sum, err = loadSumports(); err != nil {
+		return nil, nil, fmt.Errorf("load object: %w", err)
+	}
+	return spec, sum, nil
 }

@@ -80,15 +80,21 @@ func checkMmapable(m *ebpf.Map, name string) error {
 	return nil
 }
 
-// mmapMap maps the whole of an mmapable array map (values are laid out
-// every round_up(value_size, 8) bytes from the start of the mapping).
+// mappingSize is the size of a whole mapping of an array map: values are
+// laid out every round_up(value_size, 8) bytes from its start, and it
+// takes whole pages.
+func mappingSize(valueSize, maxEntries uint32) int {
+	size := (int(valueSize+7) &^ 7) * int(maxEntries)
+	page := os.Getpagesize()
+	return (size + page - 1) &^ (page - 1)
+}
+
+// mmapMap maps the whole of an mmapable array map.
 func mmapMap(m *ebpf.Map, name string, write bool) ([]byte, error) {
 	if err := checkMmapable(m, name); err != nil {
 		return nil, err
 	}
-	size := (int(m.ValueSize()+7) &^ 7) * int(m.MaxEntries())
-	page := os.Getpagesize()
-	size = (size + page - 1) &^ (page - 1)
+	size := mappingSize(m.ValueSize(), m.MaxEntries())
 	prot := unix.PROT_READ
 	if write {
 		prot |= unix.PROT_WRITE

@@ -39,8 +39,7 @@ func (x *XDP) mapSlots() error {
 		return fmt.Errorf("map %s: %w: %d-byte slots", mapSlots, ErrABIMismatch, x.slots.ValueSize())
 	}
 	n := int(x.slots.MaxEntries())
-	page := os.Getpagesize()
-	size := (n*int(unsafe.Sizeof(SlotValue{})) + page - 1) &^ (page - 1)
+	size := mappingSize(x.slots.ValueSize(), x.slots.MaxEntries())
 	mem, err := unix.Mmap(-1, 0, size, unix.PROT_NONE, unix.MAP_PRIVATE|unix.MAP_ANONYMOUS|unix.MAP_NORESERVE)
 	if err != nil {
 		return fmt.Errorf("reserve %d bytes for %s: %w", size, mapSlots, err)
