@@ -143,13 +143,10 @@ func TestAdmission(t *testing.T) {
 			cpus = 2
 			onCPU(t, 1, func() { run(t, x, frame) })
 		}
-		closed := x.Epoch()
-		if err := x.AdvanceEpoch(); err != nil {
-			t.Fatal(err)
-		}
+		_, recs := closeEpoch(t, x)
 		var gotA detector.Counters
 		var na, nb int
-		for _, r := range appendProbation(t, x, closed) {
+		for _, r := range recs {
 			switch r.Addr {
 			case a:
 				na++
@@ -172,11 +169,8 @@ func TestAdmission(t *testing.T) {
 		// The source's next frame, in the new epoch, clears its records;
 		// admission (its third frame on CPU 0) frees the slot.
 		onCPU(t, 0, func() { run(t, x, frame) })
-		closed = x.Epoch()
-		if err := x.AdvanceEpoch(); err != nil {
-			t.Fatal(err)
-		}
-		for _, r := range appendProbation(t, x, closed) {
+		_, recs = closeEpoch(t, x)
+		for _, r := range recs {
 			if r.Addr == a {
 				t.Errorf("record of an admitted source: %+v", r)
 			}
@@ -314,11 +308,7 @@ func TestAdmissionModel(t *testing.T) {
 func compareRecords(t *testing.T, x *XDP, model *Probation) int {
 	t.Helper()
 	want := model.AppendEpoch(nil)
-	closed := x.Epoch()
-	if err := x.AdvanceEpoch(); err != nil {
-		t.Fatal(err)
-	}
-	got := appendProbation(t, x, closed)
+	closed, got := closeEpoch(t, x)
 	byAddr := func(a, b detector.Source) int { return bytes.Compare(a.Addr[:], b.Addr[:]) }
 	slices.SortFunc(got, byAddr)
 	slices.SortFunc(want, byAddr)

@@ -102,7 +102,7 @@ func (x *XDP) AppendProbation(dst []detector.Source, epoch uint32) ([]detector.S
 }
 
 // appendEpochRecords appends the records of epoch among slots, which the
-// program may be writing.
+// program may be writing (the model's are not, and go through the same).
 func appendEpochRecords(dst []detector.Source, slots []ProbeValue, epoch uint32) []detector.Source {
 	for i := range slots {
 		s := &slots[i]
@@ -126,10 +126,5 @@ func appendEpochRecords(dst []detector.Source, slots []ProbeValue, epoch uint32)
 // recorded in the current epoch (the replay calls it when a tick closes,
 // before AdvanceEpoch).
 func (p *Probation) AppendEpoch(dst []detector.Source) []detector.Source {
-	for i := range p.slots {
-		if s := &p.slots[i]; s.N > 0 && s.Epoch == p.epoch {
-			dst = appendRecord(dst, s)
-		}
-	}
-	return dst
+	return appendEpochRecords(dst, p.slots, p.epoch)
 }

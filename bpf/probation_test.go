@@ -3,7 +3,25 @@ package bpf
 import (
 	"runtime"
 	"testing"
+
+	"github.com/floodguard/floodguard/detector"
 )
+
+// closeEpoch advances x's admission epoch, as the live source does every
+// tick, and returns the epoch it closed and that epoch's probation
+// records, failing tb on an error.
+func closeEpoch(tb testing.TB, x *XDP) (uint32, []detector.Source) {
+	tb.Helper()
+	closed := x.Epoch()
+	if err := x.AdvanceEpoch(); err != nil {
+		tb.Fatal(err)
+	}
+	recs, err := x.AppendProbation(nil, closed)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return closed, recs
+}
 
 // TestProbationRegions: a read scans only the regions of CPUs that recorded
 // frames on probation since the read before the last, so a region written
@@ -15,11 +33,8 @@ func TestProbationRegions(t *testing.T) {
 	}
 	read := func() (records int, scanned uint64) {
 		before := x.probeRegions.scanned
-		closed := x.Epoch()
-		if err := x.AdvanceEpoch(); err != nil {
-			t.Fatal(err)
-		}
-		return len(appendProbation(t, x, closed)), x.probeRegions.scanned - before
+		_, recs := closeEpoch(t, x)
+		return len(recs), x.probeRegions.scanned - before
 	}
 	if _, m := read(); m != 0 {
 		t.Errorf("fresh table: %d regions scanned, want 0", m)
