@@ -75,16 +75,19 @@ static long add_cpu(__u32 cpu, void *data)
 	return 0;
 }
 
-/* sum_block sums block bit of word *w, if the request names it. */
+/* A word of the request, as sum_word hands it to sum_block. */
+struct word {
+	__u32 w;
+	__u64 bits;
+};
+
+/* sum_block sums block bit of the word, if the request names it. */
 static long sum_block(__u32 bit, void *data)
 {
-	const __u32 *w = data;
-	const __u64 *want = bpf_map_lookup_elem(&fg_port_want, w);
-	struct block b = { .idx = *w * 64 + bit };
+	const struct word *wd = data;
+	struct block b = { .idx = wd->w * 64 + bit };
 
-	if (!want)
-		return 1;
-	if (!(*want & (1ULL << (bit & 63))))
+	if (!(wd->bits & (1ULL << (bit & 63))))
 		return 0;
 	b.sum = bpf_map_lookup_elem(&fg_port_sums, &b.idx);
 	if (!b.sum)
@@ -97,11 +100,13 @@ static long sum_block(__u32 bit, void *data)
 static long sum_word(__u32 w, void *data)
 {
 	const __u64 *want = bpf_map_lookup_elem(&fg_port_want, &w);
+	struct word wd = { .w = w };
 
 	if (!want)
 		return 1;
-	if (*want)
-		bpf_loop(64, sum_block, &w, 0);
+	wd.bits = *want;
+	if (wd.bits)
+		bpf_loop(64, sum_block, &wd, 0);
 	return 0;
 }
 
